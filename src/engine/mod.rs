@@ -1,0 +1,281 @@
+//! The engine: a compiled [`RuleSet`] that answers "may the OMS do this now?".
+//!
+//! [`Engine::check`] evaluates every rule that applies to the request's action and returns
+//! a [`Verdict`]: `allow`, `warn` or `deny`, with one [`Finding`] per rule that fired
+//! (its seed tag, message and the remedy variants that apply to this shop).
+//! [`Engine::explain`] also says, for every applicable rule, whether it fired and which
+//! field values decided it. [`Engine::classify`] maps an RMS error response to its entry
+//! in the error table.
+//!
+//! The engine is pure: no IO, no clock (the request carries `now`), no allocation beyond
+//! the findings list. The same request always gets the same verdict.
+
+mod classify;
+
+use std::fmt;
+
+use serde::Serialize;
+
+pub use classify::{Classification, MatchedBy};
+
+use crate::expr::{Env, Trace, Value};
+use crate::model::{Action, Request};
+use crate::rules::{Rule, RuleSet, Severity, Text};
+
+/// The answer to a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Allow,
+    Warn,
+    Deny,
+}
+
+impl Decision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Warn => "warn",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A remedy variant that applies, borrowed from the rules file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RemedyRef<'e> {
+    /// The seed tag of this variant (`S14`, `S15`, `S16`…).
+    pub source: &'e str,
+    pub steps: &'e [Text],
+}
+
+/// One rule that fired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding<'e> {
+    pub rule: &'e str,
+    pub source: &'e str,
+    pub severity: Severity,
+    pub message: &'e Text,
+    pub remedies: Vec<RemedyRef<'e>>,
+}
+
+impl<'e> Finding<'e> {
+    /// Every remedy step, in order, in `lang`.
+    pub fn remedy_steps(&self, lang: crate::Lang) -> impl Iterator<Item = &'e str> + '_ {
+        self.remedies
+            .iter()
+            .flat_map(move |r| r.steps.iter().map(move |s| s.get(lang)))
+    }
+}
+
+/// The engine's answer: a decision and the findings behind it, denials first, then in
+/// the rules file's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict<'e> {
+    pub decision: Decision,
+    pub findings: Vec<Finding<'e>>,
+}
+
+/// One applicable rule, as `--explain` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleTrace<'e> {
+    pub rule: &'e str,
+    pub source: &'e str,
+    pub severity: Severity,
+    pub when: &'e str,
+    pub fired: bool,
+    /// The field values the guard read, in reading order (each path once).
+    pub values: Vec<(String, serde_json::Value)>,
+}
+
+/// A verdict and how every applicable rule came to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation<'e> {
+    pub verdict: Verdict<'e>,
+    pub rules: Vec<RuleTrace<'e>>,
+}
+
+/// A request the engine cannot answer as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RequestError {
+    pub message: String,
+    /// Path inside the request (`oms.last_error`).
+    pub path: String,
+}
+
+/// A compiled rule set, ready to check requests.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    rules: RuleSet,
+    /// Indices of the rules that apply to each action, in file order.
+    by_action: Vec<Vec<usize>>,
+    matchers: Vec<classify::Matcher>,
+}
+
+impl Engine {
+    /// Builds an engine; the rule set is already checked and compiled.
+    pub fn new(rules: RuleSet) -> Engine {
+        let by_action = Action::ALL
+            .iter()
+            .map(|a| {
+                rules
+                    .guards
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, g)| g.actions.contains(*a))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect();
+        let matchers = classify::Matcher::build(&rules.file().errors);
+        Engine {
+            rules,
+            by_action,
+            matchers,
+        }
+    }
+
+    /// The rule set the engine was built from.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Refuses requests the rules cannot judge: a missing order, an unknown error id.
+    pub fn validate(&self, request: &Request) -> Result<(), RequestError> {
+        if request.action.needs_order() && request.order.is_none() {
+            return Err(RequestError {
+                message: format!(
+                    "missing field `order`: action `{}` is about one order and needs it",
+                    request.action
+                ),
+                path: "order".into(),
+            });
+        }
+        if let Some(id) = &request.oms.last_error {
+            let errors = &self.rules.file().errors;
+            if !errors.iter().any(|e| &e.id == id) {
+                let ids: Vec<String> = errors.iter().map(|e| format!("`{}`", e.id)).collect();
+                return Err(RequestError {
+                    message: format!(
+                        "unknown error id `{id}`: expected one of {}",
+                        ids.join(", ")
+                    ),
+                    path: "oms.last_error".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn env<'a>(&'a self, request: &'a Request) -> Env<'a> {
+        Env {
+            request,
+            sentinels: &self.rules.sentinels,
+        }
+    }
+
+    fn rule(&self, index: usize) -> &Rule {
+        &self.rules.file().rules[index]
+    }
+
+    fn finding<'e>(&'e self, index: usize, env: &Env<'_>) -> Finding<'e> {
+        let rule = self.rule(index);
+        let guards = &self.rules.guards[index];
+        let remedies = rule
+            .remedy
+            .iter()
+            .zip(&guards.remedies)
+            .filter(|(_, when)| when.as_ref().is_none_or(|w| w.eval(env)))
+            .map(|(r, _)| RemedyRef {
+                source: r.source.as_deref().unwrap_or(&rule.source),
+                steps: &r.steps,
+            })
+            .collect();
+        Finding {
+            rule: &rule.id,
+            source: &rule.source,
+            severity: rule.severity,
+            message: &rule.message,
+            remedies,
+        }
+    }
+
+    fn verdict<'e>(mut findings: Vec<Finding<'e>>) -> Verdict<'e> {
+        // Stable: file order within each severity.
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        let decision = match findings.first().map(|f| f.severity) {
+            None => Decision::Allow,
+            Some(Severity::Warn) => Decision::Warn,
+            Some(Severity::Deny) => Decision::Deny,
+        };
+        Verdict { decision, findings }
+    }
+
+    /// Checks one request.
+    pub fn check(&self, request: &Request) -> Verdict<'_> {
+        let env = self.env(request);
+        let findings = self.by_action[request.action as usize]
+            .iter()
+            .filter(|&&i| self.rules.guards[i].when.eval(&env))
+            .map(|&i| self.finding(i, &env))
+            .collect();
+        Engine::verdict(findings)
+    }
+
+    /// Checks one request and records how every applicable rule decided.
+    pub fn explain(&self, request: &Request) -> Explanation<'_> {
+        let env = self.env(request);
+        let mut findings = Vec::new();
+        let mut rules = Vec::new();
+        for &i in &self.by_action[request.action as usize] {
+            let mut recorder = Recorder::default();
+            let fired = self.rules.guards[i].when.eval_traced(&env, &mut recorder);
+            let rule = self.rule(i);
+            if fired {
+                findings.push(self.finding(i, &env));
+            }
+            rules.push(RuleTrace {
+                rule: &rule.id,
+                source: &rule.source,
+                severity: rule.severity,
+                when: &rule.when,
+                fired,
+                values: recorder.values,
+            });
+        }
+        Explanation {
+            verdict: Engine::verdict(findings),
+            rules,
+        }
+    }
+
+    /// Maps an RMS error (HTTP status, if any, and the response body or the message an
+    /// OMS showed) to its entry in the error table. Always answers: what nothing else
+    /// matches gets the table's fallback entry.
+    pub fn classify(&self, status: Option<u16>, body: &str) -> Classification<'_> {
+        classify::classify(&self.matchers, &self.rules.file().errors, status, body)
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    values: Vec<(String, serde_json::Value)>,
+}
+
+impl Trace for Recorder {
+    const ENABLED: bool = true;
+
+    fn record(&mut self, path: fmt::Arguments<'_>, value: Value<'_>) {
+        let path = path.to_string();
+        if !self.values.iter().any(|(p, _)| *p == path) {
+            self.values.push((path, value.to_json()));
+        }
+    }
+}

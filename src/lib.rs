@@ -1,0 +1,40 @@
+//! # rms-preflight
+//!
+//! Stops bad Rakuten Pay order actions before they reach Rakuten's RMS API.
+//!
+//! An OMS asks "may I do this to this order now?" — confirm it, ship it, bundle it — and
+//! the [`Engine`] answers `allow`, `warn` or `deny`, with the seed rule behind the answer
+//! and the remedy, in Japanese and English. Every rule, message and remedy lives in the
+//! rules file (`rules/rakuten_pay.yaml`, embedded as [`RuleSet::embedded`]); the Rust code
+//! only knows how to read it.
+//!
+//! ```
+//! use rms_preflight::{Engine, RuleSet, Request, Action, Order, Decision};
+//!
+//! let engine = Engine::new(RuleSet::embedded().unwrap());
+//! let order = Order { order_progress: 200, ..Order::default() };
+//! let verdict = engine.check(&Request::new(Action::Confirm, Some(order)));
+//! assert_eq!(verdict.decision, Decision::Deny);
+//! assert_eq!(verdict.findings[0].source, "S2");
+//! ```
+//!
+//! ## Layout
+//!
+//! The modules read as the pipeline a request travels:
+//!
+//! - [`model`]: the request — RMS's `OrderModel` as RMS sends it, the OMS's state, the
+//!   shop — and the reading of check documents (single or streamed batch);
+//! - [`expr`]: the guard-expression language of the rules file (parse → check → eval);
+//! - [`rules`]: the rules file's types, loading with source spans, and `lint`;
+//! - [`engine`]: a compiled rule set; `check` → [`Verdict`], `classify` → error entry;
+//! - [`cli`]: the command-line edge (arguments, output formats, exit codes).
+
+pub mod cli;
+pub mod engine;
+pub mod expr;
+pub mod model;
+pub mod rules;
+
+pub use engine::{Decision, Engine, Explanation, Finding, RuleTrace, Verdict};
+pub use model::{Action, Label, OmsState, Order, Package, Request, Shop, Timestamp};
+pub use rules::{Lang, RuleSet, RulesError};

@@ -1,0 +1,415 @@
+//! Reading check documents, one request or a batch, from YAML or JSON.
+//!
+//! A document is either one request (`{shop, now, action, order, oms}`) or a batch
+//! (`{shop, now, requests: [{action, order, oms}, …]}`, S3). Requests are handed to a sink
+//! one by one *while the document is read*: a JSON batch whose `shop` and `now` come before
+//! `requests` goes through in bounded memory, however long it is. (If they come after,
+//! the entries must wait for them and are held in memory; the answer is the same.)
+//!
+//! Errors name the JSON path (`requests[3].order.orderProgress`) and, where the parser
+//! knows it, the line and column.
+
+use std::fmt;
+use std::io::BufRead;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::{Action, OmsState, Order, Request, Shop, Timestamp};
+
+/// The syntax of a check document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentFormat {
+    Json,
+    Yaml,
+}
+
+/// What was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentSummary {
+    /// The document was a batch (`requests: […]`).
+    pub batch: bool,
+    /// How many requests were handed to the sink.
+    pub requests: usize,
+}
+
+/// A document that could not be read, with where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct DocumentError {
+    /// What is wrong, lowercase, user input in backticks.
+    pub message: String,
+    /// JSON path of the offending value; `.` for the whole document.
+    pub path: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl fmt::Display for DocumentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path != "." {
+            write!(f, "at `{}`: ", self.path)?;
+        }
+        f.write_str(&self.message)?;
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, " (line {line}, column {column})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A sink refuses a request with a message and, optionally, a path below the request
+/// (`oms.last_error`).
+pub type SinkError = (String, String);
+
+/// Reads a document from `reader` and hands every request to `sink` with its index.
+///
+/// `format` `None` sniffs: a document whose first non-blank character is `{` is JSON,
+/// anything else YAML.
+pub fn read_document<R: BufRead>(
+    mut reader: R,
+    format: Option<DocumentFormat>,
+    sink: &mut dyn FnMut(usize, Request) -> Result<(), SinkError>,
+) -> Result<DocumentSummary, DocumentError> {
+    let format = match format {
+        Some(f) => f,
+        None => sniff(&mut reader)?,
+    };
+    let mut state = State {
+        sink,
+        refused: None,
+    };
+    let mut track = serde_path_to_error::Track::new();
+    let result = match format {
+        DocumentFormat::Json => {
+            let mut de = serde_json::Deserializer::from_reader(reader);
+            let r = DocumentSeed { state: &mut state }
+                .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+            match r {
+                Ok(summary) => de.end().map(|()| summary).map_err(|e| json_error(e, ".".into())),
+                Err(e) => Err(json_error(e, track.path().to_string())),
+            }
+        }
+        DocumentFormat::Yaml => {
+            let mut text = String::new();
+            reader.read_to_string(&mut text).map_err(|e| DocumentError {
+                message: format!("cannot read the document: {e}"),
+                path: ".".into(),
+                line: None,
+                column: None,
+            })?;
+            let de = serde_yaml::Deserializer::from_str(&text);
+            DocumentSeed { state: &mut state }
+                .deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
+                .map_err(|e| yaml_error(e, track.path().to_string()))
+        }
+    };
+    if let Some((index, (message, below))) = state.refused.take() {
+        let mut path = format!("requests[{index}]");
+        if index == usize::MAX {
+            path = String::new();
+        }
+        if !below.is_empty() {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(&below);
+        }
+        return Err(DocumentError {
+            message,
+            path: if path.is_empty() { ".".into() } else { path },
+            line: None,
+            column: None,
+        });
+    }
+    result
+}
+
+fn sniff<R: BufRead>(reader: &mut R) -> Result<DocumentFormat, DocumentError> {
+    loop {
+        let buf = reader.fill_buf().map_err(|e| DocumentError {
+            message: format!("cannot read the document: {e}"),
+            path: ".".into(),
+            line: None,
+            column: None,
+        })?;
+        let Some(&first) = buf.first() else {
+            return Ok(DocumentFormat::Yaml);
+        };
+        let skip = buf
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        if skip == 0 {
+            return Ok(if first == b'{' {
+                DocumentFormat::Json
+            } else {
+                DocumentFormat::Yaml
+            });
+        }
+        reader.consume(skip);
+    }
+}
+
+/// serde's messages carry " at line N column M"; we report the location separately.
+fn strip_location(message: String) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    }
+}
+
+fn json_error(e: serde_json::Error, path: String) -> DocumentError {
+    let (line, column) = (e.line(), e.column());
+    DocumentError {
+        message: strip_location(e.to_string()),
+        path,
+        line: (line > 0).then_some(line),
+        column: (line > 0).then_some(column),
+    }
+}
+
+fn yaml_error(e: serde_yaml::Error, path: String) -> DocumentError {
+    let location = e.location();
+    let mut message = strip_location(e.to_string());
+    // serde_yaml prefixes its own path ("requests[0].action: …"); ours is separate.
+    if let Some(rest) = message.strip_prefix(&format!("{path}: ")) {
+        message = rest.to_owned();
+    }
+    DocumentError {
+        message,
+        path,
+        line: location.as_ref().map(|l| l.line()),
+        column: location.as_ref().map(|l| l.column()),
+    }
+}
+
+struct State<'s> {
+    sink: &'s mut dyn FnMut(usize, Request) -> Result<(), SinkError>,
+    /// The first request the sink refused: (index, or `usize::MAX` for a single request).
+    refused: Option<(usize, SinkError)>,
+}
+
+impl State<'_> {
+    fn deliver<E: de::Error>(&mut self, index: usize, request: Request) -> Result<(), E> {
+        match (self.sink)(index, request) {
+            Ok(()) => Ok(()),
+            Err(refusal) => {
+                let message = refusal.0.clone();
+                self.refused = Some((index, refusal));
+                Err(E::custom(message))
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Key {
+    Shop,
+    Now,
+    Action,
+    Order,
+    Oms,
+    Requests,
+}
+
+/// One `requests[]` entry of a batch.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawEntry")]
+struct Entry {
+    action: Action,
+    order: Option<Order>,
+    oms: OmsState,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    action: Action,
+    #[serde(default)]
+    order: Option<Order>,
+    #[serde(default)]
+    oms: OmsState,
+}
+
+impl TryFrom<RawEntry> for Entry {
+    type Error = String;
+
+    fn try_from(raw: RawEntry) -> Result<Self, String> {
+        check_order_presence(raw.action, raw.order.is_some())?;
+        Ok(Entry {
+            action: raw.action,
+            order: raw.order,
+            oms: raw.oms,
+        })
+    }
+}
+
+fn check_order_presence(action: Action, has_order: bool) -> Result<(), String> {
+    if action.needs_order() && !has_order {
+        return Err(format!(
+            "missing field `order`: action `{action}` is about one order and needs it"
+        ));
+    }
+    Ok(())
+}
+
+struct DocumentSeed<'a, 's> {
+    state: &'a mut State<'s>,
+}
+
+impl<'de> DeserializeSeed<'de> for DocumentSeed<'_, '_> {
+    type Value = DocumentSummary;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
+    type Value = DocumentSummary;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a check request: a map with `action` and `order`, or a batch with `requests`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut shop: Option<Shop> = None;
+        let mut now: Option<Timestamp> = None;
+        let mut now_seen = false;
+        let mut action: Option<Action> = None;
+        let mut order: Option<Order> = None;
+        let mut oms: Option<OmsState> = None;
+        let mut batch: Option<(usize, Vec<Entry>)> = None;
+
+        fn once<T, E: de::Error>(slot: &Option<T>, name: &'static str) -> Result<(), E> {
+            if slot.is_some() {
+                return Err(E::duplicate_field(name));
+            }
+            Ok(())
+        }
+
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Shop => {
+                    once(&shop, "shop")?;
+                    shop = Some(map.next_value()?);
+                }
+                Key::Now => {
+                    if now_seen {
+                        return Err(de::Error::duplicate_field("now"));
+                    }
+                    now_seen = true;
+                    now = map.next_value()?;
+                }
+                Key::Action => {
+                    once(&action, "action")?;
+                    action = Some(map.next_value()?);
+                }
+                Key::Order => {
+                    once(&order, "order")?;
+                    order = Some(map.next_value()?);
+                }
+                Key::Oms => {
+                    once(&oms, "oms")?;
+                    oms = Some(map.next_value()?);
+                }
+                Key::Requests => {
+                    once(&batch, "requests")?;
+                    // Stream when the shared header is complete; otherwise hold entries.
+                    let header = (shop.is_some() && now_seen)
+                        .then(|| (shop.clone().unwrap_or_default(), now));
+                    let mut held = Vec::new();
+                    let count = map.next_value_seed(RequestsSeed {
+                        state: &mut *self.state,
+                        header,
+                        held: &mut held,
+                    })?;
+                    batch = Some((count, held));
+                }
+            }
+        }
+
+        let shop = shop.unwrap_or_default();
+        match batch {
+            Some((count, held)) => {
+                if action.is_some() || order.is_some() || oms.is_some() {
+                    return Err(de::Error::custom(
+                        "a batch takes `action`, `order` and `oms` inside each `requests` entry, not at the top",
+                    ));
+                }
+                for (index, entry) in held.into_iter().enumerate() {
+                    self.state.deliver(index, entry.into_request(&shop, now))?;
+                }
+                Ok(DocumentSummary {
+                    batch: true,
+                    requests: count,
+                })
+            }
+            None => {
+                let action = action.ok_or_else(|| {
+                    de::Error::custom("missing field `action` (or `requests` for a batch)")
+                })?;
+                check_order_presence(action, order.is_some()).map_err(de::Error::custom)?;
+                let request = Request {
+                    shop,
+                    now,
+                    action,
+                    order,
+                    oms: oms.unwrap_or_default(),
+                };
+                self.state.deliver(usize::MAX, request)?;
+                Ok(DocumentSummary {
+                    batch: false,
+                    requests: 1,
+                })
+            }
+        }
+    }
+}
+
+impl Entry {
+    fn into_request(self, shop: &Shop, now: Option<Timestamp>) -> Request {
+        Request {
+            shop: shop.clone(),
+            now,
+            action: self.action,
+            order: self.order,
+            oms: self.oms,
+        }
+    }
+}
+
+struct RequestsSeed<'a, 's> {
+    state: &'a mut State<'s>,
+    header: Option<(Shop, Option<Timestamp>)>,
+    held: &'a mut Vec<Entry>,
+}
+
+impl<'de> DeserializeSeed<'de> for RequestsSeed<'_, '_> {
+    type Value = usize;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RequestsSeed<'_, '_> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of requests")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut index = 0;
+        while let Some(entry) = seq.next_element::<Entry>()? {
+            match &self.header {
+                Some((shop, now)) => self.state.deliver(index, entry.into_request(shop, *now))?,
+                None => self.held.push(entry),
+            }
+            index += 1;
+        }
+        Ok(index)
+    }
+}

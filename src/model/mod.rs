@@ -1,0 +1,14 @@
+//! The data a check is about: the RMS order as RMS sends it, the OMS's own state, the
+//! shop's settings, the action, and the reading of check documents (single or batch).
+
+mod action;
+mod document;
+mod order;
+mod request;
+mod timestamp;
+
+pub use action::{Action, ActionSet};
+pub use document::{read_document, DocumentError, DocumentFormat, DocumentSummary};
+pub use order::{Order, Package};
+pub use request::{Label, OmsState, Request, Shop};
+pub use timestamp::{Duration, DurationError, Timestamp, TimestampError};

@@ -1,0 +1,426 @@
+//! Loading a rules file: YAML → [`RulesFile`] → checked and compiled [`RuleSet`].
+//!
+//! Stages: serde_yaml reads the structure (unknown fields and wrong types stop here, with
+//! line and column); the [`SourceMap`] finds where every value was written; then every
+//! guard is parsed and type-checked, every reference (sentinel fields, error ids, `next`
+//! steps, statuses) resolved, and `lint`'s warnings computed. All problems are collected,
+//! not just the first.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::diagnostic::{line_column, Diagnostic, Level, RulesError};
+use super::file::{RulesFile, Text};
+use super::lint;
+use super::source_map::SourceMap;
+use super::RuleSet;
+use crate::expr::{self, vocabulary, Compiled, Expr, ExprError, Scope, SentinelGroup};
+use crate::model::{Action, ActionSet, Duration};
+
+/// The rules file shipped with the binary.
+pub const EMBEDDED_RULES: &str = include_str!("../../rules/rakuten_pay.yaml");
+/// The name diagnostics give the embedded file.
+pub const EMBEDDED_NAME: &str = "rules/rakuten_pay.yaml";
+
+/// The checked guards of one rule.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleGuards {
+    pub actions: ActionSet,
+    pub when: Compiled,
+    /// One per remedy variant; `None` is "always".
+    pub remedies: Vec<Option<Compiled>>,
+}
+
+pub(crate) struct Loader<'t> {
+    pub text: &'t str,
+    pub map: SourceMap,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loader<'_> {
+    /// A diagnostic at the value at `path` (or its whole scalar when `scalar` is given).
+    pub fn at(&mut self, level: Level, path: &str, message: String, help: Option<String>) {
+        let span = self.map.start(path).map(|s| {
+            // Underline to the end of the line: enough to see which value is meant.
+            let end = self.text[s..].find('\n').map_or(self.text.len(), |n| s + n);
+            (s, end.max(s))
+        });
+        self.push(level, path, span, message, None, help);
+    }
+
+    /// A diagnostic at the scalar string `value` at `path`.
+    pub fn at_scalar(&mut self, level: Level, path: &str, value: &str, message: String, help: Option<String>) {
+        let span = self.map.scalar_range(self.text, path, value);
+        self.push(level, path, span, message, None, help);
+    }
+
+    pub fn push(
+        &mut self,
+        level: Level,
+        path: &str,
+        span: Option<(usize, usize)>,
+        message: String,
+        label: Option<String>,
+        help: Option<String>,
+    ) {
+        let (line, column) = match span {
+            Some((s, _)) => {
+                let (l, c) = line_column(self.text, s);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        self.diagnostics.push(Diagnostic {
+            level,
+            message,
+            path: path.to_owned(),
+            span,
+            line,
+            column,
+            label,
+            help,
+        });
+    }
+
+    fn expr_error(&mut self, path: &str, src: &str, err: &ExprError) {
+        let span = err.span();
+        let file_span = self.map.sub_range(self.text, path, src, span.start, span.end);
+        let label = match err {
+            ExprError::Parse { .. } => "here",
+            ExprError::Check { .. } => "this",
+        };
+        self.push(
+            Level::Error,
+            path,
+            file_span,
+            err.message().to_owned(),
+            Some(label.to_owned()),
+            err.help().map(str::to_owned),
+        );
+    }
+
+    /// Parses and checks one guard expression.
+    fn guard(&mut self, path: &str, src: &str, scope: &Scope<'_>) -> Option<(Expr, Compiled)> {
+        let parsed = match expr::parse_expr(src) {
+            Ok(e) => e,
+            Err(err) => {
+                self.expr_error(path, src, &err);
+                return None;
+            }
+        };
+        match expr::compile(&parsed, scope) {
+            Ok(c) => Some((parsed, c)),
+            Err(err) => {
+                self.expr_error(path, src, &err);
+                None
+            }
+        }
+    }
+}
+
+/// Whether `s` is a valid `source`: a seed tag (`S1`…`S21`, `S7a`), `rms-api` or `preflight`.
+pub fn is_source_tag(s: &str) -> bool {
+    if s == "rms-api" || s == "preflight" {
+        return true;
+    }
+    let Some(rest) = s.strip_prefix('S') else {
+        return false;
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let suffix = &rest[digits.len()..];
+    let Ok(n) = digits.parse::<u32>() else {
+        return false;
+    };
+    (1..=21).contains(&n)
+        && !digits.starts_with('0')
+        && (suffix.is_empty() || (suffix.len() == 1 && suffix.chars().all(|c| c.is_ascii_lowercase())))
+}
+
+pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
+    let invalid = |diagnostics: Vec<Diagnostic>| RulesError::Invalid {
+        path: path.to_owned(),
+        text: text.to_owned(),
+        diagnostics,
+    };
+    let mut loader = Loader {
+        text,
+        map: SourceMap::default(),
+        diagnostics: Vec::new(),
+    };
+
+    // Stage 1: structure.
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_yaml::Deserializer::from_str(text);
+    let file: RulesFile = match serde::Deserialize::deserialize(serde_path_to_error::Deserializer::new(de, &mut track)) {
+        Ok(f) => f,
+        Err(e) => {
+            let where_ = track.path().to_string();
+            let span = e.location().map(|l| {
+                let s = l.index().min(text.len());
+                let end = text[s..].find('\n').map_or(text.len(), |n| s + n);
+                (s, end.max(s))
+            });
+            let mut message = e.to_string();
+            if let Some(i) = message.rfind(" at line ") {
+                message.truncate(i);
+            }
+            if let Some(rest) = message.strip_prefix(&format!("{where_}: ")) {
+                message = rest.to_owned();
+            }
+            if where_ != "." && !where_.is_empty() {
+                message = format!("at `{where_}`: {message}");
+            }
+            loader.push(Level::Error, &where_, span, message, None, None);
+            return Err(invalid(loader.diagnostics));
+        }
+    };
+    loader.map = SourceMap::build(text);
+
+    if file.version != 1 {
+        loader.at(
+            Level::Error,
+            "version",
+            format!("unknown rules file version `{}`", file.version),
+            Some("this rms-preflight reads version 1".into()),
+        );
+        return Err(invalid(loader.diagnostics));
+    }
+
+    // Stage 2: meaning.
+    let timing: BTreeMap<String, Duration> =
+        file.timing.iter().map(|(k, v)| (k.clone(), v.value)).collect();
+    check_sources(&mut loader, &file);
+    check_texts(&mut loader, &file);
+    let sentinels = sentinel_groups(&mut loader, &file);
+    let sentinel_names: Vec<String> = file.sentinels.iter().map(|s| s.id.clone()).collect();
+    let error_ids: Vec<String> = file.errors.iter().map(|e| e.id.clone()).collect();
+    unique_ids(&mut loader, "rules", file.rules.iter().map(|r| r.id.as_str()));
+    unique_ids(&mut loader, "errors", file.errors.iter().map(|e| e.id.as_str()));
+    unique_ids(&mut loader, "sentinels", file.sentinels.iter().map(|s| s.id.as_str()));
+
+    let mut guards = Vec::with_capacity(file.rules.len());
+    let mut asts = Vec::with_capacity(file.rules.len());
+    for (i, rule) in file.rules.iter().enumerate() {
+        let actions: ActionSet = rule.actions.iter().copied().collect();
+        if rule.actions.is_empty() {
+            loader.at(Level::Error, &format!("rules[{i}].actions"), format!("rule `{}` applies to no action", rule.id), Some("list the actions it checks, e.g. `[confirm]`".into()));
+        }
+        let scope = Scope {
+            timing: Some(&timing),
+            sentinels: &sentinel_names,
+            error_ids: &error_ids,
+            order_available: !actions.contains(Action::Import),
+        };
+        let when = loader.guard(&format!("rules[{i}].when"), &rule.when, &scope);
+        if rule.remedy.is_empty() {
+            loader.at(Level::Error, &format!("rules[{i}]"), format!("rule `{}` has no remedy", rule.id), Some("add `remedy:` with at least one step".into()));
+        }
+        let mut remedies = Vec::with_capacity(rule.remedy.len());
+        for (j, remedy) in rule.remedy.iter().enumerate() {
+            if remedy.steps.is_empty() {
+                loader.at(Level::Error, &format!("rules[{i}].remedy[{j}]"), format!("a remedy of rule `{}` has no steps", rule.id), None);
+            }
+            remedies.push(match &remedy.when {
+                None => None,
+                Some(src) => loader
+                    .guard(&format!("rules[{i}].remedy[{j}].when"), src, &scope)
+                    .map(|(_, c)| c),
+            });
+        }
+        if let Some((ast, compiled)) = when {
+            if remedies.len() == rule.remedy.len() && rule.remedy.iter().zip(&remedies).all(|(r, c)| r.when.is_none() || c.is_some()) {
+                asts.push(Some(ast));
+                guards.push(RuleGuards {
+                    actions,
+                    when: compiled,
+                    remedies,
+                });
+                continue;
+            }
+        }
+        asts.push(None);
+    }
+
+    check_errors(&mut loader, &file);
+    lint::statuses(&mut loader, &file);
+    lint::shadowed_rules(&mut loader, &file, &asts);
+    lint::shadowed_errors(&mut loader, &file);
+    lint::action_names(&mut loader, &file);
+
+    if loader.diagnostics.iter().any(Diagnostic::is_error) {
+        let mut diagnostics = loader.diagnostics;
+        diagnostics.sort_by_key(|d| (std::cmp::Reverse(d.level), d.span.map(|s| s.0)));
+        return Err(invalid(diagnostics));
+    }
+    Ok(RuleSet {
+        path: path.to_owned(),
+        file,
+        guards,
+        sentinels,
+        timing,
+        warnings: loader.diagnostics,
+    })
+}
+
+fn check_sources(loader: &mut Loader<'_>, file: &RulesFile) {
+    let mut tags: Vec<(String, &str)> = Vec::new();
+    for (i, r) in file.rules.iter().enumerate() {
+        tags.push((format!("rules[{i}].source"), &r.source));
+        for (j, rem) in r.remedy.iter().enumerate() {
+            if let Some(s) = &rem.source {
+                tags.push((format!("rules[{i}].remedy[{j}].source"), s));
+            }
+        }
+    }
+    for (i, e) in file.errors.iter().enumerate() {
+        tags.push((format!("errors[{i}].source"), &e.source));
+    }
+    for (i, t) in file.transitions.iter().enumerate() {
+        tags.push((format!("transitions[{i}].source"), &t.source));
+    }
+    for (i, s) in file.sentinels.iter().enumerate() {
+        tags.push((format!("sentinels[{i}].source"), &s.source));
+    }
+    for (name, t) in &file.timing {
+        tags.push((format!("timing.{name}.source"), &t.source));
+    }
+    for (path, tag) in tags {
+        if !is_source_tag(tag) {
+            loader.at_scalar(
+                Level::Error,
+                &path,
+                tag,
+                format!("unknown source `{tag}`"),
+                Some("a source is a seed tag `S1`…`S21` (`S7a`–`S7c`), `rms-api` or `preflight`".into()),
+            );
+        }
+    }
+}
+
+fn check_texts(loader: &mut Loader<'_>, file: &RulesFile) {
+    let mut texts: Vec<(String, &Text)> = Vec::new();
+    for (i, r) in file.rules.iter().enumerate() {
+        texts.push((format!("rules[{i}].message"), &r.message));
+        for (j, rem) in r.remedy.iter().enumerate() {
+            for (k, s) in rem.steps.iter().enumerate() {
+                texts.push((format!("rules[{i}].remedy[{j}].steps[{k}]"), s));
+            }
+        }
+    }
+    for (i, e) in file.errors.iter().enumerate() {
+        texts.push((format!("errors[{i}].message"), &e.message));
+        for (k, s) in e.remedy.iter().enumerate() {
+            texts.push((format!("errors[{i}].remedy[{k}]"), s));
+        }
+    }
+    for (path, text) in texts {
+        for (lang, s) in [("ja", &text.ja), ("en", &text.en)] {
+            if s.trim().is_empty() {
+                loader.at(Level::Error, &format!("{path}.{lang}"), format!("empty `{lang}` text"), Some("every message and remedy step is written in both languages".into()));
+            }
+        }
+    }
+}
+
+fn unique_ids<'a>(loader: &mut Loader<'_>, table: &str, ids: impl Iterator<Item = &'a str>) {
+    let mut seen: HashSet<&str> = HashSet::new();
+    for (i, id) in ids.enumerate() {
+        if !seen.insert(id) {
+            let path = format!("{table}[{i}].id");
+            loader.at_scalar(Level::Error, &path, id, format!("duplicate id `{id}` in `{table}`"), Some("ids name findings in the output: make each one unique".into()));
+        }
+    }
+}
+
+fn sentinel_groups(loader: &mut Loader<'_>, file: &RulesFile) -> Vec<SentinelGroup> {
+    let mut groups = Vec::new();
+    for (i, s) in file.sentinels.iter().enumerate() {
+        let mut group = SentinelGroup {
+            name: s.id.clone(),
+            value: s.value,
+            order_fields: Vec::new(),
+            package_fields: Vec::new(),
+        };
+        if s.fields.is_empty() {
+            loader.at(Level::Error, &format!("sentinels[{i}].fields"), format!("sentinel `{}` lists no fields", s.id), None);
+        }
+        for (j, f) in s.fields.iter().enumerate() {
+            let path = format!("sentinels[{i}].fields[{j}]");
+            if let Some(name) = f.strip_prefix("order.PackageModelList[].") {
+                match vocabulary::package_field(name) {
+                    Some(def) if def.ty.base == vocabulary::Base::Int => group.package_fields.push(def),
+                    _ => {
+                        let help = vocabulary::closest(name, vocabulary::PACKAGE_FIELDS.iter().map(|f| f.name))
+                            .map(|c| format!("did you mean `order.PackageModelList[].{c}`?"));
+                        loader.at_scalar(Level::Error, &path, f, format!("unknown package amount `{f}`"), help);
+                    }
+                }
+            } else {
+                match vocabulary::field_by_path(f) {
+                    Some(def) if def.ty.base == vocabulary::Base::Int && def.needs_order() => group.order_fields.push(def),
+                    _ => {
+                        let help = vocabulary::closest(f, vocabulary::FIELDS.iter().filter(|d| d.ty.base == vocabulary::Base::Int).map(|d| d.path))
+                            .map(|c| format!("did you mean `{c}`?"));
+                        loader.at_scalar(Level::Error, &path, f, format!("unknown order amount `{f}`"), help.or_else(|| Some("a sentinel field is `order.<amount>` or `order.PackageModelList[].<amount>`".into())));
+                    }
+                }
+            }
+        }
+        groups.push(group);
+    }
+    groups
+}
+
+fn check_errors(loader: &mut Loader<'_>, file: &RulesFile) {
+    let fallbacks: Vec<usize> = file
+        .errors
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.matcher.fallback)
+        .map(|(i, _)| i)
+        .collect();
+    match fallbacks.as_slice() {
+        [] => loader.at(Level::Error, "errors", "no error entry has `match: {fallback: true}`".into(), Some("add a last entry for errors nothing else recognises, so every error gets a remedy".into())),
+        [_] => {}
+        [_, rest @ ..] => {
+            for i in rest.to_vec() {
+                loader.at(Level::Error, &format!("errors[{i}].match.fallback"), format!("error `{}` is a second fallback", file.errors[i].id), Some("exactly one entry may be the fallback".into()));
+            }
+        }
+    }
+    for (i, e) in file.errors.iter().enumerate() {
+        let m = &e.matcher;
+        let has_pattern = !(m.http_status.is_empty() && m.codes.is_empty() && m.text.is_empty());
+        if m.fallback && has_pattern {
+            loader.at(Level::Error, &format!("errors[{i}].match"), format!("error `{}` is the fallback and also has patterns", e.id), Some("the fallback matches what nothing else does; remove its patterns".into()));
+        }
+        if !m.fallback && !has_pattern {
+            loader.at(Level::Error, &format!("errors[{i}].match"), format!("error `{}` matches nothing", e.id), Some("give it `http_status`, `codes` or `text`".into()));
+        }
+        for (k, t) in m.text.iter().enumerate() {
+            if super::normalize(t).is_empty() {
+                loader.at(Level::Error, &format!("errors[{i}].match.text[{k}]"), "an empty text pattern matches everything".into(), None);
+            }
+        }
+        for (k, s) in m.http_status.iter().enumerate() {
+            if !(100..=599).contains(s) {
+                loader.at(Level::Error, &format!("errors[{i}].match.http_status[{k}]"), format!("`{s}` is not an HTTP status"), None);
+            }
+        }
+        if e.remedy.is_empty() {
+            loader.at(Level::Error, &format!("errors[{i}]"), format!("error `{}` has no remedy", e.id), Some("every error the engine can classify needs a remedy".into()));
+        }
+        if e.next.is_empty() {
+            loader.at(Level::Error, &format!("errors[{i}].next"), format!("error `{}` has no next step", e.id), None);
+        }
+        for (k, step) in e.next.iter().enumerate() {
+            if Action::from_name(step).is_none() && !file.manual_steps.contains_key(step) {
+                let mut names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+                names.extend(file.manual_steps.keys().map(String::as_str));
+                let help = vocabulary::closest(step, names.iter().copied())
+                    .map(|c| format!("did you mean `{c}`?"))
+                    .unwrap_or_else(|| "a next step is an action or a `manual_steps` entry".into());
+                loader.at_scalar(Level::Error, &format!("errors[{i}].next[{k}]"), step, format!("unknown next step `{step}`"), Some(help));
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The rules file: its types ([`file`]), loading with source positions, validation, `lint`
+//! and the status graph.
+//!
+//! A [`RuleSet`] is a rules file that loaded without errors: every guard parsed and
+//! type-checked, every reference resolved. It is what the [`Engine`](crate::Engine) is
+//! built from. Its warnings (shadowed rules, unreachable statuses) are kept for `lint`.
+
+mod diagnostic;
+pub mod file;
+mod graph;
+mod lint;
+mod load;
+mod source_map;
+
+use std::collections::BTreeMap;
+
+pub use diagnostic::{Diagnostic, Level, RulesError};
+pub use file::{ErrorEntry, Lang, Retry, Rule, RulesFile, Severity, Text};
+pub use graph::{render as render_graph, GraphFormat};
+pub use load::{is_source_tag, EMBEDDED_NAME, EMBEDDED_RULES};
+pub(crate) use load::RuleGuards;
+
+use crate::expr::SentinelGroup;
+use crate::model::Duration;
+
+/// A loaded, checked and compiled rules file.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    path: String,
+    file: RulesFile,
+    pub(crate) guards: Vec<RuleGuards>,
+    pub(crate) sentinels: Vec<SentinelGroup>,
+    timing: BTreeMap<String, Duration>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl RuleSet {
+    /// The rule set shipped in the binary (`rules/rakuten_pay.yaml`).
+    pub fn embedded() -> Result<RuleSet, RulesError> {
+        RuleSet::from_yaml(EMBEDDED_NAME, EMBEDDED_RULES)
+    }
+
+    /// Loads a rules file from disk.
+    pub fn from_path(path: impl AsRef<std::path::Path>) -> Result<RuleSet, RulesError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        RuleSet::from_yaml(&name, &text)
+    }
+
+    /// Loads a rules file from its text; `name` is used in diagnostics.
+    pub fn from_yaml(name: &str, text: &str) -> Result<RuleSet, RulesError> {
+        load::load(name, text)
+    }
+
+    /// Where the rules came from.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The file as written.
+    pub fn file(&self) -> &RulesFile {
+        &self.file
+    }
+
+    /// A timing fact by name (`result_poll_interval`, `license_activation_max`, …).
+    pub fn timing(&self, name: &str) -> Option<Duration> {
+        self.timing.get(name).copied()
+    }
+
+    /// What `lint` warns about.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// The JSON Schema of rules files.
+    pub fn json_schema() -> serde_json::Value {
+        let schema = schemars::schema_for!(RulesFile);
+        serde_json::to_value(schema).unwrap_or_default()
+    }
+}
+
+/// Text as error matching compares it: lowercase, without whitespace.
+pub(crate) fn normalize(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
