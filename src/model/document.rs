@@ -413,3 +413,33 @@ impl<'de> Visitor<'de> for RequestsSeed<'_, '_> {
         Ok(index)
     }
 }
+
+/// The shape of a check document, for its JSON Schema (`rms-preflight rules schema request`).
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+#[schemars(deny_unknown_fields)]
+struct CheckDocument {
+    shop: Option<Shop>,
+    /// Defaults to the real clock.
+    now: Option<Timestamp>,
+    /// One request: `action` (and `order`, and optionally `oms`).
+    action: Option<Action>,
+    order: Option<Order>,
+    oms: Option<OmsState>,
+    /// A batch (S3): one entry per order; `shop` and `now` are shared.
+    requests: Option<Vec<BatchEntry>>,
+}
+
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+#[schemars(deny_unknown_fields)]
+struct BatchEntry {
+    action: Action,
+    order: Option<Order>,
+    oms: Option<OmsState>,
+}
+
+/// The JSON Schema of check documents.
+pub fn request_json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(CheckDocument)).unwrap_or_default()
+}

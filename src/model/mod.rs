@@ -8,7 +8,7 @@ mod request;
 mod timestamp;
 
 pub use action::{Action, ActionSet};
-pub use document::{read_document, DocumentError, DocumentFormat, DocumentSummary};
+pub use document::{read_document, request_json_schema, DocumentError, DocumentFormat, DocumentSummary, SinkError};
 pub use order::{Order, Package};
 pub use request::{Label, OmsState, Request, Shop};
 pub use timestamp::{Duration, DurationError, Timestamp, TimestampError};

@@ -1,0 +1,138 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Pre-flight checks for Rakuten Pay order actions against RMS's rules.
+#[derive(Debug, Parser)]
+#[command(name = "rms-preflight", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check order actions: may the OMS do this now? (exit 1 when anything is denied)
+    Check(CheckArgs),
+    /// Classify an RMS error response or message and show its remedy
+    ExplainError(ExplainErrorArgs),
+    /// Validate a rules file (exit 2 on errors)
+    Lint(LintArgs),
+    /// Inspect the rule set
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArg {
+    /// Rules file to use instead of the embedded `rules/rakuten_pay.yaml`
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LangArg {
+    Ja,
+    En,
+}
+
+impl From<LangArg> for crate::Lang {
+    fn from(l: LangArg) -> Self {
+        match l {
+            LangArg::Ja => crate::Lang::Ja,
+            LangArg::En => crate::Lang::En,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// JSON when the document starts with `{`, YAML otherwise
+    Auto,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Language of messages and remedies
+    #[arg(long, value_enum, default_value_t = LangArg::Ja)]
+    pub lang: LangArg,
+    /// Show every rule that applies to the action, whether it fired, and the values read
+    #[arg(long)]
+    pub explain: bool,
+    /// Syntax of the request document
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub input_format: InputFormat,
+    /// Request document (one request or a batch); `-` reads standard input
+    #[arg(value_name = "FILE")]
+    pub input: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainErrorArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    /// HTTP status of the response, if known
+    #[arg(long, value_name = "N")]
+    pub status: Option<u16>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[arg(long, value_enum, default_value_t = LangArg::Ja)]
+    pub lang: LangArg,
+    /// The response body or the message an OMS showed; `-` or nothing reads standard input
+    #[arg(value_name = "FILE")]
+    pub input: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    /// Exit 1 when there are warnings
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormatArg {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// The rules file
+    Rules,
+    /// The `check` request document
+    Request,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Draw the order status state machine
+    Graph {
+        #[command(flatten)]
+        rules: RulesArg,
+        #[arg(long, value_enum, default_value_t = GraphFormatArg::Mermaid)]
+        format: GraphFormatArg,
+    },
+    /// Print a JSON Schema
+    Schema {
+        #[arg(value_enum, default_value_t = SchemaKind::Rules)]
+        kind: SchemaKind,
+    },
+}
