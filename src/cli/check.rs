@@ -44,14 +44,18 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         if request.now.is_none() {
             request.now = Some(clock);
         }
-        engine
-            .validate(&request)
-            .map_err(|e| (e.message, e.path))?;
+        engine.validate(&request).map_err(|e| (e.message, e.path))?;
         let index = (index != usize::MAX).then_some(index);
         let written = if args.explain {
             let explanation = engine.explain(&request);
             summary.add(explanation.verdict.decision);
-            writer.result(out, index, &request, &explanation.verdict, Some(&explanation))
+            writer.result(
+                out,
+                index,
+                &request,
+                &explanation.verdict,
+                Some(&explanation),
+            )
         } else {
             let verdict = engine.check(&request);
             summary.add(verdict.decision);
@@ -70,8 +74,12 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             "column": e.column,
         })
     });
-    if let Err(e) = writer.end(out, summary, error_json.as_ref()) {
-        write_error.get_or_insert(e);
+    // A text report that never got a result has nothing to sum up.
+    let results = summary.allow + summary.warn + summary.deny;
+    if args.format == Format::Json || results > 0 || read.is_ok() {
+        if let Err(e) = writer.end(out, summary, error_json.as_ref()) {
+            write_error.get_or_insert(e);
+        }
     }
     if let Err(e) = read {
         let _ = writeln!(err, "error: `{}`: {e}", args.input);

@@ -1,7 +1,9 @@
 //! Rendering rules-file diagnostics the way cedar and rustc do: the message, the file
 //! and line, the offending text underlined, and a help line.
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Severity};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Severity,
+};
 
 use crate::rules::{Diagnostic, Level, RulesError};
 
@@ -12,7 +14,9 @@ pub fn render_all(path: &str, text: &str, diagnostics: &[Diagnostic], color: boo
     } else {
         GraphicalTheme::unicode_nocolor()
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
     let mut out = String::new();
     for d in diagnostics {
         let mut md = MietteDiagnostic::new(d.message.clone()).with_severity(match d.level {
@@ -23,9 +27,14 @@ pub fn render_all(path: &str, text: &str, diagnostics: &[Diagnostic], color: boo
             md = md.with_help(help.clone());
         }
         if let Some((start, end)) = d.span {
-            md = md.with_label(LabeledSpan::new(d.label.clone(), start, end.saturating_sub(start)));
+            md = md.with_label(LabeledSpan::new(
+                d.label.clone(),
+                start,
+                end.saturating_sub(start),
+            ));
         }
-        let report = miette::Report::new(md).with_source_code(NamedSource::new(path, text.to_owned()));
+        let report =
+            miette::Report::new(md).with_source_code(NamedSource::new(path, text.to_owned()));
         if handler.render_report(&mut out, report.as_ref()).is_err() {
             out.push_str(&format!("{d}\n"));
         }

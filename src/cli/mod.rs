@@ -6,6 +6,7 @@
 mod args;
 mod check;
 mod diagnostics;
+pub use diagnostics::{render_all as render_diagnostics, render_rules_error};
 mod explain_error;
 mod output;
 
@@ -60,7 +61,11 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 GraphFormatArg::Mermaid => GraphFormat::Mermaid,
                 GraphFormatArg::Dot => GraphFormat::Dot,
             };
-            write_or_fail(out, err, crate::rules::render_graph(rules.file(), format).as_bytes())
+            write_or_fail(
+                out,
+                err,
+                crate::rules::render_graph(rules.file(), format).as_bytes(),
+            )
         }
         Command::Rules(RulesCommand::Schema { kind }) => {
             let schema = match kind {

@@ -110,7 +110,12 @@ pub trait ResultWriter {
         explanation: Option<&Explanation<'_>>,
     ) -> io::Result<()>;
     /// Closes the document; `error` is the input error that cut a batch short.
-    fn end(&mut self, out: &mut dyn Write, summary: Summary, error: Option<&serde_json::Value>) -> io::Result<()>;
+    fn end(
+        &mut self,
+        out: &mut dyn Write,
+        summary: Summary,
+        error: Option<&serde_json::Value>,
+    ) -> io::Result<()>;
 }
 
 pub struct JsonWriter {
@@ -131,13 +136,20 @@ impl ResultWriter for JsonWriter {
         verdict: &Verdict<'_>,
         explanation: Option<&Explanation<'_>>,
     ) -> io::Result<()> {
-        let order_number = request.order.as_ref().and_then(|o| o.order_number.as_deref());
+        let order_number = request
+            .order
+            .as_ref()
+            .and_then(|o| o.order_number.as_deref());
         let item = ResultOut {
             index,
             order_number,
             action: request.action.name(),
             decision: verdict.decision,
-            findings: verdict.findings.iter().map(|f| finding_out(f, self.lang)).collect(),
+            findings: verdict
+                .findings
+                .iter()
+                .map(|f| finding_out(f, self.lang))
+                .collect(),
             explain: explanation.map(|e| e.rules.iter().map(trace_out).collect()),
         };
         out.write_all(if self.first { b"\n" } else { b",\n" })?;
@@ -145,7 +157,12 @@ impl ResultWriter for JsonWriter {
         serde_json::to_writer(&mut *out, &item).map_err(io::Error::other)
     }
 
-    fn end(&mut self, out: &mut dyn Write, summary: Summary, error: Option<&serde_json::Value>) -> io::Result<()> {
+    fn end(
+        &mut self,
+        out: &mut dyn Write,
+        summary: Summary,
+        error: Option<&serde_json::Value>,
+    ) -> io::Result<()> {
         out.write_all(b"\n],\n\"summary\": ")?;
         serde_json::to_writer(&mut *out, &summary).map_err(io::Error::other)?;
         if let Some(error) = error {
@@ -184,7 +201,11 @@ impl ResultWriter for TextWriter<'_> {
         explanation: Option<&Explanation<'_>>,
     ) -> io::Result<()> {
         let (remedy_word, checked_word, fired_word) = self.words();
-        let order = match request.order.as_ref().and_then(|o| o.order_number.as_deref()) {
+        let order = match request
+            .order
+            .as_ref()
+            .and_then(|o| o.order_number.as_deref())
+        {
             Some(n) => n.to_owned(),
             None if request.order.is_some() => "(no orderNumber)".to_owned(),
             None => "(shop)".to_owned(),
@@ -202,18 +223,32 @@ impl ResultWriter for TextWriter<'_> {
             Decision::Warn => "WARN",
             Decision::Deny => "DENY",
         };
-        writeln!(out, "{prefix}{order} · {}{action_name} → {mark}", request.action)?;
+        writeln!(
+            out,
+            "{prefix}{order} · {}{action_name} → {mark}",
+            request.action
+        )?;
         for f in &verdict.findings {
             let sym = match f.severity {
                 crate::rules::Severity::Deny => "✗",
                 crate::rules::Severity::Warn => "!",
             };
-            writeln!(out, "  {sym} [{}] {}: {}", f.source, f.rule, f.message.get(self.lang))?;
+            writeln!(
+                out,
+                "  {sym} [{}] {}: {}",
+                f.source,
+                f.rule,
+                f.message.get(self.lang)
+            )?;
             writeln!(out, "    {remedy_word}:")?;
             let mut n = 1;
             for r in &f.remedies {
                 for step in r.steps {
-                    let tag = if r.source != f.source { format!("[{}] ", r.source) } else { String::new() };
+                    let tag = if r.source != f.source {
+                        format!("[{}] ", r.source)
+                    } else {
+                        String::new()
+                    };
                     writeln!(out, "      {n}. {tag}{}", step.get(self.lang))?;
                     n += 1;
                 }
@@ -223,7 +258,14 @@ impl ResultWriter for TextWriter<'_> {
             writeln!(out, "  {checked_word}:")?;
             for t in &e.rules {
                 let state = if t.fired { fired_word } else { "-" };
-                writeln!(out, "    [{state}] [{}] {} ({}): {}", t.source, t.rule, t.severity.name(), t.when.trim())?;
+                writeln!(
+                    out,
+                    "    [{state}] [{}] {} ({}): {}",
+                    t.source,
+                    t.rule,
+                    t.severity.name(),
+                    t.when.trim()
+                )?;
                 for (path, value) in &t.values {
                     writeln!(out, "        {path} = {value}")?;
                 }
@@ -232,7 +274,12 @@ impl ResultWriter for TextWriter<'_> {
         Ok(())
     }
 
-    fn end(&mut self, out: &mut dyn Write, summary: Summary, _: Option<&serde_json::Value>) -> io::Result<()> {
+    fn end(
+        &mut self,
+        out: &mut dyn Write,
+        summary: Summary,
+        _: Option<&serde_json::Value>,
+    ) -> io::Result<()> {
         writeln!(
             out,
             "summary: allow {}, warn {}, deny {}",

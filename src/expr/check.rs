@@ -105,7 +105,10 @@ pub fn compile(expr: &Expr, scope: &Scope<'_>) -> Result<Compiled, ExprError> {
     if ty != Type::of(Base::Bool) {
         return Err(ExprError::check(
             expr.span,
-            format!("a guard must be a condition (`bool`), found `{}`", describe(ty)),
+            format!(
+                "a guard must be a condition (`bool`), found `{}`",
+                describe(ty)
+            ),
         )
         .with_help("compare it with something, e.g. `… == 100` or `… != null`"));
     }
@@ -141,8 +144,14 @@ impl Checker<'_, '_> {
             ExprKind::Int(n) => plain(Node::Const(Const::Int(*n)), Base::Int),
             ExprKind::Bool(b) => plain(Node::Const(Const::Bool(*b)), Base::Bool),
             ExprKind::Str(s) => plain(Node::Const(Const::Str(s.as_str().into())), Base::Str),
-            ExprKind::Null => Ok((Node::Const(Const::Null), Type::nullable(Base::Null), Domain::Any)),
-            ExprKind::Duration(d) => plain(Node::Const(Const::Duration(d.as_secs())), Base::Duration),
+            ExprKind::Null => Ok((
+                Node::Const(Const::Null),
+                Type::nullable(Base::Null),
+                Domain::Any,
+            )),
+            ExprKind::Duration(d) => {
+                plain(Node::Const(Const::Duration(d.as_secs())), Base::Duration)
+            }
             ExprKind::Path(parts) => self.path(parts, e.span),
             ExprKind::List(_) => Err(ExprError::check(
                 e.span,
@@ -161,7 +170,10 @@ impl Checker<'_, '_> {
                 if !matches!(ty.base, Base::Int | Base::Duration) {
                     return Err(ExprError::check(
                         inner.span,
-                        format!("`-` needs an `int` or a `duration`, found `{}`", describe(ty)),
+                        format!(
+                            "`-` needs an `int` or a `duration`, found `{}`",
+                            describe(ty)
+                        ),
                     ));
                 }
                 Ok((Node::Neg(Box::new(n)), ty, Domain::Any))
@@ -235,12 +247,19 @@ impl Checker<'_, '_> {
         let names = || {
             self.scope
                 .timing
-                .map(|t| t.keys().map(|k| format!("`timing.{k}`")).collect::<Vec<_>>().join(", "))
+                .map(|t| {
+                    t.keys()
+                        .map(|k| format!("`timing.{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
                 .unwrap_or_default()
         };
         let [_, name] = parts else {
-            return Err(ExprError::check(span, "`timing` is a table; name one of its entries")
-                .with_help(format!("entries: {}", names())));
+            return Err(
+                ExprError::check(span, "`timing` is a table; name one of its entries")
+                    .with_help(format!("entries: {}", names())),
+            );
         };
         match self.scope.timing.and_then(|t| t.get(name)) {
             Some(d) => Ok((
@@ -278,8 +297,11 @@ impl Checker<'_, '_> {
             .filter(|p| p.starts_with(&prefix))
             .collect();
         if !children.is_empty() {
-            return ExprError::check(span, format!("`{full}` is an object; name one of its fields"))
-                .with_help(format!("fields: {}", quote_list(&children)));
+            return ExprError::check(
+                span,
+                format!("`{full}` is an object; name one of its fields"),
+            )
+            .with_help(format!("fields: {}", quote_list(&children)));
         }
         if let Some(rest) = full.strip_prefix("order.PackageModelList.") {
             return ExprError::check(span, format!("unknown field `{full}`")).with_help(format!(
@@ -301,7 +323,13 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn binary(&mut self, op: BinaryOp, l: &Expr, r: &Expr, span: Span) -> Result<Checked, ExprError> {
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        l: &Expr,
+        r: &Expr,
+        span: Span,
+    ) -> Result<Checked, ExprError> {
         let boolean = |node| Ok((node, Type::of(Base::Bool), Domain::Any));
         match op {
             BinaryOp::And | BinaryOp::Or => {
@@ -309,14 +337,22 @@ impl Checker<'_, '_> {
                 let ln = self.expect_bool(l, &what)?;
                 let rn = self.expect_bool(r, &what)?;
                 let (ln, rn) = (Box::new(ln), Box::new(rn));
-                boolean(if op == BinaryOp::And { Node::And(ln, rn) } else { Node::Or(ln, rn) })
+                boolean(if op == BinaryOp::And {
+                    Node::And(ln, rn)
+                } else {
+                    Node::Or(ln, rn)
+                })
             }
             BinaryOp::Eq | BinaryOp::Ne => {
                 let (ln, lt, ld) = self.node(l)?;
                 let (rn, rt, rd) = self.node(r)?;
                 self.comparable(op, (l, lt, ld), (r, rt, rd), span)?;
                 let (ln, rn) = (Box::new(ln), Box::new(rn));
-                boolean(if op == BinaryOp::Eq { Node::Eq(ln, rn) } else { Node::Ne(ln, rn) })
+                boolean(if op == BinaryOp::Eq {
+                    Node::Eq(ln, rn)
+                } else {
+                    Node::Ne(ln, rn)
+                })
             }
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
                 let (ln, lt, _) = self.node(l)?;
@@ -389,7 +425,11 @@ impl Checker<'_, '_> {
                     nullable: lt.nullable || rt.nullable,
                 };
                 let (ln, rn) = (Box::new(ln), Box::new(rn));
-                let node = if op == BinaryOp::Add { Node::Add(ln, rn) } else { Node::Sub(ln, rn) };
+                let node = if op == BinaryOp::Add {
+                    Node::Add(ln, rn)
+                } else {
+                    Node::Sub(ln, rn)
+                };
                 Ok((node, ty, Domain::Any))
             }
         }
@@ -404,20 +444,31 @@ impl Checker<'_, '_> {
         span: Span,
     ) -> Result<(), ExprError> {
         if lt.base == Base::Null || rt.base == Base::Null {
-            let (other, ot) = if lt.base == Base::Null { (r, rt) } else { (l, lt) };
+            let (other, ot) = if lt.base == Base::Null {
+                (r, rt)
+            } else {
+                (l, lt)
+            };
             if ot.base == Base::Null {
                 return Err(ExprError::check(span, "both sides are `null`"));
             }
             if !ot.nullable {
-                return Err(ExprError::check(other.span, format!("`{other}` is never null"))
-                    .with_help("only nullable fields can be compared with `null`"));
+                return Err(
+                    ExprError::check(other.span, format!("`{other}` is never null"))
+                        .with_help("only nullable fields can be compared with `null`"),
+                );
             }
             return Ok(());
         }
         if lt.base != rt.base || lt.base == Base::Packages {
             return Err(ExprError::check(
                 span,
-                format!("`{}` compares `{}` with `{}`", op.symbol(), describe(lt), describe(rt)),
+                format!(
+                    "`{}` compares `{}` with `{}`",
+                    op.symbol(),
+                    describe(lt),
+                    describe(rt)
+                ),
             ));
         }
         // A string literal compared with a field of known values must be one of them.
@@ -429,7 +480,13 @@ impl Checker<'_, '_> {
         Ok(())
     }
 
-    fn in_domain(&self, domain: Domain, value: &str, span: Span, field: &Expr) -> Result<(), ExprError> {
+    fn in_domain(
+        &self,
+        domain: Domain,
+        value: &str,
+        span: Span,
+        field: &Expr,
+    ) -> Result<(), ExprError> {
         let allowed: Vec<&str> = match domain {
             Domain::Any => return Ok(()),
             Domain::Labels => Label::NAMES.to_vec(),
@@ -453,14 +510,21 @@ impl Checker<'_, '_> {
             } else {
                 Err(ExprError::check(
                     span,
-                    format!("`{name}` takes {n} argument{}, found {}", if n == 1 { "" } else { "s" }, args.len()),
+                    format!(
+                        "`{name}` takes {n} argument{}, found {}",
+                        if n == 1 { "" } else { "s" },
+                        args.len()
+                    ),
                 )
                 .with_help(format!("usage: `{usage}`")))
             }
         };
         match name {
             "any" | "all" => {
-                arity(2, &format!("{name}(order.PackageModelList, p => p.postagePrice == -9999)"))?;
+                arity(
+                    2,
+                    &format!("{name}(order.PackageModelList, p => p.postagePrice == -9999)"),
+                )?;
                 let (list, lt, _) = self.node(&args[0])?;
                 if lt.base != Base::Packages {
                     return Err(ExprError::check(
@@ -513,8 +577,10 @@ impl Checker<'_, '_> {
                 match self.scope.sentinels.iter().position(|s| s == group) {
                     Some(i) => Ok((Node::Sentinel(i), Type::of(Base::Bool), Domain::Any)),
                     None => {
-                        let err = ExprError::check(args[0].span, format!("unknown sentinel `{group}`"));
-                        let names: Vec<&str> = self.scope.sentinels.iter().map(String::as_str).collect();
+                        let err =
+                            ExprError::check(args[0].span, format!("unknown sentinel `{group}`"));
+                        let names: Vec<&str> =
+                            self.scope.sentinels.iter().map(String::as_str).collect();
                         Err(match closest(group, names.iter().copied()) {
                             Some(c) => err.with_help(format!("did you mean `{c}`?")),
                             None => err.with_help(format!("sentinels: {}", quote_list(&names))),
@@ -552,11 +618,18 @@ impl Checker<'_, '_> {
 }
 
 fn package_fields_help(param: &str) -> String {
-    let names: Vec<String> = PACKAGE_FIELDS.iter().map(|f| format!("{param}.{}", f.name)).collect();
+    let names: Vec<String> = PACKAGE_FIELDS
+        .iter()
+        .map(|f| format!("{param}.{}", f.name))
+        .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     format!("fields: {}", quote_list(&refs))
 }
 
 fn quote_list(items: &[&str]) -> String {
-    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -237,9 +237,7 @@ fn add<'a>(l: Value<'a>, r: Value<'a>) -> Value<'a> {
         (Value::Duration(a), Value::Duration(b)) => {
             a.checked_add(b).map_or(Value::Null, Value::Duration)
         }
-        (Value::Time(t), Value::Duration(d)) | (Value::Duration(d), Value::Time(t)) => {
-            shift(t, d)
-        }
+        (Value::Time(t), Value::Duration(d)) | (Value::Duration(d), Value::Time(t)) => shift(t, d),
         _ => Value::Null,
     }
 }
@@ -250,7 +248,9 @@ fn sub<'a>(l: Value<'a>, r: Value<'a>) -> Value<'a> {
         (Value::Duration(a), Value::Duration(b)) => {
             a.checked_sub(b).map_or(Value::Null, Value::Duration)
         }
-        (Value::Time(t), Value::Duration(d)) => d.checked_neg().map_or(Value::Null, |d| shift(t, d)),
+        (Value::Time(t), Value::Duration(d)) => {
+            d.checked_neg().map_or(Value::Null, |d| shift(t, d))
+        }
         (Value::Time(a), Value::Time(b)) => a
             .unix_seconds()
             .checked_sub(b.unix_seconds())

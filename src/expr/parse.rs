@@ -77,7 +77,10 @@ impl<'a> PErr<'a> {
         };
         ExprError::Parse {
             message,
-            span: Span::new(offset, offset + found.len().max(if found.is_empty() { 0 } else { 1 })),
+            span: Span::new(
+                offset,
+                offset + found.len().max(if found.is_empty() { 0 } else { 1 }),
+            ),
         }
     }
 }
@@ -213,7 +216,8 @@ fn and_expr<'a>(src: &'a str, i: &'a str) -> Res<'a, Expr> {
 fn not_expr<'a>(src: &'a str, i: &'a str) -> Res<'a, Expr> {
     let start = offset(src, skip_ws(i));
     if let Ok((rest, _)) = keyword("not")(i) {
-        let (rest, inner) = expect(|i| not_expr(src, i), "expected an expression after `not`")(rest)?;
+        let (rest, inner) =
+            expect(|i| not_expr(src, i), "expected an expression after `not`")(rest)?;
         let span = Span::new(start, inner.span.end);
         return Ok((
             rest,
@@ -274,7 +278,10 @@ fn add_expr<'a>(src: &'a str, i: &'a str) -> Res<'a, Expr> {
             Ok((rest, _)) => (rest, BinaryOp::Sub),
             Err(_) => break,
         };
-        let (rest, rhs) = expect(|i| unary_expr(src, i), "expected an expression after the operator")(op.0)?;
+        let (rest, rhs) = expect(
+            |i| unary_expr(src, i),
+            "expected an expression after the operator",
+        )(op.0)?;
         lhs = binary(op.1, lhs, rhs);
         i = rest;
     }
@@ -290,7 +297,8 @@ fn unary_expr<'a>(src: &'a str, i: &'a str) -> Res<'a, Expr> {
             let (rest, lit) = number(src, i)?;
             return Ok((rest, lit));
         }
-        let (rest, inner) = expect(|i| unary_expr(src, i), "expected an expression after `-`")(after)?;
+        let (rest, inner) =
+            expect(|i| unary_expr(src, i), "expected an expression after `-`")(after)?;
         let span = Span::new(start, inner.span.end);
         return Ok((
             rest,
@@ -309,7 +317,10 @@ fn number<'a>(src: &'a str, i: &'a str) -> Res<'a, Expr> {
     let negative = i.starts_with('-');
     let body = if negative { &i[1..] } else { i };
     let (rest, digits) = take_while1(|c: char| c.is_ascii_digit())(body)?;
-    let unit = rest.chars().next().filter(|c| Duration::unit_seconds(*c).is_some());
+    let unit = rest
+        .chars()
+        .next()
+        .filter(|c| Duration::unit_seconds(*c).is_some());
     let after_unit = unit.map_or(rest, |u| &rest[u.len_utf8()..]);
     if after_unit.starts_with(is_ident_char) {
         return Err(NomErr::Failure(PErr::new(
@@ -559,7 +570,10 @@ mod tests {
     #[test]
     fn lambdas_and_lists() {
         let e = parse_expr("any(order.PackageModelList, p => p.postagePrice == -9999)").unwrap();
-        assert_eq!(e.to_string(), "any(order.PackageModelList, p => p.postagePrice == -9999)");
+        assert_eq!(
+            e.to_string(),
+            "any(order.PackageModelList, p => p.postagePrice == -9999)"
+        );
         let e = parse_expr("order.orderProgress in [800, 900]").unwrap();
         assert_eq!(e.to_string(), "order.orderProgress in [800, 900]");
     }
@@ -575,7 +589,10 @@ mod tests {
         );
         assert_eq!(
             err("(a and b"),
-            ("unexpected end of expression: expected `)`".into(), Span::new(8, 8))
+            (
+                "unexpected end of expression: expected `)`".into(),
+                Span::new(8, 8)
+            )
         );
         assert_eq!(
             err("a < b < c"),

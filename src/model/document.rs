@@ -85,22 +85,27 @@ pub fn read_document<R: BufRead>(
             let r = DocumentSeed { state: &mut state }
                 .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
             match r {
-                Ok(summary) => de.end().map(|()| summary).map_err(|e| json_error(e, ".".into())),
+                Ok(summary) => de
+                    .end()
+                    .map(|()| summary)
+                    .map_err(|e| json_error(e, ".".into())),
                 Err(e) => Err(json_error(e, track.path().to_string())),
             }
         }
         DocumentFormat::Yaml => {
             let mut text = String::new();
-            reader.read_to_string(&mut text).map_err(|e| DocumentError {
-                message: format!("cannot read the document: {e}"),
-                path: ".".into(),
-                line: None,
-                column: None,
-            })?;
+            reader
+                .read_to_string(&mut text)
+                .map_err(|e| DocumentError {
+                    message: format!("cannot read the document: {e}"),
+                    path: ".".into(),
+                    line: None,
+                    column: None,
+                })?;
             let de = serde_yaml::Deserializer::from_str(&text);
             DocumentSeed { state: &mut state }
                 .deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
-                .map_err(|e| yaml_error(e, track.path().to_string()))
+                .map_err(|e| yaml_error(e, clean_path(track.path().to_string())))
         }
     };
     if let Some((index, (message, below))) = state.refused.take() {
@@ -135,10 +140,7 @@ fn sniff<R: BufRead>(reader: &mut R) -> Result<DocumentFormat, DocumentError> {
         let Some(&first) = buf.first() else {
             return Ok(DocumentFormat::Yaml);
         };
-        let skip = buf
-            .iter()
-            .take_while(|b| b.is_ascii_whitespace())
-            .count();
+        let skip = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
         if skip == 0 {
             return Ok(if first == b'{' {
                 DocumentFormat::Json
@@ -152,9 +154,21 @@ fn sniff<R: BufRead>(reader: &mut R) -> Result<DocumentFormat, DocumentError> {
 
 /// serde's messages carry " at line N column M"; we report the location separately.
 fn strip_location(message: String) -> String {
-    match message.rfind(" at line ") {
+    match message.find(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message,
+    }
+}
+
+/// serde_path_to_error writes `?` for a segment it could not name (inside broken syntax).
+fn clean_path(mut path: String) -> String {
+    while let Some(p) = path.strip_suffix(".?") {
+        path.truncate(p.len());
+    }
+    if path == "?" || path.is_empty() {
+        ".".into()
+    } else {
+        path
     }
 }
 
@@ -168,13 +182,27 @@ fn json_error(e: serde_json::Error, path: String) -> DocumentError {
     }
 }
 
+/// A serde_yaml error's message without its location (reported apart) and without the
+/// path serde_yaml puts in front of it (`requests[0].oms: …`, a prefix of `path`).
+pub(crate) fn yaml_message(e: &serde_yaml::Error, path: &str) -> String {
+    let mut message = strip_location(e.to_string());
+    let mut prefix = path;
+    loop {
+        if let Some(rest) = message.strip_prefix(&format!("{prefix}: ")) {
+            message = rest.to_owned();
+            break;
+        }
+        match prefix.rfind(['.', '[']) {
+            Some(i) => prefix = &prefix[..i],
+            None => break,
+        }
+    }
+    message
+}
+
 fn yaml_error(e: serde_yaml::Error, path: String) -> DocumentError {
     let location = e.location();
-    let mut message = strip_location(e.to_string());
-    // serde_yaml prefixes its own path ("requests[0].action: …"); ours is separate.
-    if let Some(rest) = message.strip_prefix(&format!("{path}: ")) {
-        message = rest.to_owned();
-    }
+    let message = yaml_message(&e, &path);
     DocumentError {
         message,
         path,

@@ -8,7 +8,10 @@ mod request;
 mod timestamp;
 
 pub use action::{Action, ActionSet};
-pub use document::{read_document, request_json_schema, DocumentError, DocumentFormat, DocumentSummary, SinkError};
+pub(crate) use document::yaml_message;
+pub use document::{
+    read_document, request_json_schema, DocumentError, DocumentFormat, DocumentSummary, SinkError,
+};
 pub use order::{Order, Package};
 pub use request::{Label, OmsState, Request, Shop};
 pub use timestamp::{Duration, DurationError, Timestamp, TimestampError};

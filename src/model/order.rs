@@ -61,7 +61,11 @@ pub struct Order {
     #[serde(default)]
     pub modify_flag: Option<i64>,
     /// One entry per delivery destination (送付先).
-    #[serde(default, rename = "PackageModelList", deserialize_with = "null_as_empty")]
+    #[serde(
+        default,
+        rename = "PackageModelList",
+        deserialize_with = "null_as_empty"
+    )]
     pub package_model_list: Vec<Package>,
 }
 

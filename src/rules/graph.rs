@@ -18,13 +18,24 @@ pub fn render(file: &RulesFile, format: GraphFormat) -> String {
         GraphFormat::Mermaid => {
             out.push_str("stateDiagram-v2\n");
             for s in &file.statuses {
-                let _ = writeln!(out, "    s{}: {} {} ({})", s.code, s.code, s.name.ja, s.name.en);
+                let _ = writeln!(
+                    out,
+                    "    s{}: {} {} ({})",
+                    s.code, s.code, s.name.ja, s.name.en
+                );
             }
             for s in file.statuses.iter().filter(|s| s.initial) {
                 let _ = writeln!(out, "    [*] --> s{}", s.code);
             }
             for t in &file.transitions {
-                let _ = writeln!(out, "    s{} --> s{}: {} ({})", t.from, t.to, t.via, actor(t.by));
+                let _ = writeln!(
+                    out,
+                    "    s{} --> s{}: {} ({})",
+                    t.from,
+                    t.to,
+                    t.via,
+                    actor(t.by)
+                );
             }
             for s in file.statuses.iter().filter(|s| s.terminal) {
                 let _ = writeln!(out, "    s{} --> [*]", s.code);
@@ -44,7 +55,14 @@ pub fn render(file: &RulesFile, format: GraphFormat) -> String {
                 );
             }
             for t in &file.transitions {
-                let _ = writeln!(out, "    s{} -> s{} [label=\"{} ({})\"];", t.from, t.to, t.via, actor(t.by));
+                let _ = writeln!(
+                    out,
+                    "    s{} -> s{} [label=\"{} ({})\"];",
+                    t.from,
+                    t.to,
+                    t.via,
+                    actor(t.by)
+                );
             }
             out.push_str("}\n");
         }

@@ -17,15 +17,28 @@ pub(crate) fn statuses(loader: &mut Loader<'_>, file: &RulesFile) {
     let mut index: HashMap<i64, usize> = HashMap::new();
     for (i, s) in file.statuses.iter().enumerate() {
         if index.insert(s.code, i).is_some() {
-            loader.at(Level::Error, &format!("statuses[{i}].code"), format!("duplicate status `{}`", s.code), None);
+            loader.at(
+                Level::Error,
+                &format!("statuses[{i}].code"),
+                format!("duplicate status `{}`", s.code),
+                None,
+            );
         }
     }
-    let initial: Vec<i64> = file.statuses.iter().filter(|s| s.initial).map(|s| s.code).collect();
+    let initial: Vec<i64> = file
+        .statuses
+        .iter()
+        .filter(|s| s.initial)
+        .map(|s| s.code)
+        .collect();
     if initial.len() != 1 {
         loader.at(
             Level::Error,
             "statuses",
-            format!("{} statuses are `initial`; exactly one must be", initial.len()),
+            format!(
+                "{} statuses are `initial`; exactly one must be",
+                initial.len()
+            ),
             Some("mark the status new orders start in (100) with `initial: true`".into()),
         );
     }
@@ -33,12 +46,25 @@ pub(crate) fn statuses(loader: &mut Loader<'_>, file: &RulesFile) {
     for (i, t) in file.transitions.iter().enumerate() {
         for (end, code) in [("from", t.from), ("to", t.to)] {
             if !index.contains_key(&code) {
-                loader.at(Level::Error, &format!("transitions[{i}].{end}"), format!("unknown status `{code}`"), Some("add it to `statuses` or fix the code".into()));
+                loader.at(
+                    Level::Error,
+                    &format!("transitions[{i}].{end}"),
+                    format!("unknown status `{code}`"),
+                    Some("add it to `statuses` or fix the code".into()),
+                );
             }
         }
         if let Some(&si) = index.get(&t.from) {
             if file.statuses[si].terminal {
-                loader.at(Level::Warning, &format!("transitions[{i}]"), format!("status `{}` is terminal but this transition leaves it", t.from), None);
+                loader.at(
+                    Level::Warning,
+                    &format!("transitions[{i}]"),
+                    format!(
+                        "status `{}` is terminal but this transition leaves it",
+                        t.from
+                    ),
+                    None,
+                );
             }
         }
         edges.entry(t.from).or_default().push(t.to);
@@ -60,7 +86,10 @@ pub(crate) fn statuses(loader: &mut Loader<'_>, file: &RulesFile) {
             loader.at(
                 Level::Warning,
                 &format!("statuses[{i}]"),
-                format!("status `{}` is unreachable from `{start}` in `transitions`", s.code),
+                format!(
+                    "status `{}` is unreachable from `{start}` in `transitions`",
+                    s.code
+                ),
                 Some("add the transition that leads to it, or remove it".into()),
             );
         }
@@ -84,14 +113,18 @@ fn conjuncts(e: &Expr) -> Vec<&Expr> {
 /// a decision. Detected syntactically, so it is a warning, not a proof.
 pub(crate) fn shadowed_rules(loader: &mut Loader<'_>, file: &RulesFile, asts: &[Option<Expr>]) {
     for (b, rule_b) in file.rules.iter().enumerate() {
-        let Some(Some(ast_b)) = asts.get(b) else { continue };
+        let Some(Some(ast_b)) = asts.get(b) else {
+            continue;
+        };
         let conj_b = conjuncts(ast_b);
         let actions_b: ActionSet = rule_b.actions.iter().copied().collect();
         for (a, rule_a) in file.rules.iter().enumerate() {
             if a == b {
                 continue;
             }
-            let Some(Some(ast_a)) = asts.get(a) else { continue };
+            let Some(Some(ast_a)) = asts.get(a) else {
+                continue;
+            };
             let actions_a: ActionSet = rule_a.actions.iter().copied().collect();
             if rule_a.severity < rule_b.severity || !actions_b.is_subset(actions_a) {
                 continue;
@@ -99,7 +132,10 @@ pub(crate) fn shadowed_rules(loader: &mut Loader<'_>, file: &RulesFile, asts: &[
             let conj_a = conjuncts(ast_a);
             let implied = conj_a.iter().all(|ca| conj_b.iter().any(|cb| cb == ca));
             // Two identical rules shadow each other; report only the later one.
-            let identical = implied && conj_a.len() == conj_b.len() && rule_a.severity == rule_b.severity && actions_a == actions_b;
+            let identical = implied
+                && conj_a.len() == conj_b.len()
+                && rule_a.severity == rule_b.severity
+                && actions_a == actions_b;
             if implied && (!identical || a < b) {
                 loader.at_scalar(
                     Level::Warning,
@@ -124,7 +160,8 @@ pub(crate) fn shadowed_rules(loader: &mut Loader<'_>, file: &RulesFile, asts: &[
 /// same strength (codes ⊇, texts contained, statuses ⊇): classification never picks it.
 pub(crate) fn shadowed_errors(loader: &mut Loader<'_>, file: &RulesFile) {
     for (b, eb) in file.errors.iter().enumerate() {
-        if eb.matcher.fallback {
+        let m = &eb.matcher;
+        if m.fallback || (m.codes.is_empty() && m.text.is_empty() && m.http_status.is_empty()) {
             continue;
         }
         for ea in file.errors.iter().take(b) {
@@ -132,19 +169,30 @@ pub(crate) fn shadowed_errors(loader: &mut Loader<'_>, file: &RulesFile) {
                 continue;
             }
             let codes_a: BTreeSet<&str> = ea.matcher.codes.iter().map(String::as_str).collect();
-            let codes = eb.matcher.codes.iter().all(|c| codes_a.contains(c.as_str()));
+            let codes = eb
+                .matcher
+                .codes
+                .iter()
+                .all(|c| codes_a.contains(c.as_str()));
             let texts = eb.matcher.text.iter().all(|tb| {
                 let tb = normalize(tb);
                 ea.matcher.text.iter().any(|ta| tb.contains(&normalize(ta)))
             });
-            let statuses = eb.matcher.http_status.iter().all(|s| ea.matcher.http_status.contains(s));
+            let statuses = eb
+                .matcher
+                .http_status
+                .iter()
+                .all(|s| ea.matcher.http_status.contains(s));
             if codes && texts && statuses {
                 loader.at_scalar(
                     Level::Warning,
                     &format!("errors[{b}].id"),
                     &eb.id,
                     format!("error `{}` is shadowed by `{}`", eb.id, ea.id),
-                    Some(format!("`{}` comes first and matches everything `{}` matches", ea.id, eb.id)),
+                    Some(format!(
+                        "`{}` comes first and matches everything `{}` matches",
+                        ea.id, eb.id
+                    )),
                 );
                 break;
             }
@@ -160,7 +208,9 @@ pub(crate) fn action_names(loader: &mut Loader<'_>, file: &RulesFile) {
                 Level::Warning,
                 "actions",
                 format!("action `{action}` has no display name"),
-                Some(format!("add `{action}: {{ ja: …, en: … }}` under `actions`")),
+                Some(format!(
+                    "add `{action}: {{ ja: …, en: … }}` under `actions`"
+                )),
             );
         }
     }

@@ -48,7 +48,14 @@ impl Loader<'_> {
     }
 
     /// A diagnostic at the scalar string `value` at `path`.
-    pub fn at_scalar(&mut self, level: Level, path: &str, value: &str, message: String, help: Option<String>) {
+    pub fn at_scalar(
+        &mut self,
+        level: Level,
+        path: &str,
+        value: &str,
+        message: String,
+        help: Option<String>,
+    ) {
         let span = self.map.scalar_range(self.text, path, value);
         self.push(level, path, span, message, None, help);
     }
@@ -83,7 +90,9 @@ impl Loader<'_> {
 
     fn expr_error(&mut self, path: &str, src: &str, err: &ExprError) {
         let span = err.span();
-        let file_span = self.map.sub_range(self.text, path, src, span.start, span.end);
+        let file_span = self
+            .map
+            .sub_range(self.text, path, src, span.start, span.end);
         let label = match err {
             ExprError::Parse { .. } => "here",
             ExprError::Check { .. } => "this",
@@ -132,7 +141,8 @@ pub fn is_source_tag(s: &str) -> bool {
     };
     (1..=21).contains(&n)
         && !digits.starts_with('0')
-        && (suffix.is_empty() || (suffix.len() == 1 && suffix.chars().all(|c| c.is_ascii_lowercase())))
+        && (suffix.is_empty()
+            || (suffix.len() == 1 && suffix.chars().all(|c| c.is_ascii_lowercase())))
 }
 
 pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
@@ -150,7 +160,9 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
     // Stage 1: structure.
     let mut track = serde_path_to_error::Track::new();
     let de = serde_yaml::Deserializer::from_str(text);
-    let file: RulesFile = match serde::Deserialize::deserialize(serde_path_to_error::Deserializer::new(de, &mut track)) {
+    let file: RulesFile = match serde::Deserialize::deserialize(
+        serde_path_to_error::Deserializer::new(de, &mut track),
+    ) {
         Ok(f) => f,
         Err(e) => {
             let where_ = track.path().to_string();
@@ -159,13 +171,7 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
                 let end = text[s..].find('\n').map_or(text.len(), |n| s + n);
                 (s, end.max(s))
             });
-            let mut message = e.to_string();
-            if let Some(i) = message.rfind(" at line ") {
-                message.truncate(i);
-            }
-            if let Some(rest) = message.strip_prefix(&format!("{where_}: ")) {
-                message = rest.to_owned();
-            }
+            let mut message = crate::model::yaml_message(&e, &where_);
             if where_ != "." && !where_.is_empty() {
                 message = format!("at `{where_}`: {message}");
             }
@@ -186,23 +192,43 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
     }
 
     // Stage 2: meaning.
-    let timing: BTreeMap<String, Duration> =
-        file.timing.iter().map(|(k, v)| (k.clone(), v.value)).collect();
+    let timing: BTreeMap<String, Duration> = file
+        .timing
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value))
+        .collect();
     check_sources(&mut loader, &file);
     check_texts(&mut loader, &file);
     let sentinels = sentinel_groups(&mut loader, &file);
     let sentinel_names: Vec<String> = file.sentinels.iter().map(|s| s.id.clone()).collect();
     let error_ids: Vec<String> = file.errors.iter().map(|e| e.id.clone()).collect();
-    unique_ids(&mut loader, "rules", file.rules.iter().map(|r| r.id.as_str()));
-    unique_ids(&mut loader, "errors", file.errors.iter().map(|e| e.id.as_str()));
-    unique_ids(&mut loader, "sentinels", file.sentinels.iter().map(|s| s.id.as_str()));
+    unique_ids(
+        &mut loader,
+        "rules",
+        file.rules.iter().map(|r| r.id.as_str()),
+    );
+    unique_ids(
+        &mut loader,
+        "errors",
+        file.errors.iter().map(|e| e.id.as_str()),
+    );
+    unique_ids(
+        &mut loader,
+        "sentinels",
+        file.sentinels.iter().map(|s| s.id.as_str()),
+    );
 
     let mut guards = Vec::with_capacity(file.rules.len());
     let mut asts = Vec::with_capacity(file.rules.len());
     for (i, rule) in file.rules.iter().enumerate() {
         let actions: ActionSet = rule.actions.iter().copied().collect();
         if rule.actions.is_empty() {
-            loader.at(Level::Error, &format!("rules[{i}].actions"), format!("rule `{}` applies to no action", rule.id), Some("list the actions it checks, e.g. `[confirm]`".into()));
+            loader.at(
+                Level::Error,
+                &format!("rules[{i}].actions"),
+                format!("rule `{}` applies to no action", rule.id),
+                Some("list the actions it checks, e.g. `[confirm]`".into()),
+            );
         }
         let scope = Scope {
             timing: Some(&timing),
@@ -212,12 +238,22 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
         };
         let when = loader.guard(&format!("rules[{i}].when"), &rule.when, &scope);
         if rule.remedy.is_empty() {
-            loader.at(Level::Error, &format!("rules[{i}]"), format!("rule `{}` has no remedy", rule.id), Some("add `remedy:` with at least one step".into()));
+            loader.at(
+                Level::Error,
+                &format!("rules[{i}]"),
+                format!("rule `{}` has no remedy", rule.id),
+                Some("add `remedy:` with at least one step".into()),
+            );
         }
         let mut remedies = Vec::with_capacity(rule.remedy.len());
         for (j, remedy) in rule.remedy.iter().enumerate() {
             if remedy.steps.is_empty() {
-                loader.at(Level::Error, &format!("rules[{i}].remedy[{j}]"), format!("a remedy of rule `{}` has no steps", rule.id), None);
+                loader.at(
+                    Level::Error,
+                    &format!("rules[{i}].remedy[{j}]"),
+                    format!("a remedy of rule `{}` has no steps", rule.id),
+                    None,
+                );
             }
             remedies.push(match &remedy.when {
                 None => None,
@@ -227,7 +263,13 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
             });
         }
         if let Some((ast, compiled)) = when {
-            if remedies.len() == rule.remedy.len() && rule.remedy.iter().zip(&remedies).all(|(r, c)| r.when.is_none() || c.is_some()) {
+            if remedies.len() == rule.remedy.len()
+                && rule
+                    .remedy
+                    .iter()
+                    .zip(&remedies)
+                    .all(|(r, c)| r.when.is_none() || c.is_some())
+            {
                 asts.push(Some(ast));
                 guards.push(RuleGuards {
                     actions,
@@ -290,7 +332,10 @@ fn check_sources(loader: &mut Loader<'_>, file: &RulesFile) {
                 &path,
                 tag,
                 format!("unknown source `{tag}`"),
-                Some("a source is a seed tag `S1`…`S21` (`S7a`–`S7c`), `rms-api` or `preflight`".into()),
+                Some(
+                    "a source is a seed tag `S1`…`S21` (`S7a`–`S7c`), `rms-api` or `preflight`"
+                        .into(),
+                ),
             );
         }
     }
@@ -315,7 +360,12 @@ fn check_texts(loader: &mut Loader<'_>, file: &RulesFile) {
     for (path, text) in texts {
         for (lang, s) in [("ja", &text.ja), ("en", &text.en)] {
             if s.trim().is_empty() {
-                loader.at(Level::Error, &format!("{path}.{lang}"), format!("empty `{lang}` text"), Some("every message and remedy step is written in both languages".into()));
+                loader.at(
+                    Level::Error,
+                    &format!("{path}.{lang}"),
+                    format!("empty `{lang}` text"),
+                    Some("every message and remedy step is written in both languages".into()),
+                );
             }
         }
     }
@@ -326,7 +376,13 @@ fn unique_ids<'a>(loader: &mut Loader<'_>, table: &str, ids: impl Iterator<Item 
     for (i, id) in ids.enumerate() {
         if !seen.insert(id) {
             let path = format!("{table}[{i}].id");
-            loader.at_scalar(Level::Error, &path, id, format!("duplicate id `{id}` in `{table}`"), Some("ids name findings in the output: make each one unique".into()));
+            loader.at_scalar(
+                Level::Error,
+                &path,
+                id,
+                format!("duplicate id `{id}` in `{table}`"),
+                Some("ids name findings in the output: make each one unique".into()),
+            );
         }
     }
 }
@@ -341,25 +397,49 @@ fn sentinel_groups(loader: &mut Loader<'_>, file: &RulesFile) -> Vec<SentinelGro
             package_fields: Vec::new(),
         };
         if s.fields.is_empty() {
-            loader.at(Level::Error, &format!("sentinels[{i}].fields"), format!("sentinel `{}` lists no fields", s.id), None);
+            loader.at(
+                Level::Error,
+                &format!("sentinels[{i}].fields"),
+                format!("sentinel `{}` lists no fields", s.id),
+                None,
+            );
         }
         for (j, f) in s.fields.iter().enumerate() {
             let path = format!("sentinels[{i}].fields[{j}]");
             if let Some(name) = f.strip_prefix("order.PackageModelList[].") {
                 match vocabulary::package_field(name) {
-                    Some(def) if def.ty.base == vocabulary::Base::Int => group.package_fields.push(def),
+                    Some(def) if def.ty.base == vocabulary::Base::Int => {
+                        group.package_fields.push(def)
+                    }
                     _ => {
-                        let help = vocabulary::closest(name, vocabulary::PACKAGE_FIELDS.iter().map(|f| f.name))
-                            .map(|c| format!("did you mean `order.PackageModelList[].{c}`?"));
-                        loader.at_scalar(Level::Error, &path, f, format!("unknown package amount `{f}`"), help);
+                        let help = vocabulary::closest(
+                            name,
+                            vocabulary::PACKAGE_FIELDS.iter().map(|f| f.name),
+                        )
+                        .map(|c| format!("did you mean `order.PackageModelList[].{c}`?"));
+                        loader.at_scalar(
+                            Level::Error,
+                            &path,
+                            f,
+                            format!("unknown package amount `{f}`"),
+                            help,
+                        );
                     }
                 }
             } else {
                 match vocabulary::field_by_path(f) {
-                    Some(def) if def.ty.base == vocabulary::Base::Int && def.needs_order() => group.order_fields.push(def),
+                    Some(def) if def.ty.base == vocabulary::Base::Int && def.needs_order() => {
+                        group.order_fields.push(def)
+                    }
                     _ => {
-                        let help = vocabulary::closest(f, vocabulary::FIELDS.iter().filter(|d| d.ty.base == vocabulary::Base::Int).map(|d| d.path))
-                            .map(|c| format!("did you mean `{c}`?"));
+                        let help = vocabulary::closest(
+                            f,
+                            vocabulary::FIELDS
+                                .iter()
+                                .filter(|d| d.ty.base == vocabulary::Base::Int)
+                                .map(|d| d.path),
+                        )
+                        .map(|c| format!("did you mean `{c}`?"));
                         loader.at_scalar(Level::Error, &path, f, format!("unknown order amount `{f}`"), help.or_else(|| Some("a sentinel field is `order.<amount>` or `order.PackageModelList[].<amount>`".into())));
                     }
                 }
@@ -379,11 +459,24 @@ fn check_errors(loader: &mut Loader<'_>, file: &RulesFile) {
         .map(|(i, _)| i)
         .collect();
     match fallbacks.as_slice() {
-        [] => loader.at(Level::Error, "errors", "no error entry has `match: {fallback: true}`".into(), Some("add a last entry for errors nothing else recognises, so every error gets a remedy".into())),
+        [] => loader.at(
+            Level::Error,
+            "errors",
+            "no error entry has `match: {fallback: true}`".into(),
+            Some(
+                "add a last entry for errors nothing else recognises, so every error gets a remedy"
+                    .into(),
+            ),
+        ),
         [_] => {}
         [_, rest @ ..] => {
-            for i in rest.to_vec() {
-                loader.at(Level::Error, &format!("errors[{i}].match.fallback"), format!("error `{}` is a second fallback", file.errors[i].id), Some("exactly one entry may be the fallback".into()));
+            for &i in rest {
+                loader.at(
+                    Level::Error,
+                    &format!("errors[{i}].match.fallback"),
+                    format!("error `{}` is a second fallback", file.errors[i].id),
+                    Some("exactly one entry may be the fallback".into()),
+                );
             }
         }
     }
@@ -391,26 +484,56 @@ fn check_errors(loader: &mut Loader<'_>, file: &RulesFile) {
         let m = &e.matcher;
         let has_pattern = !(m.http_status.is_empty() && m.codes.is_empty() && m.text.is_empty());
         if m.fallback && has_pattern {
-            loader.at(Level::Error, &format!("errors[{i}].match"), format!("error `{}` is the fallback and also has patterns", e.id), Some("the fallback matches what nothing else does; remove its patterns".into()));
+            loader.at(
+                Level::Error,
+                &format!("errors[{i}].match"),
+                format!("error `{}` is the fallback and also has patterns", e.id),
+                Some("the fallback matches what nothing else does; remove its patterns".into()),
+            );
         }
         if !m.fallback && !has_pattern {
-            loader.at(Level::Error, &format!("errors[{i}].match"), format!("error `{}` matches nothing", e.id), Some("give it `http_status`, `codes` or `text`".into()));
+            loader.at(
+                Level::Error,
+                &format!("errors[{i}].match"),
+                format!("error `{}` matches nothing", e.id),
+                Some("give it `http_status`, `codes` or `text`".into()),
+            );
         }
         for (k, t) in m.text.iter().enumerate() {
             if super::normalize(t).is_empty() {
-                loader.at(Level::Error, &format!("errors[{i}].match.text[{k}]"), "an empty text pattern matches everything".into(), None);
+                loader.at(
+                    Level::Error,
+                    &format!("errors[{i}].match.text[{k}]"),
+                    "an empty text pattern matches everything".into(),
+                    None,
+                );
             }
         }
         for (k, s) in m.http_status.iter().enumerate() {
             if !(100..=599).contains(s) {
-                loader.at(Level::Error, &format!("errors[{i}].match.http_status[{k}]"), format!("`{s}` is not an HTTP status"), None);
+                loader.at(
+                    Level::Error,
+                    &format!("errors[{i}].match.http_status[{k}]"),
+                    format!("`{s}` is not an HTTP status"),
+                    None,
+                );
             }
         }
         if e.remedy.is_empty() {
-            loader.at(Level::Error, &format!("errors[{i}]"), format!("error `{}` has no remedy", e.id), Some("every error the engine can classify needs a remedy".into()));
+            loader.at(
+                Level::Error,
+                &format!("errors[{i}]"),
+                format!("error `{}` has no remedy", e.id),
+                Some("every error the engine can classify needs a remedy".into()),
+            );
         }
         if e.next.is_empty() {
-            loader.at(Level::Error, &format!("errors[{i}].next"), format!("error `{}` has no next step", e.id), None);
+            loader.at(
+                Level::Error,
+                &format!("errors[{i}].next"),
+                format!("error `{}` has no next step", e.id),
+                None,
+            );
         }
         for (k, step) in e.next.iter().enumerate() {
             if Action::from_name(step).is_none() && !file.manual_steps.contains_key(step) {
@@ -419,7 +542,13 @@ fn check_errors(loader: &mut Loader<'_>, file: &RulesFile) {
                 let help = vocabulary::closest(step, names.iter().copied())
                     .map(|c| format!("did you mean `{c}`?"))
                     .unwrap_or_else(|| "a next step is an action or a `manual_steps` entry".into());
-                loader.at_scalar(Level::Error, &format!("errors[{i}].next[{k}]"), step, format!("unknown next step `{step}`"), Some(help));
+                loader.at_scalar(
+                    Level::Error,
+                    &format!("errors[{i}].next[{k}]"),
+                    step,
+                    format!("unknown next step `{step}`"),
+                    Some(help),
+                );
             }
         }
     }

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 pub use diagnostic::{Diagnostic, Level, RulesError};
 pub use file::{ErrorEntry, Lang, Retry, Rule, RulesFile, Severity, Text};
 pub use graph::{render as render_graph, GraphFormat};
-pub use load::{is_source_tag, EMBEDDED_NAME, EMBEDDED_RULES};
 pub(crate) use load::RuleGuards;
+pub use load::{is_source_tag, EMBEDDED_NAME, EMBEDDED_RULES};
 
 use crate::expr::SentinelGroup;
 use crate::model::Duration;

@@ -196,11 +196,15 @@ mod tests {
     fn finds_plain_quoted_and_block_scalars() {
         let src = "rules:\n  - id: a\n    when: oms.x == 1\n  - id: \"b\"\n    when: >-\n      not\n      oms.y\nname: 日本語 text\n";
         let map = SourceMap::build(src);
-        let (s, e) = map.scalar_range(src, "rules[0].when", "oms.x == 1").unwrap();
+        let (s, e) = map
+            .scalar_range(src, "rules[0].when", "oms.x == 1")
+            .unwrap();
         assert_eq!(&src[s..e], "oms.x == 1");
         let (s, e) = map.scalar_range(src, "rules[1].id", "b").unwrap();
         assert_eq!(&src[s..e], "b");
-        let (s, e) = map.sub_range(src, "rules[1].when", "not oms.y", 4, 9).unwrap();
+        let (s, e) = map
+            .sub_range(src, "rules[1].when", "not oms.y", 4, 9)
+            .unwrap();
         assert_eq!(&src[s..e], "oms.y");
         let (s, e) = map.scalar_range(src, "name", "日本語 text").unwrap();
         assert_eq!(&src[s..e], "日本語 text");

@@ -1,0 +1,236 @@
+//! The command line as other tools use it: exit codes, stdin, streams, bad input.
+
+use super::{corpus, root, run, stderr, stdout};
+
+fn check_stdin(doc: &str) -> (Option<i32>, String, String) {
+    let out = run(&["check", "-"], Some(doc.as_bytes()));
+    (out.status.code(), stdout(&out), stderr(&out))
+}
+
+#[test]
+fn readme_example_denies_with_exit_1() {
+    let out = run(
+        &["check", "fixtures/requests/confirm-unset-shipping-fee.yaml"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("[S13] confirm-shipping-fee-unset"));
+    assert!(stdout(&out).contains("[S15]"));
+    assert!(stdout(&out).contains("[S16]"));
+}
+
+#[test]
+fn bad_input_exits_2_and_names_where() {
+    let cases = [
+        (
+            "action: confirm\norder: {orderProgress: 100\n",
+            "error: `-`: at `order`: did not find expected ',' or '}' (line 3, column 1)",
+        ),
+        (
+            "action: confrm\norder: {orderProgress: 100}\n",
+            "error: `-`: at `action`: unknown variant `confrm`, expected one of `confirm`, `fetch_status`, `modify`, `reflect`, `bundle`, `unbundle`, `ship`, `send_mail`, `print_slip`, `cancel`, `import` (line 1, column 9)",
+        ),
+        (
+            "action: confirm\norder:\n  orderProgress: \"abc\"\n",
+            "error: `-`: at `order.orderProgress`: invalid type: string \"abc\", expected i64 (line 3, column 18)",
+        ),
+        (
+            "action: confirm\n",
+            "error: `-`: missing field `order`: action `confirm` is about one order and needs it (line 1, column 1)",
+        ),
+        (
+            "action: confirm\norder: {orderProgress: 100}\noms: {confirm_sen: true}\n",
+            "error: `-`: at `oms.confirm_sen`: unknown field `confirm_sen`, expected one of `confirm_sent`, `label`, `bundle_id`, `modified_after_processed`, `confirmed_in_rms`, `unreflected_changes`, `last_error` (line 3, column 7)",
+        ),
+        (
+            "action: fetch_status\norder: {orderProgress: 100}\noms: {last_error: nope}\n",
+            "error: `-`: at `oms.last_error`: unknown error id `nope`: expected one of `license_expired`, `not_confirmable`, `api_error`, `qps_limit`, `maintenance`, `order_cancelled`, `shipping_fee_not_set`, `api_not_enabled`, `unrecognised`",
+        ),
+        (
+            "{\"action\":\"confirm\",\"order\":{\"orderProgress\": 1e400}}",
+            "error: `-`: at `order.orderProgress`: number out of range (line 1, column 52)",
+        ),
+        (
+            "now: yesterday\naction: import\n",
+            "error: `-`: at `now`: invalid timestamp `yesterday`: expected RFC 3339 (`2026-11-30T12:00:00+09:00`) or RMS form (`2026-11-30T12:00:00+0900`) (line 1, column 1)",
+        ),
+        ("", "error: `-`: missing field `action` (or `requests` for a batch) (line 1, column 1)"),
+        (
+            "requests:\n  - action: confirm\n    order: {orderProgress: 100}\n    oms: {label: done}\n",
+            "error: `-`: at `requests[0].oms.label`: unknown variant `done`, expected one of `none`, `processing`, `processed` (line 4, column 18)",
+        ),
+        (
+            "action: confirm\norder: {orderProgress: 100}\nrequests: []\n",
+            "error: `-`: a batch takes `action`, `order` and `oms` inside each `requests` entry, not at the top (line 1, column 1)",
+        ),
+    ];
+    for (doc, want) in cases {
+        let (code, out, err) = check_stdin(doc);
+        assert_eq!(code, Some(2), "{doc:?}: {err}");
+        assert_eq!(err.trim_end(), want, "{doc:?}");
+        assert_eq!(out, "", "{doc:?}: nothing was checked, nothing is reported");
+    }
+}
+
+#[test]
+fn absurd_amounts_are_refused_not_wrapped() {
+    let (code, _, err) = check_stdin(
+        "{\"action\":\"confirm\",\"order\":{\"orderProgress\":100,\"postagePrice\":99999999999999999999}}",
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("at `order.postagePrice`"), "{err}");
+}
+
+#[test]
+fn a_batch_cut_short_keeps_what_was_checked() {
+    let doc = r#"{"shop":{},"now":"2026-11-30T12:00:00+09:00","requests":[
+        {"action":"confirm","order":{"orderNumber":"A","orderProgress":100}},
+        {"action":"confirm","order":{"orderNumber":"B","orderProgress":200}},
+        {"action":"ship","order":{"orderProgress":"x"}}]}"#;
+    let out = run(&["check", "--format", "json", "-"], Some(doc.as_bytes()));
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("valid JSON even when cut short");
+    assert_eq!(v["results"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["summary"],
+        serde_json::json!({"allow": 1, "warn": 0, "deny": 1})
+    );
+    assert_eq!(v["error"]["path"], "requests[2].order.orderProgress");
+    assert_eq!(v["error"]["line"], 4);
+}
+
+#[test]
+fn batch_results_in_order_with_summary() {
+    let file = corpus("check/s3-bulk-confirm-mixed.deny.yaml");
+    let out = run(
+        &["check", "--format", "json", &file.to_string_lossy()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let decisions: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["allow", "deny", "deny", "deny", "warn"]);
+    assert_eq!(
+        v["summary"],
+        serde_json::json!({"allow": 1, "warn": 1, "deny": 3})
+    );
+    // The S1 + S2 order: denials in file order.
+    let sources: Vec<&str> = v["results"][2]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["S1", "S2"]);
+}
+
+/// Keys in any order: `shop` after `requests` (sorted-key serialisers do that) still
+/// applies to every entry.
+#[test]
+fn shop_after_requests_still_applies() {
+    let doc = r#"{"now":"2026-11-30T12:00:00+09:00","requests":[{"action":"reflect","order":{"orderProgress":100}}],"shop":{"api_option":true}}"#;
+    let out = run(&["check", "--format", "json", "-"], Some(doc.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn import_needs_no_order_and_json_input_is_sniffed() {
+    let out = run(
+        &["check", "--format", "json", "-"],
+        Some(br#"  {"shop": {"import_status": 300, "import_days": 7}, "action": "import"}"#),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"][0]["orderNumber"], serde_json::Value::Null);
+    assert_eq!(v["results"][0]["decision"], "warn");
+}
+
+#[test]
+fn missing_now_uses_the_clock() {
+    // An order from 2020 in 100 is far past the 14-day auto-cancel by the real clock.
+    let out = run(
+        &["check", "--format", "json", "-"],
+        Some(b"action: confirm\norder: {orderProgress: 100, orderDatetime: 2020-08-02T21:13:56+0900}\n"),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"][0]["findings"][0]["rule"], "auto-cancel-passed");
+}
+
+#[test]
+fn a_bad_rules_file_exits_2() {
+    let dir = std::env::temp_dir().join(format!("rms-preflight-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "version: 1\nstatuses: [\n").unwrap();
+    let out = run(&["lint", "--rules", &bad.to_string_lossy()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is invalid: 1 error"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &[
+            "check",
+            "--rules",
+            &bad.to_string_lossy(),
+            "fixtures/requests/confirm-unset-shipping-fee.yaml",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["lint", "--rules", "no/such/file.yaml"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("error: cannot read rules file `no/such/file.yaml`"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn lint_the_shipped_rules() {
+    let out = run(&["lint", "--deny-warnings"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "rules/rakuten_pay.yaml: ok: 9 statuses, 15 transitions, 26 rules, 9 error entries, 0 warnings\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["check"], None).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"], None).status.code(), Some(2));
+    assert_eq!(
+        run(&["check", "--lang", "fr", "x"], None).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn rules_graph() {
+    let out = run(&["rules", "graph"], None);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!("graph-mermaid", stdout(&out));
+    let out = run(&["rules", "graph", "--format", "dot"], None);
+    assert!(stdout(&out).starts_with("digraph order_progress {"));
+    assert!(stdout(&out).contains("s100 -> s200 [label=\"confirmOrder (shop)\"];"));
+}
+
+#[test]
+fn the_fixture_examples_are_valid_requests() {
+    for entry in std::fs::read_dir(root().join("fixtures/requests")).unwrap() {
+        let path = entry.unwrap().path();
+        let out = run(&["check", &path.to_string_lossy()], None);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}: {}",
+            path.display(),
+            stderr(&out)
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! The request corpus: every rule of the issue, allowed and denied, in both languages.
+//!
+//! Each file under `tests/corpus/check/` is a check document named
+//! `<tag>-<what>.<decision>.yaml`. The decision in the name is asserted (so a snapshot
+//! cannot be accepted into a wrong answer), the tag must appear among the findings'
+//! sources for non-allow cases, and the full text reports in Japanese and English are
+//! snapshots.
+
+use super::{run, stdout};
+
+fn expected(name: &str) -> (&str, &str) {
+    let stem = name.trim_end_matches(".yaml");
+    let (base, decision) = stem
+        .rsplit_once('.')
+        .expect("name ends in .<decision>.yaml");
+    let tag = if base.starts_with("rms-api") {
+        "rms-api"
+    } else {
+        base.split('-').next().unwrap_or_default()
+    };
+    (tag, decision)
+}
+
+#[test]
+fn corpus_requests() {
+    insta::glob!("../corpus/check", "*.yaml", |path| {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let file = path.to_string_lossy().into_owned();
+        let (tag, decision) = expected(&name);
+
+        let json = run(&["check", "--format", "json", "--lang", "en", &file], None);
+        let doc: serde_json::Value =
+            serde_json::from_slice(&json.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let results = doc["results"].as_array().expect("results");
+        let worst = results
+            .iter()
+            .map(|r| r["decision"].as_str().unwrap_or_default())
+            .max_by_key(|d| ["allow", "warn", "deny"].iter().position(|x| x == d))
+            .expect("at least one result");
+        assert_eq!(worst, decision, "{name}: decision");
+        let want_code = if decision == "deny" { 1 } else { 0 };
+        assert_eq!(json.status.code(), Some(want_code), "{name}: exit code");
+        // A batch (S3) is about its shape, not one rule: its tag is not a finding source.
+        if decision != "allow" && results.len() == 1 {
+            let tag = tag.to_uppercase().replace("RMS-API", "rms-api");
+            let sources: Vec<&str> = results
+                .iter()
+                .flat_map(|r| r["findings"].as_array().into_iter().flatten())
+                .flat_map(|f| {
+                    let mut s = vec![f["source"].as_str().unwrap_or_default()];
+                    for r in f["remedies"].as_array().into_iter().flatten() {
+                        s.push(r["source"].as_str().unwrap_or_default());
+                    }
+                    s
+                })
+                .collect();
+            assert!(
+                sources.iter().any(|s| s.eq_ignore_ascii_case(&tag)),
+                "{name}: `{tag}` not among {sources:?}"
+            );
+        } else if decision == "allow" {
+            assert!(results
+                .iter()
+                .all(|r| r["findings"].as_array().is_some_and(Vec::is_empty)));
+        }
+
+        let ja = stdout(&run(&["check", "--lang", "ja", &file], None));
+        let en = stdout(&run(&["check", "--lang", "en", &file], None));
+        insta::assert_snapshot!(format!("--- ja ---\n{ja}\n--- en ---\n{en}"));
+    });
+}
+
+/// `--explain` names the values that decided: the S13 case must show both -9999 fields.
+#[test]
+fn explain_reports_the_deciding_values() {
+    let file = super::corpus("check/s13-confirm-unset-fee-no-api-option.deny.yaml");
+    let out = run(
+        &[
+            "check",
+            "--explain",
+            "--format",
+            "json",
+            &file.to_string_lossy(),
+        ],
+        None,
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let traces = doc["results"][0]["explain"].as_array().unwrap();
+    let s13 = traces
+        .iter()
+        .find(|t| t["rule"] == "confirm-shipping-fee-unset")
+        .unwrap();
+    assert_eq!(s13["fired"], true);
+    assert_eq!(s13["values"]["order.postagePrice"], -9999);
+    assert_eq!(
+        s13["values"]["order.PackageModelList[0].postagePrice"],
+        -9999
+    );
+    let s1 = traces.iter().find(|t| t["rule"] == "confirm-once").unwrap();
+    assert_eq!(s1["fired"], false);
+    assert_eq!(s1["values"]["oms.confirm_sent"], false);
+    // Every confirm rule is listed, fired or not.
+    assert!(traces.len() >= 10, "{traces:?}");
+}
