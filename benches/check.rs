@@ -21,7 +21,11 @@ fn order(postage: i64) -> Order {
 
 fn request(action: Action, postage: i64) -> Request {
     let mut r = Request::new(action, Some(order(postage)));
-    r.now = Some("2026-11-30T12:00:00+09:00".parse::<Timestamp>().expect("a timestamp"));
+    r.now = Some(
+        "2026-11-30T12:00:00+09:00"
+            .parse::<Timestamp>()
+            .expect("a timestamp"),
+    );
     r.shop.license_expires_at = Some("2027-01-31T23:59:59+09:00".parse().expect("a timestamp"));
     r
 }
@@ -32,14 +36,20 @@ fn benches(c: &mut Criterion) {
     let deny = request(Action::Confirm, -9999);
     let ship = request(Action::Ship, 660);
 
-    c.bench_function("check/confirm-allow", |b| b.iter(|| engine.check(black_box(&allow))));
-    c.bench_function("check/confirm-deny-s13", |b| b.iter(|| engine.check(black_box(&deny))));
+    c.bench_function("check/confirm-allow", |b| {
+        b.iter(|| engine.check(black_box(&allow)))
+    });
+    c.bench_function("check/confirm-deny-s13", |b| {
+        b.iter(|| engine.check(black_box(&deny)))
+    });
     c.bench_function("check/ship", |b| b.iter(|| engine.check(black_box(&ship))));
     c.bench_function("explain/confirm-deny-s13", |b| {
         b.iter(|| engine.explain(black_box(&deny)))
     });
     let qps = r#"{"errors":[{"code":"GA0003","message":"Forbidden- Exceeded QPS Limitation"}]}"#;
-    c.bench_function("classify/qps", |b| b.iter(|| engine.classify(Some(403), black_box(qps))));
+    c.bench_function("classify/qps", |b| {
+        b.iter(|| engine.classify(Some(403), black_box(qps)))
+    });
     c.bench_function("load/embedded-rules", |b| b.iter(RuleSet::embedded));
 
     // Reading + checking a 1,000-order JSON batch, without the CLI's output.
