@@ -33,6 +33,7 @@ pub mod cli;
 pub mod engine;
 pub mod expr;
 pub mod model;
+pub mod rms;
 pub mod rules;
 
 pub use engine::{Decision, Engine, Explanation, Finding, RuleTrace, Verdict};

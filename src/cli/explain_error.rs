@@ -42,6 +42,7 @@ pub fn run(args: &ExplainErrorArgs, out: &mut dyn Write, err: &mut dyn Write) ->
         MatchedBy::Code(code) => serde_json::json!({ "code": code }),
         MatchedBy::Text(text) => serde_json::json!({ "text": text }),
         MatchedBy::Status(s) => serde_json::json!({ "http_status": s }),
+        MatchedBy::Transport(t) => serde_json::json!({ "transport": t.to_string() }),
         MatchedBy::Fallback => serde_json::json!("fallback"),
     };
     let text = match args.format {

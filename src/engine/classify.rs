@@ -7,7 +7,7 @@
 //! language. Codes and strings are pulled out of whatever arrives; then a code match beats
 //! a text match beats an HTTP-status match, ties going to the earlier entry.
 
-use crate::rules::{normalize, ErrorEntry};
+use crate::rules::{normalize, ErrorEntry, TransportFailure};
 
 /// How an entry was recognised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,7 @@ pub enum MatchedBy {
     Code(String),
     Text(String),
     Status(u16),
+    Transport(TransportFailure),
     Fallback,
 }
 
@@ -136,16 +137,29 @@ pub(crate) fn classify<'e>(
             entry: &entries[i],
             matched_by,
         },
-        None => {
-            // The loader guarantees exactly one fallback entry.
-            let entry = entries
-                .iter()
-                .find(|e| e.matcher.fallback)
-                .unwrap_or(&entries[entries.len() - 1]);
-            Classification {
-                entry,
-                matched_by: MatchedBy::Fallback,
-            }
-        }
+        None => fallback(entries),
+    }
+}
+
+pub(crate) fn classify_transport(entries: &[ErrorEntry], kind: TransportFailure) -> Classification<'_> {
+    match entries.iter().find(|e| e.matcher.transport.contains(&kind)) {
+        Some(entry) => Classification {
+            entry,
+            matched_by: MatchedBy::Transport(kind),
+        },
+        None => fallback(entries),
+    }
+}
+
+fn fallback(entries: &[ErrorEntry]) -> Classification<'_> {
+    // The loader guarantees exactly one fallback entry (so the table is never empty).
+    let entry = entries
+        .iter()
+        .find(|e| e.matcher.fallback)
+        .or_else(|| entries.last())
+        .expect("a loaded rule set has a fallback error entry");
+    Classification {
+        entry,
+        matched_by: MatchedBy::Fallback,
     }
 }

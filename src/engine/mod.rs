@@ -262,6 +262,11 @@ impl Engine {
     pub fn classify(&self, status: Option<u16>, body: &str) -> Classification<'_> {
         classify::classify(&self.matchers, &self.rules.file().errors, status, body)
     }
+
+    /// Maps a call that got no answer (timeout, no connection) to its error-table entry.
+    pub fn classify_transport(&self, kind: crate::rules::TransportFailure) -> Classification<'_> {
+        classify::classify_transport(&self.rules.file().errors, kind)
+    }
 }
 
 #[derive(Default)]

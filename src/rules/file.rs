@@ -222,7 +222,32 @@ pub struct ErrorMatch {
     /// Text found in the body or message, either language.
     #[serde(default)]
     pub text: Vec<String>,
+    /// Failures without an answer: `timeout`, `connect`, `io`.
+    #[serde(default)]
+    pub transport: Vec<TransportFailure>,
     /// Matches anything no other entry matches; exactly one entry has it.
     #[serde(default)]
     pub fallback: bool,
+}
+
+/// A call that got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportFailure {
+    /// No answer in time.
+    Timeout,
+    /// No connection.
+    Connect,
+    /// The connection broke mid-call.
+    Io,
+}
+
+impl std::fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TransportFailure::Timeout => "timeout",
+            TransportFailure::Connect => "connect",
+            TransportFailure::Io => "io",
+        })
+    }
 }

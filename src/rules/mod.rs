@@ -15,7 +15,7 @@ mod source_map;
 use std::collections::BTreeMap;
 
 pub use diagnostic::{Diagnostic, Level, RulesError};
-pub use file::{ErrorEntry, Lang, Retry, Rule, RulesFile, Severity, Text};
+pub use file::{ErrorEntry, Lang, Retry, Rule, RulesFile, Severity, Text, TransportFailure};
 pub use graph::{render as render_graph, GraphFormat};
 pub(crate) use load::RuleGuards;
 pub use load::{is_source_tag, EMBEDDED_NAME, EMBEDDED_RULES};

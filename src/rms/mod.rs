@@ -1,0 +1,245 @@
+//! The RMS RakutenPayOrderAPI client side: wire types, the [`RmsApi`] trait, and
+//! [`HttpRms`], the real client (reqwest + tokio).
+//!
+//! [`RmsApi`] has one required method, [`send`](RmsApi::send): one POST of a JSON body to
+//! `order/<function>/`, answered by a status and a body. Everything else — the typed
+//! `confirmOrder`, `getOrder`, `searchOrder`, `updateOrderShipping`, `cancelOrder` — is
+//! built on it, so a transport (the network, a cassette, the simulator) implements one
+//! method and gets the whole API. New RMS functions are added the same way: a request
+//! type in [`wire`] and a provided method calling [`RmsApi::call`].
+//!
+//! This module is the only one that opens connections to RMS. Nothing here decides
+//! whether a call *should* be made: that is the [`Guard`](crate::guard::Guard)'s job.
+
+mod credentials;
+mod http;
+mod rate_limit;
+pub mod wire;
+
+use std::future::Future;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use credentials::{Credentials, CredentialsError, Secret};
+pub use http::{HttpRms, HttpRmsConfig, DEFAULT_BASE};
+pub use rate_limit::RateLimiter;
+use wire::*;
+
+use crate::engine::{Classification, Engine};
+use crate::rules::TransportFailure;
+
+/// RakutenPayOrderAPI function names.
+pub mod function {
+    pub const CONFIRM_ORDER: &str = "confirmOrder";
+    pub const GET_ORDER: &str = "getOrder";
+    pub const SEARCH_ORDER: &str = "searchOrder";
+    pub const UPDATE_ORDER_SHIPPING: &str = "updateOrderShipping";
+    pub const CANCEL_ORDER: &str = "cancelOrder";
+
+    /// Functions that only read: safe to retry.
+    pub fn is_read(function: &str) -> bool {
+        matches!(function, GET_ORDER | SEARCH_ORDER | "getSubStatusList" | "getPayment")
+    }
+}
+
+/// One API call: the function and its JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RmsCall {
+    pub function: String,
+    pub body: serde_json::Value,
+}
+
+/// What RMS answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RmsReply {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// A call that did not succeed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RmsError {
+    /// No answer: whether RMS acted on the call is unknown.
+    #[error("no answer from RMS ({kind}): {message}")]
+    Transport {
+        kind: TransportFailure,
+        message: String,
+    },
+    /// RMS answered with an error status (or the gateway's error shape).
+    #[error("RMS answered HTTP {status}: {}", preview(.body))]
+    Status { status: u16, body: String },
+    /// RMS answered 2xx but the body is not what the function returns.
+    #[error("cannot read the `{function}` response: {message}")]
+    Decode { function: String, message: String },
+    /// The call was refused before it was sent (e.g. more than 100 order numbers).
+    #[error("invalid call: {0}")]
+    Invalid(String),
+}
+
+fn preview(body: &str) -> String {
+    let mut s: String = body.chars().take(200).collect();
+    if s.len() < body.len() {
+        s.push('…');
+    }
+    s
+}
+
+impl RmsError {
+    /// The error-table entry of this failure (S17–S21, or the fallback).
+    pub fn classify<'e>(&self, engine: &'e Engine) -> Classification<'e> {
+        match self {
+            RmsError::Transport { kind, .. } => engine.classify_transport(*kind),
+            RmsError::Status { status, body } => engine.classify(Some(*status), body),
+            RmsError::Decode { message, .. } | RmsError::Invalid(message) => {
+                engine.classify(None, message)
+            }
+        }
+    }
+
+    /// Whether RMS may have acted on the call (so a state-changing call must be
+    /// reconciled before it is sent again).
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            RmsError::Transport { .. } | RmsError::Decode { .. } => true,
+            RmsError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 403,
+            RmsError::Invalid(_) => false,
+        }
+    }
+}
+
+/// A RakutenPayOrderAPI endpoint: the network, a cassette or the simulator.
+///
+/// Implement [`send`](RmsApi::send); the typed calls come with it.
+pub trait RmsApi: Send + Sync {
+    /// POSTs `call.body` to `order/<call.function>/` and returns the answer as it came.
+    /// Non-2xx statuses are answers, not errors; only a missing answer is an error.
+    fn send(&self, call: RmsCall) -> impl Future<Output = Result<RmsReply, RmsError>> + Send;
+
+    /// Sends a typed request and reads a typed response; a non-2xx status is
+    /// [`RmsError::Status`].
+    fn call<Req, Resp>(
+        &self,
+        function: &str,
+        request: &Req,
+    ) -> impl Future<Output = Result<Resp, RmsError>> + Send
+    where
+        Req: Serialize + Sync,
+        Resp: DeserializeOwned,
+    {
+        let body = serde_json::to_value(request);
+        let function = function.to_owned();
+        async move {
+            let body = body.map_err(|e| RmsError::Invalid(e.to_string()))?;
+            let reply = self
+                .send(RmsCall {
+                    function: function.clone(),
+                    body,
+                })
+                .await?;
+            if !(200..300).contains(&reply.status) {
+                return Err(RmsError::Status {
+                    status: reply.status,
+                    body: String::from_utf8_lossy(&reply.body).into_owned(),
+                });
+            }
+            // The gateway's error shape can come with a 2xx status too.
+            if serde_json::from_slice::<GatewayError>(&reply.body).is_ok() {
+                return Err(RmsError::Status {
+                    status: reply.status,
+                    body: String::from_utf8_lossy(&reply.body).into_owned(),
+                });
+            }
+            serde_json::from_slice(&reply.body).map_err(|e| RmsError::Decode {
+                function,
+                message: e.to_string(),
+            })
+        }
+    }
+
+    /// `confirmOrder`: at most 100 order numbers (the [`Guard`](crate::guard::Guard)
+    /// splits larger lists). Per-order results are in the messages.
+    fn confirm_order(
+        &self,
+        request: &ConfirmOrderRequest,
+    ) -> impl Future<Output = Result<MessagesResponse, RmsError>> + Send {
+        async move {
+            check_count(request.order_number_list.len())?;
+            self.call(function::CONFIRM_ORDER, request).await
+        }
+    }
+
+    /// `getOrder`; lists longer than 100 are split and the answers merged.
+    fn get_order(
+        &self,
+        request: &GetOrderRequest,
+    ) -> impl Future<Output = Result<GetOrderResponse, RmsError>> + Send {
+        async move {
+            if request.order_number_list.len() <= MAX_ORDER_NUMBERS {
+                return self.call(function::GET_ORDER, request).await;
+            }
+            let mut merged = GetOrderResponse::default();
+            for chunk in request.order_number_list.chunks(MAX_ORDER_NUMBERS) {
+                let part: GetOrderResponse = self
+                    .call(
+                        function::GET_ORDER,
+                        &GetOrderRequest {
+                            order_number_list: chunk.to_vec(),
+                            version: request.version,
+                        },
+                    )
+                    .await?;
+                merged.message_model_list.extend(part.message_model_list);
+                merged.order_model_list.extend(part.order_model_list);
+                merged.extra.extend(part.extra);
+            }
+            Ok(merged)
+        }
+    }
+
+    /// `searchOrder`.
+    fn search_order(
+        &self,
+        request: &SearchOrderRequest,
+    ) -> impl Future<Output = Result<SearchOrderResponse, RmsError>> + Send {
+        self.call(function::SEARCH_ORDER, request)
+    }
+
+    /// `updateOrderShipping`.
+    fn update_order_shipping(
+        &self,
+        request: &UpdateOrderShippingRequest,
+    ) -> impl Future<Output = Result<MessagesResponse, RmsError>> + Send {
+        self.call(function::UPDATE_ORDER_SHIPPING, request)
+    }
+
+    /// `cancelOrder`.
+    fn cancel_order(
+        &self,
+        request: &CancelOrderRequest,
+    ) -> impl Future<Output = Result<MessagesResponse, RmsError>> + Send {
+        self.call(function::CANCEL_ORDER, request)
+    }
+}
+
+fn check_count(n: usize) -> Result<(), RmsError> {
+    if n == 0 || n > MAX_ORDER_NUMBERS {
+        return Err(RmsError::Invalid(format!(
+            "`orderNumberList` holds {n} numbers; RMS takes 1 to {MAX_ORDER_NUMBERS} per call"
+        )));
+    }
+    Ok(())
+}
+
+impl<T: RmsApi> RmsApi for &T {
+    fn send(&self, call: RmsCall) -> impl Future<Output = Result<RmsReply, RmsError>> + Send {
+        (**self).send(call)
+    }
+}
+
+impl<T: RmsApi> RmsApi for std::sync::Arc<T> {
+    fn send(&self, call: RmsCall) -> impl Future<Output = Result<RmsReply, RmsError>> + Send {
+        (**self).send(call)
+    }
+}
