@@ -32,6 +32,8 @@
 pub mod cli;
 pub mod engine;
 pub mod expr;
+pub mod fixture;
+pub mod guard;
 pub mod model;
 pub mod rms;
 pub mod rules;

@@ -141,7 +141,10 @@ pub(crate) fn classify<'e>(
     }
 }
 
-pub(crate) fn classify_transport(entries: &[ErrorEntry], kind: TransportFailure) -> Classification<'_> {
+pub(crate) fn classify_transport(
+    entries: &[ErrorEntry],
+    kind: TransportFailure,
+) -> Classification<'_> {
     match entries.iter().find(|e| e.matcher.transport.contains(&kind)) {
         Some(entry) => Classification {
             entry,

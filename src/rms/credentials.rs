@@ -78,7 +78,10 @@ impl Credentials {
                 .filter(|v| !v.is_empty())
                 .ok_or(CredentialsError::MissingVar(name))
         };
-        Ok(Credentials::new(var(SERVICE_SECRET_VAR)?, var(LICENSE_KEY_VAR)?))
+        Ok(Credentials::new(
+            var(SERVICE_SECRET_VAR)?,
+            var(LICENSE_KEY_VAR)?,
+        ))
     }
 
     /// From a YAML file `{service_secret: …, license_key: …}`.
@@ -91,7 +94,11 @@ impl Credentials {
         // serde_yaml's messages quote the offending value: keep only where it is.
         serde_yaml::from_str(&text).map_err(|e| {
             err(match e.location() {
-                Some(l) => format!("not a credentials file (line {}, column {})", l.line(), l.column()),
+                Some(l) => format!(
+                    "not a credentials file (line {}, column {})",
+                    l.line(),
+                    l.column()
+                ),
                 None => "not a credentials file".to_owned(),
             })
         })
@@ -99,15 +106,24 @@ impl Credentials {
 
     /// `ESA base64(serviceSecret:licenseKey)`.
     pub fn authorization(&self) -> String {
-        let raw = format!("{}:{}", self.service_secret.expose(), self.license_key.expose());
-        format!("ESA {}", base64::engine::general_purpose::STANDARD.encode(raw))
+        let raw = format!(
+            "{}:{}",
+            self.service_secret.expose(),
+            self.license_key.expose()
+        );
+        format!(
+            "ESA {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
     }
 }
 
 /// Decodes an `Authorization: ESA …` header into (secret, key), for redaction.
-pub(crate) fn decode_esa(header: &str) -> Option<(String, String)> {
+pub fn decode_esa(header: &str) -> Option<(String, String)> {
     let token = header.trim().strip_prefix("ESA ")?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
     let raw = String::from_utf8(raw).ok()?;
     let (secret, key) = raw.split_once(':')?;
     Some((secret.to_owned(), key.to_owned()))
@@ -124,7 +140,10 @@ mod tests {
         assert!(!shown.contains("canary"), "{shown}");
         assert_eq!(
             decode_esa(&c.authorization()),
-            Some(("SP375055_canary-secret".into(), "SL375055_canary-key".into()))
+            Some((
+                "SP375055_canary-secret".into(),
+                "SL375055_canary-key".into()
+            ))
         );
     }
 }

@@ -72,7 +72,11 @@ impl std::fmt::Debug for HttpRms {
 
 impl HttpRms {
     /// A client for `credentials`; the engine classifies failures (retry or not).
-    pub fn new(config: HttpRmsConfig, credentials: &Credentials, engine: Arc<Engine>) -> Result<Self, RmsError> {
+    pub fn new(
+        config: HttpRmsConfig,
+        credentials: &Credentials,
+        engine: Arc<Engine>,
+    ) -> Result<Self, RmsError> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .user_agent(concat!("rms-preflight/", env!("CARGO_PKG_VERSION")))
@@ -90,7 +94,10 @@ impl HttpRms {
     }
 
     fn url(&self, function: &str) -> String {
-        format!("{}/order/{function}/", self.inner.config.base.trim_end_matches('/'))
+        format!(
+            "{}/order/{function}/",
+            self.inner.config.base.trim_end_matches('/')
+        )
     }
 
     async fn attempt(&self, call: &RmsCall) -> Result<RmsReply, RmsError> {
@@ -160,7 +167,9 @@ impl RmsApi for HttpRms {
             }
             let wait = entry
                 .wait
-                .map_or(Duration::ZERO, |w| Duration::from_secs(w.as_secs().max(0).unsigned_abs()))
+                .map_or(Duration::ZERO, |w| {
+                    Duration::from_secs(w.as_secs().max(0).unsigned_abs())
+                })
                 .max(backoff);
             tokio::time::sleep(wait).await;
             backoff = backoff.saturating_mul(2);

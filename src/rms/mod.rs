@@ -22,7 +22,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use credentials::{Credentials, CredentialsError, Secret};
+pub use credentials::{decode_esa, Credentials, CredentialsError, Secret};
 pub use http::{HttpRms, HttpRmsConfig, DEFAULT_BASE};
 pub use rate_limit::RateLimiter;
 use wire::*;
@@ -40,7 +40,10 @@ pub mod function {
 
     /// Functions that only read: safe to retry.
     pub fn is_read(function: &str) -> bool {
-        matches!(function, GET_ORDER | SEARCH_ORDER | "getSubStatusList" | "getPayment")
+        matches!(
+            function,
+            GET_ORDER | SEARCH_ORDER | "getSubStatusList" | "getPayment"
+        )
     }
 }
 

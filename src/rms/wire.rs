@@ -82,8 +82,7 @@ impl GetOrderResponse {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                serde_json::from_value(v.clone())
-                    .map_err(|e| format!("OrderModelList[{i}]: {e}"))
+                serde_json::from_value(v.clone()).map_err(|e| format!("OrderModelList[{i}]: {e}"))
             })
             .collect()
     }
@@ -96,7 +95,11 @@ pub struct PaginationRequestModel {
     /// At most 1000.
     pub request_records_amount: u32,
     pub request_page: u32,
-    #[serde(rename = "SortModelList", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SortModelList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sort_model_list: Option<Vec<SortModel>>,
 }
 
@@ -119,7 +122,11 @@ pub struct SearchOrderRequest {
     pub order_progress_list: Option<Vec<i64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_status_id_list: Option<Vec<i64>>,
-    #[serde(rename = "PaginationRequestModel", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "PaginationRequestModel",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pagination_request_model: Option<PaginationRequestModel>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -161,7 +161,12 @@ pub(crate) fn shadowed_rules(loader: &mut Loader<'_>, file: &RulesFile, asts: &[
 pub(crate) fn shadowed_errors(loader: &mut Loader<'_>, file: &RulesFile) {
     for (b, eb) in file.errors.iter().enumerate() {
         let m = &eb.matcher;
-        if m.fallback || (m.codes.is_empty() && m.text.is_empty() && m.http_status.is_empty() && m.transport.is_empty()) {
+        if m.fallback
+            || (m.codes.is_empty()
+                && m.text.is_empty()
+                && m.http_status.is_empty()
+                && m.transport.is_empty())
+        {
             continue;
         }
         for ea in file.errors.iter().take(b) {

@@ -482,7 +482,10 @@ fn check_errors(loader: &mut Loader<'_>, file: &RulesFile) {
     }
     for (i, e) in file.errors.iter().enumerate() {
         let m = &e.matcher;
-        let has_pattern = !(m.http_status.is_empty() && m.codes.is_empty() && m.text.is_empty() && m.transport.is_empty());
+        let has_pattern = !(m.http_status.is_empty()
+            && m.codes.is_empty()
+            && m.text.is_empty()
+            && m.transport.is_empty());
         if m.fallback && has_pattern {
             loader.at(
                 Level::Error,

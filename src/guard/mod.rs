@@ -1,0 +1,427 @@
+//! The guard: the engine in front of any [`RmsApi`].
+//!
+//! Every state-changing call goes through [`Engine::check`] first, against the order's
+//! current snapshot and the OMS's state; a denied call returns the verdict and **no
+//! request is sent**. Allowed confirmations go out in chunks of 100 (S3), and a
+//! confirmation whose outcome is unknown (timeout, 5xx, QPS, maintenance: S19–S21) is
+//! never sent again blindly: the guard reads the orders back with `getOrder` and resends
+//! only those still in 100, so S1 holds even under faults.
+
+mod outcome;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use outcome::{Done, Failure, Outcome, OwnedFinding, OwnedRemedy, Report};
+
+use crate::engine::{Classification, Engine};
+use crate::model::{Action, OmsState, Order, Request, Shop, Timestamp};
+use crate::rms::wire::{
+    CancelOrderRequest, ConfirmOrderRequest, GetOrderRequest, MessagesResponse,
+    UpdateOrderShippingRequest, MAX_ORDER_NUMBERS,
+};
+use crate::rms::{RmsApi, RmsError};
+use crate::rules::Retry;
+
+/// Where the guard reads the time of its checks.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The machine's clock (JST).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now_jst()
+    }
+}
+
+/// What the OMS holds for one order: RMS's snapshot and its own state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracked {
+    pub order: Order,
+    pub oms: OmsState,
+}
+
+impl Tracked {
+    pub fn new(order: Order) -> Self {
+        Tracked {
+            order,
+            oms: OmsState::default(),
+        }
+    }
+
+    pub fn order_number(&self) -> &str {
+        self.order.order_number.as_deref().unwrap_or("")
+    }
+}
+
+/// [`Engine`] + [`RmsApi`]: calls only what the rules allow.
+pub struct Guard<C> {
+    api: C,
+    engine: Arc<Engine>,
+    shop: Shop,
+    clock: Arc<dyn Clock>,
+    get_order_version: u32,
+    confirm_attempts: u32,
+}
+
+impl<C: RmsApi> Guard<C> {
+    /// A guard for one shop.
+    pub fn new(api: C, engine: Arc<Engine>, shop: Shop) -> Self {
+        Guard {
+            api,
+            engine,
+            shop,
+            clock: Arc::new(SystemClock),
+            get_order_version: 7,
+            confirm_attempts: 3,
+        }
+    }
+
+    /// Takes the time of checks from `clock` (a virtual clock in the simulator).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How many times one order may be *sent* for confirmation (each resend only after a
+    /// read-back shows it still in 100). Default 3.
+    pub fn with_confirm_attempts(mut self, attempts: u32) -> Self {
+        self.confirm_attempts = attempts.max(1);
+        self
+    }
+
+    /// The `version` of `getOrder` used to read orders back. Default 7.
+    pub fn with_get_order_version(mut self, version: u32) -> Self {
+        self.get_order_version = version;
+        self
+    }
+
+    pub fn api(&self) -> &C {
+        &self.api
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The verdict for `action` on `tracked`, without calling anything.
+    pub fn check(&self, action: Action, tracked: &Tracked) -> Report {
+        let request = Request {
+            shop: self.shop.clone(),
+            now: Some(self.clock.now()),
+            action,
+            order: Some(tracked.order.clone()),
+            oms: tracked.oms.clone(),
+        };
+        Report::from(&self.engine.check(&request))
+    }
+
+    fn failure(&self, c: Classification<'_>, detail: impl Into<String>) -> Failure {
+        Failure::from_classification(&c, detail.into())
+    }
+
+    fn failure_of(&self, e: &RmsError) -> Failure {
+        self.failure(e.classify(&self.engine), e.to_string())
+    }
+
+    /// Sends the confirmation of one order (注文確認通知を送る).
+    pub async fn confirm(&self, tracked: &Tracked) -> Outcome {
+        let mut all = self.confirm_bulk(std::slice::from_ref(tracked)).await;
+        all.pop().map_or_else(
+            || Outcome::Failed(self.failure(self.engine.classify(None, ""), "no outcome")),
+            |(_, o)| o,
+        )
+    }
+
+    /// Bulk confirmation (S3): each order is checked; the allowed ones are sent in chunks
+    /// of 100; every order gets its own outcome, in input order.
+    pub async fn confirm_bulk(&self, orders: &[Tracked]) -> Vec<(String, Outcome)> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; orders.len()];
+        let mut allowed: Vec<usize> = Vec::new();
+        for (i, t) in orders.iter().enumerate() {
+            let report = self.check(Action::Confirm, t);
+            if report.is_denied() {
+                outcomes[i] = Some(Outcome::Denied(report));
+            } else if t.order.order_number.is_none() {
+                outcomes[i] = Some(Outcome::Failed(self.failure(
+                    self.engine.classify(None, ""),
+                    "the order has no `orderNumber`",
+                )));
+            } else {
+                outcomes[i] = Some(Outcome::Done(Done {
+                    warnings: report.findings,
+                    reconciled: false,
+                    order: None,
+                }));
+                allowed.push(i);
+            }
+        }
+        for chunk in allowed.chunks(MAX_ORDER_NUMBERS) {
+            self.confirm_chunk(orders, chunk, &mut outcomes).await;
+        }
+        orders
+            .iter()
+            .zip(outcomes)
+            .map(|(t, o)| {
+                let o = o.unwrap_or_else(|| {
+                    Outcome::Failed(self.failure(self.engine.classify(None, ""), "no outcome"))
+                });
+                (t.order_number().to_owned(), o)
+            })
+            .collect()
+    }
+
+    /// Sends one chunk and reconciles what stays uncertain.
+    async fn confirm_chunk(
+        &self,
+        orders: &[Tracked],
+        chunk: &[usize],
+        outcomes: &mut [Option<Outcome>],
+    ) {
+        let mut to_send: Vec<usize> = chunk.to_vec();
+        let mut attempt = 1;
+        loop {
+            let numbers: Vec<String> = to_send
+                .iter()
+                .map(|&i| orders[i].order_number().to_owned())
+                .collect();
+            let sent = self
+                .api
+                .confirm_order(&ConfirmOrderRequest {
+                    order_number_list: numbers.clone(),
+                })
+                .await;
+            let (uncertain, cause) = self.settle_confirm(orders, &to_send, sent, outcomes);
+            if uncertain.is_empty() {
+                return;
+            }
+            let cause = cause.unwrap_or_else(|| RmsError::Decode {
+                function: "confirmOrder".into(),
+                message: "no message for the order".into(),
+            });
+            // The outcome is unknown: read the orders back before anything else.
+            let wait = cause.classify(&self.engine).entry.wait;
+            if let Some(w) = wait {
+                tokio::time::sleep(Duration::from_secs(w.as_secs().max(0).unsigned_abs())).await;
+            }
+            let still_100 = self.reconcile(orders, &uncertain, &cause, outcomes).await;
+            if still_100.is_empty() {
+                return;
+            }
+            if attempt >= self.confirm_attempts {
+                for i in still_100 {
+                    let mut f = self.failure_of(&cause);
+                    f.detail = format!("{} (still in 100 after {attempt} attempts)", f.detail);
+                    outcomes[i] = Some(Outcome::Failed(f));
+                }
+                return;
+            }
+            attempt += 1;
+            to_send = still_100;
+        }
+    }
+
+    /// Applies a confirmOrder answer; returns the orders whose outcome is unknown.
+    fn settle_confirm(
+        &self,
+        orders: &[Tracked],
+        sent: &[usize],
+        result: Result<MessagesResponse, RmsError>,
+        outcomes: &mut [Option<Outcome>],
+    ) -> (Vec<usize>, Option<RmsError>) {
+        match result {
+            Ok(response) => {
+                let mut uncertain = Vec::new();
+                for &i in sent {
+                    match response.for_order(orders[i].order_number()) {
+                        Some(m) if m.is_error() => {
+                            let body = serde_json::json!({ "MessageModelList": [m] }).to_string();
+                            let c = self.engine.classify(Some(200), &body);
+                            outcomes[i] = Some(Outcome::Failed(
+                                self.failure(c, format!("{}: {}", m.message_code, m.message)),
+                            ));
+                        }
+                        Some(_) => mark_done(&mut outcomes[i], false, None),
+                        None => uncertain.push(i),
+                    }
+                }
+                (uncertain, None)
+            }
+            Err(e) => {
+                let retry = e.classify(&self.engine).entry.retry;
+                if e.outcome_unknown() || retry == Retry::AfterReconcile {
+                    (sent.to_vec(), Some(e))
+                } else {
+                    for &i in sent {
+                        outcomes[i] = Some(Outcome::Failed(self.failure_of(&e)));
+                    }
+                    (Vec::new(), None)
+                }
+            }
+        }
+    }
+
+    /// Reads `uncertain` orders back; settles those RMS already moved on; returns those
+    /// still in 100 (the only ones that may be sent again).
+    async fn reconcile(
+        &self,
+        orders: &[Tracked],
+        uncertain: &[usize],
+        cause: &RmsError,
+        outcomes: &mut [Option<Outcome>],
+    ) -> Vec<usize> {
+        let numbers: Vec<String> = uncertain
+            .iter()
+            .map(|&i| orders[i].order_number().to_owned())
+            .collect();
+        let read = self
+            .api
+            .get_order(&GetOrderRequest {
+                order_number_list: numbers,
+                version: self.get_order_version,
+            })
+            .await
+            .and_then(|r| {
+                r.orders().map_err(|message| RmsError::Decode {
+                    function: "getOrder".into(),
+                    message,
+                })
+            });
+        let found = match read {
+            Ok(found) => found,
+            Err(read_error) => {
+                // Cannot tell: report the original failure; its remedy says to fetch the status.
+                for &i in uncertain {
+                    let mut f = self.failure_of(cause);
+                    f.detail = format!(
+                        "{}; reading the order back failed too: {read_error}",
+                        f.detail
+                    );
+                    outcomes[i] = Some(Outcome::Failed(f));
+                }
+                return Vec::new();
+            }
+        };
+        let mut still_100 = Vec::new();
+        for &i in uncertain {
+            let number = orders[i].order_number();
+            match found
+                .iter()
+                .find(|o| o.order_number.as_deref() == Some(number))
+            {
+                None => {
+                    let f = self.failure(
+                        self.engine.classify(None, ""),
+                        format!("getOrder did not return `{number}`"),
+                    );
+                    outcomes[i] = Some(Outcome::Failed(f));
+                }
+                Some(o) if o.order_progress == 100 => still_100.push(i),
+                Some(o) if o.order_progress == 800 || o.order_progress == 900 => {
+                    let c = self
+                        .engine
+                        .classify(None, "ORDER_EXT_API_CONFIRM_ORDER_ERROR_102");
+                    let f = self.failure(
+                        c,
+                        format!("`{number}` is in {} (cancelled)", o.order_progress),
+                    );
+                    outcomes[i] = Some(Outcome::Failed(f));
+                }
+                Some(o) => mark_done(&mut outcomes[i], true, Some(o.clone())),
+            }
+        }
+        still_100
+    }
+
+    /// Ships (`updateOrderShipping`), if the rules allow (S6: only after 【楽天処理済】).
+    pub async fn ship(&self, tracked: &Tracked, request: &UpdateOrderShippingRequest) -> Outcome {
+        self.guarded(
+            Action::Ship,
+            tracked,
+            self.api.update_order_shipping(request),
+        )
+        .await
+    }
+
+    /// Cancels (`cancelOrder`), if the rules allow.
+    pub async fn cancel(&self, tracked: &Tracked, request: &CancelOrderRequest) -> Outcome {
+        self.guarded(Action::Cancel, tracked, self.api.cancel_order(request))
+            .await
+    }
+
+    /// Fetches the RMS status (RMSステータスを取得) of one order, if the rules allow.
+    pub async fn fetch_status(&self, tracked: &Tracked) -> Outcome {
+        let report = self.check(Action::FetchStatus, tracked);
+        if report.is_denied() {
+            return Outcome::Denied(report);
+        }
+        let read = self
+            .api
+            .get_order(&GetOrderRequest {
+                order_number_list: vec![tracked.order_number().to_owned()],
+                version: self.get_order_version,
+            })
+            .await;
+        match read.and_then(|r| {
+            r.orders().map_err(|message| RmsError::Decode {
+                function: "getOrder".into(),
+                message,
+            })
+        }) {
+            Ok(mut found) if !found.is_empty() => Outcome::Done(Done {
+                warnings: report.findings,
+                reconciled: false,
+                order: Some(found.remove(0)),
+            }),
+            Ok(_) => Outcome::Failed(self.failure(
+                self.engine.classify(None, ""),
+                format!("getOrder did not return `{}`", tracked.order_number()),
+            )),
+            Err(e) => Outcome::Failed(self.failure_of(&e)),
+        }
+    }
+
+    async fn guarded(
+        &self,
+        action: Action,
+        tracked: &Tracked,
+        call: impl std::future::Future<Output = Result<MessagesResponse, RmsError>>,
+    ) -> Outcome {
+        let report = self.check(action, tracked);
+        if report.is_denied() {
+            // `call` is dropped unpolled: nothing is sent.
+            return Outcome::Denied(report);
+        }
+        match call.await {
+            Ok(response) => match response.message_model_list.iter().find(|m| m.is_error()) {
+                Some(m) => {
+                    let body = serde_json::json!({ "MessageModelList": [m] }).to_string();
+                    let c = self.engine.classify(Some(200), &body);
+                    Outcome::Failed(self.failure(c, format!("{}: {}", m.message_code, m.message)))
+                }
+                None => Outcome::Done(Done {
+                    warnings: report.findings,
+                    reconciled: false,
+                    order: None,
+                }),
+            },
+            Err(e) => Outcome::Failed(self.failure_of(&e)),
+        }
+    }
+}
+
+fn mark_done(slot: &mut Option<Outcome>, reconciled: bool, order: Option<Order>) {
+    let warnings = match slot.take() {
+        Some(Outcome::Done(d)) => d.warnings,
+        _ => Vec::new(),
+    };
+    *slot = Some(Outcome::Done(Done {
+        warnings,
+        reconciled,
+        order,
+    }));
+}

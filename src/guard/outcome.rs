@@ -1,0 +1,132 @@
+//! What a guarded call returns: denied (nothing sent), done, or failed (with the error
+//! table's entry and remedy). Owned, so outcomes outlive the engine borrow.
+
+use crate::engine::{Classification, Decision, Verdict};
+use crate::model::Order;
+use crate::rules::{Retry, Severity, Text};
+
+/// One finding, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedFinding {
+    pub rule: String,
+    pub source: String,
+    pub severity: Severity,
+    pub message: Text,
+    pub remedies: Vec<OwnedRemedy>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedRemedy {
+    pub source: String,
+    pub steps: Vec<Text>,
+}
+
+/// An owned [`Verdict`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub decision: Decision,
+    pub findings: Vec<OwnedFinding>,
+}
+
+impl Report {
+    pub fn is_denied(&self) -> bool {
+        self.decision == Decision::Deny
+    }
+
+    /// The seed tags of the findings, in order.
+    pub fn sources(&self) -> Vec<&str> {
+        self.findings.iter().map(|f| f.source.as_str()).collect()
+    }
+}
+
+impl From<&Verdict<'_>> for Report {
+    fn from(v: &Verdict<'_>) -> Self {
+        Report {
+            decision: v.decision,
+            findings: v
+                .findings
+                .iter()
+                .map(|f| OwnedFinding {
+                    rule: f.rule.to_owned(),
+                    source: f.source.to_owned(),
+                    severity: f.severity,
+                    message: f.message.clone(),
+                    remedies: f
+                        .remedies
+                        .iter()
+                        .map(|r| OwnedRemedy {
+                            source: r.source.to_owned(),
+                            steps: r.steps.to_vec(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A call that was made and failed, classified by the error table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The error-table id (`license_expired`, `qps_limit`, …).
+    pub error: String,
+    pub source: String,
+    pub retry: Retry,
+    pub next: Vec<String>,
+    pub message: Text,
+    pub remedy: Vec<Text>,
+    /// What happened, for logs (never a credential).
+    pub detail: String,
+}
+
+impl Failure {
+    pub(crate) fn from_classification(c: &Classification<'_>, detail: String) -> Self {
+        let e = c.entry;
+        Failure {
+            error: e.id.clone(),
+            source: e.source.clone(),
+            retry: e.retry,
+            next: e.next.clone(),
+            message: e.message.clone(),
+            remedy: e.remedy.clone(),
+            detail,
+        }
+    }
+}
+
+/// A call that went through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Done {
+    /// Warnings of the check (the call was allowed with them).
+    pub warnings: Vec<OwnedFinding>,
+    /// The outcome was unknown and a read-back showed RMS had acted (no resend).
+    pub reconciled: bool,
+    /// The order as read back, when it was.
+    pub order: Option<Order>,
+}
+
+/// The outcome of one guarded call for one order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The rules denied it; nothing was sent.
+    Denied(Report),
+    Done(Done),
+    Failed(Failure),
+}
+
+impl Outcome {
+    pub fn is_done(&self) -> bool {
+        matches!(self, Outcome::Done(_))
+    }
+
+    pub fn is_denied(&self) -> bool {
+        matches!(self, Outcome::Denied(_))
+    }
+
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Outcome::Failed(f) => Some(f),
+            _ => None,
+        }
+    }
+}
