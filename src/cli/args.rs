@@ -23,6 +23,62 @@ pub enum Command {
     /// Inspect the rule set
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Record RMS traffic through a local proxy into a (redacted) cassette
+    Record(RecordArgs),
+    /// Serve cassettes as a fake RMS on a local port
+    Replay(ReplayArgs),
+    /// Work with cassettes
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Scheme and host requests are forwarded to; the path is kept
+    #[arg(
+        long,
+        value_name = "ORIGIN",
+        default_value = "https://api.rms.rakuten.co.jp"
+    )]
+    pub upstream: String,
+    /// Address to listen on (`127.0.0.1:0` picks a free port)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Cassette to write (replaced)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Cassettes to serve (this format, VCR.py or Ruby VCR)
+    #[arg(long = "cassette", value_name = "FILE", required = true, num_args = 1..)]
+    pub cassettes: Vec<PathBuf>,
+    /// Address to listen on (`127.0.0.1:0` picks a free port)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Body fields left out of matching (dotted paths allowed); repeatable
+    #[arg(long = "ignore-field", value_name = "FIELD")]
+    pub ignore_fields: Vec<String>,
+    /// Exit 1 when a request matched nothing or an interaction went unused
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FixturesCommand {
+    /// Fail on cassettes that hold a credential or unredacted personal data
+    Lint {
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Convert a VCR.py / Ruby VCR cassette to this format, redacting it
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod check;
 mod diagnostics;
 pub use diagnostics::{render_all as render_diagnostics, render_rules_error};
 mod explain_error;
+mod fixtures;
 mod output;
 
 use std::io::{self, BufRead, BufReader, Write};
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use args::Cli;
-use args::{Command, GraphFormatArg, RulesArg, RulesCommand, SchemaKind};
+use args::{Command, FixturesCommand, GraphFormatArg, RulesArg, RulesCommand, SchemaKind};
 
 use crate::rules::{GraphFormat, RuleSet};
 
@@ -66,6 +67,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 err,
                 crate::rules::render_graph(rules.file(), format).as_bytes(),
             )
+        }
+        Command::Record(args) => fixtures::record(&args, err),
+        Command::Replay(args) => fixtures::replay(&args, err),
+        Command::Fixtures(FixturesCommand::Lint { files }) => fixtures::lint(&files, out, err),
+        Command::Fixtures(FixturesCommand::Import { file, out: to }) => {
+            fixtures::import(&file, &to, err)
         }
         Command::Rules(RulesCommand::Schema { kind }) => {
             let schema = match kind {

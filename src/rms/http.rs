@@ -63,8 +63,10 @@ struct Inner {
 impl std::fmt::Debug for HttpRms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The Authorization header is deliberately absent.
+        // A query string could carry a key: show the base without it.
+        let base = self.inner.config.base.split('?').next().unwrap_or_default();
         f.debug_struct("HttpRms")
-            .field("base", &self.inner.config.base)
+            .field("base", &base)
             .field("timeout", &self.inner.config.timeout)
             .finish_non_exhaustive()
     }

@@ -4,6 +4,7 @@ mod classify;
 mod cli;
 mod corpus;
 mod properties;
+mod rms_client;
 mod rules_errors;
 mod schema;
 
