@@ -3,6 +3,7 @@
 mod classify;
 mod cli;
 mod corpus;
+mod guard;
 mod properties;
 mod rms_client;
 mod rules_errors;
