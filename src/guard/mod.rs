@@ -152,11 +152,11 @@ impl<C: RmsApi> Guard<C> {
                     "the order has no `orderNumber`",
                 )));
             } else {
-                outcomes[i] = Some(Outcome::Done(Done {
+                outcomes[i] = Some(Outcome::Done(Box::new(Done {
                     warnings: report.findings,
                     reconciled: false,
                     order: None,
-                }));
+                })));
                 allowed.push(i);
             }
         }
@@ -372,11 +372,11 @@ impl<C: RmsApi> Guard<C> {
                 message,
             })
         }) {
-            Ok(mut found) if !found.is_empty() => Outcome::Done(Done {
+            Ok(mut found) if !found.is_empty() => Outcome::Done(Box::new(Done {
                 warnings: report.findings,
                 reconciled: false,
                 order: Some(found.remove(0)),
-            }),
+            })),
             Ok(_) => Outcome::Failed(self.failure(
                 self.engine.classify(None, ""),
                 format!("getOrder did not return `{}`", tracked.order_number()),
@@ -403,11 +403,11 @@ impl<C: RmsApi> Guard<C> {
                     let c = self.engine.classify(Some(200), &body);
                     Outcome::Failed(self.failure(c, format!("{}: {}", m.message_code, m.message)))
                 }
-                None => Outcome::Done(Done {
+                None => Outcome::Done(Box::new(Done {
                     warnings: report.findings,
                     reconciled: false,
                     order: None,
-                }),
+                })),
             },
             Err(e) => Outcome::Failed(self.failure_of(&e)),
         }
@@ -419,9 +419,9 @@ fn mark_done(slot: &mut Option<Outcome>, reconciled: bool, order: Option<Order>)
         Some(Outcome::Done(d)) => d.warnings,
         _ => Vec::new(),
     };
-    *slot = Some(Outcome::Done(Done {
+    *slot = Some(Outcome::Done(Box::new(Done {
         warnings,
         reconciled,
         order,
-    }));
+    })));
 }

@@ -110,7 +110,7 @@ pub struct Done {
 pub enum Outcome {
     /// The rules denied it; nothing was sent.
     Denied(Report),
-    Done(Done),
+    Done(Box<Done>),
     Failed(Failure),
 }
 

@@ -3,6 +3,7 @@
 mod classify;
 mod cli;
 mod corpus;
+mod fixtures;
 mod guard;
 mod properties;
 mod rms_client;
