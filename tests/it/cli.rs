@@ -164,7 +164,7 @@ fn missing_now_uses_the_clock() {
 
 #[test]
 fn a_bad_rules_file_exits_2() {
-    let dir = std::env::temp_dir().join(format!("rms-preflight-it-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rms-preflight-it-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.yaml");
     std::fs::write(&bad, "version: 1\nstatuses: [\n").unwrap();

@@ -467,3 +467,145 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn ruby_vcr_cassettes_replay_too() {
+    let path = tmp("ruby.yml");
+    std::fs::write(
+        &path,
+        r#"---
+http_interactions:
+- request:
+    method: post
+    uri: https://api.rms.rakuten.co.jp/es/2.0/order/confirmOrder/
+    body:
+      encoding: UTF-8
+      string: '{"orderNumberList":["375055-20261130-00000001"]}'
+    headers:
+      Authorization:
+      - ESA XXXXXX
+  response:
+    status:
+      code: 200
+      message: OK
+    headers:
+      Content-Type:
+      - application/json;charset=UTF-8
+    body:
+      encoding: UTF-8
+      string: '{"MessageModelList":[{"messageType":"INFO","messageCode":"ORDER_EXT_API_CONFIRM_ORDER_INFO_101","message":"ok","orderNumber":"375055-20261130-00000001"}]}'
+  recorded_at: Mon, 30 Nov 2026 03:00:00 GMT
+recorded_with: VCR 6.2.0
+"#,
+    )
+    .unwrap();
+    let c = Cassette::load(&path).unwrap();
+    assert_eq!(
+        c.meta.origin.as_deref(),
+        Some("https://api.rms.rakuten.co.jp")
+    );
+    assert_eq!(c.interactions[0].request.method, "POST");
+    let r = Replayer::new(vec![("ruby".into(), c)], vec![]);
+    let a = r.answer(
+        "POST",
+        "/es/2.0/order/confirmOrder",
+        br#"{"orderNumberList":["375055-20261130-00000001"]}"#,
+    );
+    assert_eq!(a.status, 200);
+    assert!(std::str::from_utf8(&a.body)
+        .unwrap()
+        .starts_with(r#"{"MessageModelList":[{"messageType":"INFO""#));
+}
+
+/// The `record` command: an OMS-like client talks through it; SIGTERM stops it; the
+/// cassette holds the interaction, and neither the cassette nor the log holds a secret.
+#[test]
+fn record_command_stops_cleanly_and_leaks_nothing() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let upstream = rt.block_on(async {
+        Server::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(Upstream {
+                status: 200,
+                body: Bytes::from_static(PII_ORDER.as_bytes()),
+                seen: Default::default(),
+            }),
+        )
+        .await
+        .unwrap()
+    });
+    let out = tmp("recorded-by-cli.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rms-preflight"))
+        .args([
+            "record",
+            "--upstream",
+            &upstream.url(),
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            &out.to_string_lossy(),
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(2)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let creds = Credentials::new(CANARY_SECRET, CANARY_KEY);
+    let body = r#"{"orderNumberList":["375055-20261130-00000001"],"version":7}"#;
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /es/2.0/order/getOrder/ HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        creds.authorization(),
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let code = child.wait().unwrap().code();
+    let mut log = line.clone();
+    err.read_to_string(&mut log).unwrap();
+    let mut stdout_text = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout_text)
+        .unwrap();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("recorded 1 interactions"), "{log}");
+    let cassette = std::fs::read_to_string(&out).unwrap();
+    for text in [&cassette, &log, &stdout_text] {
+        assert!(!text.contains("canary"), "a credential leaked:\n{text}");
+        assert!(
+            !text.contains(&creds.authorization()["ESA ".len()..]),
+            "the ESA token leaked:\n{text}"
+        );
+    }
+    let c = Cassette::load(&out).unwrap();
+    assert_eq!(c.interactions.len(), 1);
+    assert_eq!(c.interactions[0].request.path, "/es/2.0/order/getOrder/");
+    rt.block_on(upstream.shutdown());
+}
