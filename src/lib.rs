@@ -37,6 +37,7 @@ pub mod guard;
 pub mod model;
 pub mod rms;
 pub mod rules;
+pub mod sim;
 
 pub use engine::{Decision, Engine, Explanation, Finding, RuleTrace, Verdict};
 pub use model::{Action, Label, OmsState, Order, Package, Request, Shop, Timestamp};
