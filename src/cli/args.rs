@@ -30,6 +30,60 @@ pub enum Command {
     /// Work with cassettes
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+    /// Run scenario files against the simulated RMS (exit 1 when a scenario fails)
+    Simulate(SimulateArgs),
+    /// Serve the simulated RMS over HTTP, for an OMS in any language
+    SimServer(SimServerArgs),
+    /// Drive random actions, events and faults and check the invariants
+    Explore(ExploreArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Seed of random faults (overrides the scenarios' own)
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Scenario files or folders (searched for *.yaml)
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimServerArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    /// Address to listen on (`127.0.0.1:0` picks a free port)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// A scenario file whose `shop`, `orders` and `sim` set the starting state
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExploreArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    #[arg(long, default_value_t = 20)]
+    pub orders: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to write the shortest scenario that reproduces a violation
+    #[arg(long, value_name = "FILE", default_value = "explore-violation.yaml")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +229,8 @@ pub enum SchemaKind {
     Rules,
     /// The `check` request document
     Request,
+    /// Scenario files of `simulate`
+    Scenario,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@ pub use diagnostics::{render_all as render_diagnostics, render_rules_error};
 mod explain_error;
 mod fixtures;
 mod output;
+mod simulate;
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::process::ExitCode;
@@ -71,6 +72,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Record(args) => fixtures::record(&args, err),
         Command::Replay(args) => fixtures::replay(&args, err),
         Command::Fixtures(FixturesCommand::Lint { files }) => fixtures::lint(&files, out, err),
+        Command::Simulate(args) => simulate::simulate(&args, out, err),
+        Command::SimServer(args) => simulate::sim_server(&args, err),
+        Command::Explore(args) => simulate::explore(&args, out, err),
         Command::Fixtures(FixturesCommand::Import { file, out: to }) => {
             fixtures::import(&file, &to, err)
         }
@@ -78,6 +82,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             let schema = match kind {
                 SchemaKind::Rules => RuleSet::json_schema(),
                 SchemaKind::Request => crate::model::request_json_schema(),
+                SchemaKind::Scenario => crate::sim::scenario::Scenario::json_schema(),
             };
             let text = serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
             write_or_fail(out, err, text.as_bytes())
@@ -96,7 +101,7 @@ fn write_or_fail(out: &mut dyn Write, err: &mut dyn Write, bytes: &[u8]) -> u8 {
 }
 
 /// Loads `--rules` or the embedded rule set; reports problems on `err`.
-fn load_rules(arg: &RulesArg, err: &mut dyn Write) -> Option<RuleSet> {
+pub(crate) fn load_rules(arg: &RulesArg, err: &mut dyn Write) -> Option<RuleSet> {
     let loaded = match &arg.rules {
         Some(path) => RuleSet::from_path(path),
         None => RuleSet::embedded(),

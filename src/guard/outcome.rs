@@ -80,7 +80,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub(crate) fn from_classification(c: &Classification<'_>, detail: String) -> Self {
+    pub fn from_classification(c: &Classification<'_>, detail: String) -> Self {
         let e = c.entry;
         Failure {
             error: e.id.clone(),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 use super::{Action, Order, Timestamp};
 
 /// The shop's contract and settings.
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shop {
     /// The shop has RMS's API option (it can push order edits through the API).
@@ -75,7 +75,7 @@ impl Label {
 }
 
 /// What only the OMS knows about the order. Every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OmsState {
     /// The OMS already sent the confirmation (S1).

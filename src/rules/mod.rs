@@ -6,11 +6,16 @@
 //! built from. Its warnings (shadowed rules, unreachable statuses) are kept for `lint`.
 
 mod diagnostic;
+mod diagnostic_position {
+    pub use super::diagnostic::line_column;
+}
 pub mod file;
 mod graph;
 mod lint;
 mod load;
 mod source_map;
+pub use diagnostic_position::line_column;
+pub use source_map::SourceMap;
 
 use std::collections::BTreeMap;
 

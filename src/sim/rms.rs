@@ -241,6 +241,12 @@ impl SimRms {
         self.lock().calls.clone()
     }
 
+    /// The calls received after the first `n`.
+    pub fn calls_since(&self, n: usize) -> Vec<CallRecord> {
+        let s = self.lock();
+        s.calls[n.min(s.calls.len())..].to_vec()
+    }
+
     /// How many calls were received so far.
     pub fn call_count(&self) -> usize {
         self.lock().calls.len()

@@ -1,0 +1,214 @@
+//! `simulate`, `sim-server` and `explore`.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::args::{ExploreArgs, ReportFormat, SimServerArgs, SimulateArgs};
+use super::{load_rules, EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
+use crate::engine::Engine;
+use crate::sim::report;
+use crate::sim::runner::{run_scenario, RunOptions};
+use crate::sim::scenario::Scenario;
+
+/// Scenario files under `paths` (folders searched recursively for `*.yaml`/`*.yml`), sorted.
+fn collect(paths: &[PathBuf], err: &mut dyn Write) -> Option<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut ok = true;
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut files);
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            let _ = writeln!(err, "error: `{}`: no such file or folder", p.display());
+            ok = false;
+        }
+    }
+    files.sort();
+    files.dedup();
+    ok.then_some(files)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, files);
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            files.push(p);
+        }
+    }
+}
+
+pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let Some(rules) = load_rules(&args.rules, err) else {
+        return EXIT_BAD_INPUT;
+    };
+    let engine = Arc::new(Engine::new(rules));
+    let Some(files) = collect(&args.paths, err) else {
+        return EXIT_BAD_INPUT;
+    };
+    // Every file is checked before anything runs: a malformed one stops the run.
+    let mut scenarios = Vec::new();
+    let mut malformed = false;
+    for f in &files {
+        match Scenario::load(f) {
+            Ok(s) => scenarios.push((f.display().to_string(), s)),
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                malformed = true;
+            }
+        }
+    }
+    if malformed {
+        return EXIT_BAD_INPUT;
+    }
+    if scenarios.is_empty() {
+        let _ = writeln!(err, "error: no scenario files found");
+        return EXIT_BAD_INPUT;
+    }
+    let options = RunOptions { seed: args.seed };
+    let progress = std::io::stderr().is_terminal() && scenarios.len() > 1;
+    let mut reports = Vec::with_capacity(scenarios.len());
+    for (i, (file, scenario)) in scenarios.iter().enumerate() {
+        if progress {
+            let _ = write!(
+                err,
+                "\r\x1b[2K[{}/{}] {}",
+                i + 1,
+                scenarios.len(),
+                scenario.name
+            );
+            let _ = err.flush();
+        }
+        reports.push(run_scenario(engine.clone(), scenario, file, &options));
+    }
+    if progress {
+        let _ = write!(err, "\r\x1b[2K");
+    }
+    let text = match args.format {
+        ReportFormat::Text => report::text(&reports),
+        ReportFormat::Json => report::json(&reports),
+        ReportFormat::Junit => report::junit(&reports),
+    };
+    if let Err(e) = out.write_all(text.as_bytes()) {
+        let _ = writeln!(err, "error: cannot write the report: {e}");
+        return EXIT_BAD_INPUT;
+    }
+    if reports.iter().all(|r| r.passed()) {
+        EXIT_OK
+    } else {
+        EXIT_DENIED
+    }
+}
+
+pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {
+    let Some(rules) = load_rules(&args.rules, err) else {
+        return EXIT_BAD_INPUT;
+    };
+    let engine = Arc::new(Engine::new(rules));
+    let scenario = match &args.state {
+        Some(p) => match Scenario::load(p) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        },
+        None => Scenario {
+            name: "empty".into(),
+            description: None,
+            tags: vec![],
+            start: crate::model::Timestamp::now_jst(),
+            shop: None,
+            sim: None,
+            orders: vec![],
+            oms: Default::default(),
+            steps: vec![],
+        },
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "error: cannot start the async runtime: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    rt.block_on(async {
+        let oms = match crate::sim::runner::build(engine, &scenario, None) {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let sim = oms.sim().clone();
+        let server = match crate::fixture::Server::start(
+            args.listen,
+            Arc::new(crate::sim::SimHandler { sim: sim.clone() }),
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = writeln!(err, "error: cannot listen on `{}`: {e}", args.listen);
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let _ = writeln!(
+            err,
+            "simulated RMS with {} orders on {} (base {}/es/2.0; Ctrl-C to stop)",
+            scenario.orders.len(),
+            server.url(),
+            server.url()
+        );
+        let _ = err.flush();
+        super::fixtures::stop_signal().await;
+        server.shutdown().await;
+        let _ = writeln!(err, "sim-server: {} calls", sim.call_count());
+        EXIT_OK
+    })
+}
+
+pub fn explore(args: &ExploreArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let Some(rules) = load_rules(&args.rules, err) else {
+        return EXIT_BAD_INPUT;
+    };
+    let engine = Arc::new(Engine::new(rules));
+    let config = crate::sim::explore::ExploreConfig {
+        orders: args.orders,
+        steps: args.steps,
+        seed: args.seed,
+    };
+    let result = crate::sim::explore::explore(engine.clone(), &config);
+    match result.violation {
+        None => {
+            let _ = writeln!(
+                out,
+                "explore: {} steps on {} orders (seed {}), {} RMS calls, {} virtual: no invariant violated",
+                result.steps, config.orders, config.seed, result.calls, result.virtual_time
+            );
+            EXIT_OK
+        }
+        Some(v) => {
+            let shrunk = crate::sim::explore::shrink(engine, &v);
+            let _ = std::fs::write(&args.out, shrunk.scenario.to_yaml());
+            let _ = writeln!(
+                out,
+                "explore: invariant violated after {} steps: {}\n  shrunk to {} steps: {}",
+                v.scenario.steps.len(),
+                v.message,
+                shrunk.scenario.steps.len(),
+                args.out.display()
+            );
+            EXIT_DENIED
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! Random exploration: random OMS actions, Rakuten events and faults, driven through the
+//! guard against [`SimRms`](super::SimRms), with the invariants checked after every step:
+//!
+//! - S1: RMS never accepts two confirmations of one order, and the guard never sends a
+//!   confirmation for an order the OMS knows was already confirmed;
+//! - no confirmation is sent for an order the OMS holds as bundled, with a -9,999
+//!   amount, or outside 100;
+//! - nothing ships before 【楽天処理済】;
+//! - every failure the client sees comes with a remedy.
+//!
+//! A violation is shrunk (steps removed while it still reproduces) to a short scenario
+//! file that `simulate` can replay.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::oms::Oms;
+use super::rms::FaultKind;
+use super::runner::{build, perform};
+use super::scenario::{Canceller, Edit, Event, FaultStep, Scenario, Step, Targets};
+use crate::engine::Engine;
+use crate::guard::Outcome;
+use crate::model::{Action, Duration, Label, Timestamp};
+
+/// How much to explore.
+#[derive(Debug, Clone)]
+pub struct ExploreConfig {
+    pub orders: usize,
+    pub steps: usize,
+    pub seed: u64,
+}
+
+/// A broken invariant, with the scenario that led to it.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub scenario: Scenario,
+    /// Index of the step after which the invariant broke.
+    pub step: usize,
+    pub message: String,
+}
+
+/// What an exploration did.
+#[derive(Debug, Clone)]
+pub struct ExploreResult {
+    pub steps: usize,
+    pub calls: usize,
+    pub virtual_time: String,
+    pub violation: Option<Violation>,
+}
+
+/// A shrunk violation.
+#[derive(Debug, Clone)]
+pub struct Shrunk {
+    pub scenario: Scenario,
+    pub message: String,
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+fn number(i: usize) -> String {
+    format!("375055-20261130-{i:08}")
+}
+
+/// A random scenario: `orders` orders, `steps` steps.
+pub fn generate(config: &ExploreConfig) -> Scenario {
+    let mut rng = Rng(config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).max(1));
+    let start: Timestamp = "2026-11-30T09:00:00+09:00"
+        .parse()
+        .unwrap_or_else(|_| Timestamp::from_unix(1_796_000_000, 9 * 3600));
+    let n = config.orders.max(1);
+    let mut orders = Vec::with_capacity(n);
+    for i in 0..n {
+        let unset = rng.chance(20);
+        let postage = if unset { -9999 } else { 660 };
+        let total = if unset { -9999 } else { 4640 };
+        let placed = Timestamp::from_unix(
+            start.unix_seconds() - (rng.below(13 * 24) as i64) * 3600,
+            start.offset_seconds(),
+        );
+        let o = json!({
+            "orderNumber": number(i),
+            "orderProgress": 100,
+            "orderDatetime": super::rms::rms_time(placed),
+            "goodsPrice": 3980,
+            "postagePrice": postage,
+            "totalPrice": total,
+            "requestPrice": total,
+            "PackageModelList": [{"basketId": i, "postagePrice": postage, "goodsPrice": 3980}]
+        });
+        if let Value::Object(map) = o {
+            orders.push(map);
+        }
+    }
+    let pick = |rng: &mut Rng| number(rng.below(n));
+    let mut steps = Vec::with_capacity(config.steps);
+    for _ in 0..config.steps {
+        let mut s = Step::default();
+        match rng.below(100) {
+            0..=17 => {
+                if rng.chance(30) {
+                    let k = 2 + rng.below(4);
+                    s.confirm = Some(Targets::Many(
+                        (0..k)
+                            .map(|_| pick(&mut rng))
+                            .collect::<std::collections::BTreeSet<_>>()
+                            .into_iter()
+                            .collect(),
+                    ));
+                } else {
+                    s.confirm = Some(Targets::One(pick(&mut rng)));
+                }
+            }
+            18..=23 => s.fetch_status = Some(pick(&mut rng)),
+            24..=31 => {
+                let mut set = Map::new();
+                set.insert("postagePrice".into(), json!(660));
+                set.insert("totalPrice".into(), json!(4640));
+                set.insert("requestPrice".into(), json!(4640));
+                s.modify = Some(Edit {
+                    order: pick(&mut rng),
+                    set,
+                });
+            }
+            32..=35 => s.reflect = Some(pick(&mut rng)),
+            36..=40 => {
+                let order = pick(&mut rng);
+                let mut set = Map::new();
+                set.insert("postagePrice".into(), json!(660));
+                set.insert("totalPrice".into(), json!(4640));
+                set.insert("requestPrice".into(), json!(4640));
+                s.rms_edit = Some(Edit { order, set });
+            }
+            41..=45 => s.bundle = Some(vec![pick(&mut rng), pick(&mut rng)]),
+            46..=48 => s.unbundle = Some(pick(&mut rng)),
+            49..=54 => s.ship = Some(pick(&mut rng)),
+            55..=57 => s.send_mail = Some(pick(&mut rng)),
+            58..=59 => s.print_slip = Some(pick(&mut rng)),
+            60..=62 => s.cancel = Some(pick(&mut rng)),
+            63..=80 => {
+                let minutes = [1, 2, 3, 5, 5, 10, 15, 30, 60][rng.below(9)];
+                s.advance = Some(Duration::from_secs(minutes * 60));
+            }
+            81..=88 => {
+                let order = pick(&mut rng);
+                s.event = Some(match rng.below(4) {
+                    0 => Event::Cancel {
+                        order,
+                        by: Canceller::Buyer,
+                    },
+                    1 => Event::Cancel {
+                        order,
+                        by: Canceller::Rakuten,
+                    },
+                    2 => Event::ConfirmInRms { order },
+                    _ => {
+                        let mut set = Map::new();
+                        set.insert("postagePrice".into(), json!(-9999));
+                        Event::ChangeAmount { order, set }
+                    }
+                });
+            }
+            _ => {
+                let kinds = [
+                    FaultKind::Qps,
+                    FaultKind::Maintenance,
+                    FaultKind::ApiError,
+                    FaultKind::Timeout,
+                    FaultKind::LostResponse,
+                ];
+                s.fault = Some(FaultStep {
+                    kind: kinds[rng.below(kinds.len())],
+                    functions: if rng.chance(50) {
+                        vec!["confirmOrder".into()]
+                    } else {
+                        vec![]
+                    },
+                    calls: Some(1 + rng.below(3) as u32),
+                    duration: None,
+                });
+            }
+        }
+        steps.push(s);
+    }
+    Scenario {
+        name: format!(
+            "explore seed {} ({} orders, {} steps)",
+            config.seed, n, config.steps
+        ),
+        description: None,
+        tags: vec!["explore".into()],
+        start,
+        shop: Some(crate::model::Shop {
+            api_option: rng.chance(50),
+            ..crate::model::Shop::default()
+        }),
+        sim: None,
+        orders,
+        oms: Default::default(),
+        steps,
+    }
+}
+
+/// What the invariants need to know about an order just before a step.
+struct Before {
+    confirm_sent: bool,
+    forbidden: Option<&'static str>,
+    processed: bool,
+}
+
+fn before(oms: &Oms, engine: &Engine, n: &str) -> Before {
+    let Some(t) = oms.tracked(n) else {
+        return Before {
+            confirm_sent: false,
+            forbidden: None,
+            processed: false,
+        };
+    };
+    let has_sentinel = {
+        let req = crate::model::Request::new(Action::Confirm, Some(t.order.clone()));
+        engine.rules().sentinels.iter().any(|g| {
+            g.order_fields
+                .iter()
+                .any(|f| f.read(&req) == crate::expr::Value::Int(g.value))
+                || t.order.package_model_list.iter().any(|p| {
+                    g.package_fields
+                        .iter()
+                        .any(|f| f.read(p) == crate::expr::Value::Int(g.value))
+                })
+        })
+    };
+    let forbidden = if t.oms.bundle_id.is_some() {
+        Some("bundled")
+    } else if has_sentinel {
+        Some("with a -9,999 amount")
+    } else if t.order.order_progress != 100 {
+        Some("outside 100")
+    } else {
+        None
+    };
+    Before {
+        confirm_sent: t.oms.confirm_sent || t.oms.confirmed_in_rms,
+        forbidden,
+        processed: t.oms.label == Label::Processed,
+    }
+}
+
+/// What a play of a scenario found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Played {
+    /// The step after which an invariant broke, and how.
+    pub violation: Option<(usize, String)>,
+    pub calls: usize,
+    pub virtual_seconds: u64,
+}
+
+/// Plays `scenario`, checking the invariants after every step; stops at the first
+/// violation.
+pub async fn first_violation(engine: Arc<Engine>, scenario: &Scenario) -> Result<Played, String> {
+    let mut oms = build(engine.clone(), scenario, None)?;
+    let violation = play(&engine, &mut oms, scenario).await;
+    Ok(Played {
+        violation,
+        calls: oms.sim().call_count(),
+        virtual_seconds: oms.sim().clock().elapsed().as_secs(),
+    })
+}
+
+async fn play(engine: &Arc<Engine>, oms: &mut Oms, scenario: &Scenario) -> Option<(usize, String)> {
+    let oms = &mut *oms;
+    for (i, step) in scenario.steps.iter().enumerate() {
+        // Only the orders a step names can be confirmed or shipped by it.
+        let named = step.orders();
+        let snapshot: Vec<(String, Before)> = named
+            .iter()
+            .map(|n| (n.clone(), before(oms, engine, n)))
+            .collect();
+        let calls_before = oms.sim().call_count();
+        let (_, result) = perform(engine, oms, step).await;
+        for call in &oms.sim().calls_since(calls_before) {
+            for n in &call.orders {
+                let Some((_, b)) = snapshot.iter().find(|(m, _)| m == n) else {
+                    continue;
+                };
+                if call.function == "confirmOrder" && step.confirm.is_some() {
+                    if b.confirm_sent {
+                        return Some((i, format!("S1: a confirmation was sent for `{n}`, which the OMS had already confirmed")));
+                    }
+                    if let Some(why) = b.forbidden {
+                        return Some((i, format!("a confirmation was sent for `{n}` {why}")));
+                    }
+                }
+                if call.function == "updateOrderShipping" && !b.processed {
+                    return Some((i, format!("S6: `{n}` was shipped before 【楽天処理済】")));
+                }
+            }
+        }
+        for n in &named {
+            if oms.sim().accepted_confirms(n) > 1 {
+                return Some((
+                    i,
+                    format!(
+                        "S1: RMS accepted {} confirmations of `{n}`",
+                        oms.sim().accepted_confirms(n)
+                    ),
+                ));
+            }
+        }
+        if let Ok(Some(r)) = &result {
+            for (n, o) in &r.outcomes {
+                if let Outcome::Failed(f) = o {
+                    if f.remedy.is_empty() {
+                        return Some((
+                            i,
+                            format!("the failure `{}` of `{n}` has no remedy", f.error),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> Option<T> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .ok()?;
+    Some(rt.block_on(f))
+}
+
+/// Steps per episode: long runs are split into episodes with fresh orders (and a seed of
+/// their own), so the whole run keeps meeting new situations instead of a shop whose
+/// orders all ended days ago.
+pub const EPISODE_STEPS: usize = 2_000;
+
+/// Explores: random scenarios, played with the invariants checked after each step.
+pub fn explore(engine: Arc<Engine>, config: &ExploreConfig) -> ExploreResult {
+    let mut result = ExploreResult {
+        steps: 0,
+        calls: 0,
+        virtual_time: String::new(),
+        violation: None,
+    };
+    let mut virtual_seconds = 0;
+    let mut episode = 0u64;
+    while result.steps < config.steps {
+        let steps = (config.steps - result.steps).min(EPISODE_STEPS);
+        let scenario = generate(&ExploreConfig {
+            orders: config.orders,
+            steps,
+            seed: config.seed.wrapping_add(episode.wrapping_mul(0x1000_0001)),
+        });
+        episode += 1;
+        match block_on(first_violation(engine.clone(), &scenario)) {
+            Some(Ok(p)) => {
+                result.calls += p.calls;
+                virtual_seconds += p.virtual_seconds;
+                if let Some((step, message)) = p.violation {
+                    let mut s = scenario;
+                    s.steps.truncate(step + 1);
+                    result.steps += step + 1;
+                    result.violation = Some(Violation {
+                        scenario: s,
+                        step,
+                        message,
+                    });
+                    break;
+                }
+                result.steps += steps;
+            }
+            Some(Err(e)) => {
+                result.violation = Some(Violation {
+                    scenario,
+                    step: 0,
+                    message: format!("the scenario could not run: {e}"),
+                });
+                break;
+            }
+            None => {
+                result.violation = Some(Violation {
+                    scenario,
+                    step: 0,
+                    message: "cannot start the async runtime".into(),
+                });
+                break;
+            }
+        }
+    }
+    result.virtual_time = super::report::human(virtual_seconds);
+    result
+}
+
+fn reproduces(engine: &Arc<Engine>, scenario: &Scenario) -> Option<String> {
+    block_on(first_violation(engine.clone(), scenario))
+        .and_then(Result::ok)
+        .and_then(|p| p.violation)
+        .map(|(_, m)| m)
+}
+
+/// Removes steps (and unused orders) while the violation still reproduces.
+pub fn shrink(engine: Arc<Engine>, violation: &Violation) -> Shrunk {
+    let mut best = violation.scenario.clone();
+    let mut message = violation.message.clone();
+    let mut chunk = best.steps.len().div_ceil(2).max(1);
+    while chunk >= 1 {
+        let mut i = 0;
+        let mut progressed = false;
+        while i < best.steps.len() {
+            let mut candidate = best.clone();
+            let end = (i + chunk).min(candidate.steps.len());
+            candidate.steps.drain(i..end);
+            if candidate.steps.is_empty() {
+                i += chunk;
+                continue;
+            }
+            if let Some(m) = reproduces(&engine, &candidate) {
+                best = candidate;
+                message = m;
+                progressed = true;
+            } else {
+                i += chunk;
+            }
+        }
+        if chunk == 1 && !progressed {
+            break;
+        }
+        if !progressed {
+            chunk /= 2;
+        }
+    }
+    // Drop orders no step names.
+    let used: std::collections::BTreeSet<String> =
+        best.steps.iter().flat_map(Step::orders).collect();
+    let mut candidate = best.clone();
+    candidate.orders.retain(|o| {
+        o.get("orderNumber")
+            .and_then(Value::as_str)
+            .is_some_and(|n| used.contains(n))
+    });
+    if let Some(m) = reproduces(&engine, &candidate) {
+        best = candidate;
+        message = m;
+    }
+    best.name = format!("shrunk: {message}");
+    best.description = Some(format!(
+        "found by `rms-preflight explore`; reproduces: {message}"
+    ));
+    Shrunk {
+        scenario: best,
+        message,
+    }
+}

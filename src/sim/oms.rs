@@ -1,0 +1,500 @@
+//! The simulated OMS: what the seed's OMS does around the guard.
+//!
+//! It keeps its own copy of each order and its own state (confirm_sent, the
+//! 【楽天処理中】/【楽天処理済】 label, bundles, unreflected edits, the last error), polls RMS
+//! every 5 minutes (S5, the rules' `timing.result_poll_interval`) to set the labels, and
+//! performs every user action through the real [`Guard`] → engine → client, so a
+//! scenario exercises the product, not a copy of it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::clock::std_duration;
+use super::rms::SimRms;
+use crate::engine::Engine;
+use crate::guard::{Done, Guard, Outcome, Report, Tracked};
+use crate::model::{Action, Label, OmsState, Order, Shop, Timestamp};
+use crate::rms::wire::{
+    CancelOrderRequest, GetOrderRequest, UpdateOrderShippingRequest, MAX_ORDER_NUMBERS,
+};
+use crate::rms::{RmsApi, RmsCall};
+
+/// One order as the OMS holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OmsOrder {
+    /// The OMS's copy of the OrderModel (with its own edits).
+    pub snapshot: Map<String, Value>,
+    pub state: OmsState,
+    /// Edits made in the OMS and not yet in RMS.
+    pub pending: Map<String, Value>,
+    /// Polled for results (after a confirmation or a status fetch).
+    pub watching: bool,
+}
+
+/// What one action did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionResult {
+    /// The engine's verdict before anything was sent (one per order).
+    pub reports: Vec<(String, Report)>,
+    /// What happened, per order.
+    pub outcomes: Vec<(String, Outcome)>,
+}
+
+/// The OMS.
+pub struct Oms {
+    pub shop: Shop,
+    pub orders: BTreeMap<String, OmsOrder>,
+    engine: Arc<Engine>,
+    sim: Arc<SimRms>,
+    next_poll: Timestamp,
+    poll_interval: std::time::Duration,
+    bundles: u32,
+    /// Polls run so far.
+    pub polls: u64,
+}
+
+impl Oms {
+    pub fn new(engine: Arc<Engine>, sim: Arc<SimRms>, shop: Shop) -> Self {
+        let poll = engine
+            .rules()
+            .timing("result_poll_interval")
+            .map_or(300, |d| d.as_secs().max(1));
+        let now = sim.clock().now();
+        Oms {
+            shop,
+            orders: BTreeMap::new(),
+            next_poll: Timestamp::from_unix(now.unix_seconds() + poll, now.offset_seconds()),
+            poll_interval: std::time::Duration::from_secs(poll.unsigned_abs()),
+            engine,
+            sim,
+            bundles: 0,
+            polls: 0,
+        }
+    }
+
+    /// Imports an order (as RMS holds it) with the OMS's initial state.
+    pub fn import(&mut self, snapshot: Map<String, Value>, state: OmsState) {
+        let number = snapshot
+            .get("orderNumber")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let watching = state.confirm_sent && state.label != Label::Processed;
+        self.orders.insert(
+            number,
+            OmsOrder {
+                snapshot,
+                state,
+                pending: Map::new(),
+                watching,
+            },
+        );
+    }
+
+    pub fn sim(&self) -> &Arc<SimRms> {
+        &self.sim
+    }
+
+    fn guard(&self) -> Guard<Arc<SimRms>> {
+        Guard::new(self.sim.clone(), self.engine.clone(), self.shop.clone())
+            .with_clock(Arc::new(self.sim.clock()))
+    }
+
+    /// The order as the guard sees it.
+    pub fn tracked(&self, number: &str) -> Option<Tracked> {
+        let o = self.orders.get(number)?;
+        let order: Order = serde_json::from_value(Value::Object(o.snapshot.clone())).ok()?;
+        Some(Tracked {
+            order,
+            oms: o.state.clone(),
+        })
+    }
+
+    fn tracked_or_err(&self, number: &str) -> Result<Tracked, String> {
+        self.tracked(number)
+            .ok_or_else(|| format!("the OMS has no order `{number}`"))
+    }
+
+    /// The verdict for `action` on `number`, without doing anything.
+    pub fn check(&self, action: Action, number: &str) -> Result<Report, String> {
+        Ok(self.guard().check(action, &self.tracked_or_err(number)?))
+    }
+
+    fn record_failure(&mut self, number: &str, outcome: &Outcome) {
+        if let (Some(f), Some(o)) = (outcome.failure(), self.orders.get_mut(number)) {
+            o.state.last_error = Some(f.error.clone());
+        }
+    }
+
+    /// 注文確認通知を送る, for one order or many (S3).
+    pub async fn confirm(&mut self, numbers: &[String]) -> Result<ActionResult, String> {
+        let tracked: Vec<Tracked> = numbers
+            .iter()
+            .map(|n| self.tracked_or_err(n))
+            .collect::<Result<_, _>>()?;
+        let guard = self.guard();
+        let reports = tracked
+            .iter()
+            .map(|t| (t.order_number().to_owned(), guard.check(Action::Confirm, t)))
+            .collect();
+        let outcomes = guard.confirm_bulk(&tracked).await;
+        for (n, outcome) in &outcomes {
+            match outcome {
+                Outcome::Done(_) => {
+                    if let Some(o) = self.orders.get_mut(n) {
+                        o.state.confirm_sent = true;
+                        o.state.last_error = None;
+                        o.watching = true;
+                    }
+                }
+                Outcome::Failed(_) => self.record_failure(n, outcome),
+                Outcome::Denied(_) => {}
+            }
+        }
+        Ok(ActionResult { reports, outcomes })
+    }
+
+    fn apply_read(&mut self, number: &str, order_json: Option<Map<String, Value>>) {
+        let Some(fresh) = order_json else { return };
+        let Some(o) = self.orders.get_mut(number) else {
+            return;
+        };
+        let progress = fresh
+            .get("orderProgress")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        // RMS's view, with the OMS's own unpushed edits on top.
+        let mut snapshot = fresh;
+        for (k, v) in &o.pending {
+            snapshot.insert(k.clone(), v.clone());
+        }
+        o.snapshot = snapshot;
+        let label = match progress {
+            200 => Label::Processing,
+            300..=700 => Label::Processed,
+            _ => o.state.label,
+        };
+        if label == Label::Processed && o.state.label != Label::Processed {
+            o.state.modified_after_processed = false;
+        }
+        o.state.label = label;
+        if matches!(progress, 300..=900) {
+            o.watching = false;
+        }
+    }
+
+    /// RMSステータスを取得.
+    pub async fn fetch_status(&mut self, number: &str) -> Result<ActionResult, String> {
+        let tracked = self.tracked_or_err(number)?;
+        let guard = self.guard();
+        let report = guard.check(Action::FetchStatus, &tracked);
+        let outcome = guard.fetch_status(&tracked).await;
+        match &outcome {
+            Outcome::Done(d) => {
+                let fresh = self.sim.order(number);
+                self.apply_read(number, fresh);
+                let _ = d;
+                if let Some(o) = self.orders.get_mut(number) {
+                    o.state.last_error = None;
+                    o.watching = o.state.label != Label::Processed;
+                }
+            }
+            Outcome::Failed(_) => self.record_failure(number, &outcome),
+            Outcome::Denied(_) => {}
+        }
+        Ok(ActionResult {
+            reports: vec![(number.to_owned(), report)],
+            outcomes: vec![(number.to_owned(), outcome)],
+        })
+    }
+
+    fn local(&self, action: Action, number: &str) -> Result<(Report, Outcome), String> {
+        let report = self.check(action, number)?;
+        let outcome = if report.is_denied() {
+            Outcome::Denied(report.clone())
+        } else {
+            Outcome::Done(Box::new(Done {
+                warnings: report.findings.clone(),
+                reconciled: false,
+                order: None,
+            }))
+        };
+        Ok((report, outcome))
+    }
+
+    fn single(number: &str, report: Report, outcome: Outcome) -> ActionResult {
+        ActionResult {
+            reports: vec![(number.to_owned(), report)],
+            outcomes: vec![(number.to_owned(), outcome)],
+        }
+    }
+
+    /// 注文内容修正: edits the OMS's copy.
+    pub fn modify(
+        &mut self,
+        number: &str,
+        set: &Map<String, Value>,
+    ) -> Result<ActionResult, String> {
+        let (report, outcome) = self.local(Action::Modify, number)?;
+        if outcome.is_done() {
+            if let Some(o) = self.orders.get_mut(number) {
+                for (k, v) in set {
+                    o.snapshot.insert(k.clone(), v.clone());
+                    o.pending.insert(k.clone(), v.clone());
+                }
+                o.state.unreflected_changes = !o.pending.is_empty();
+                if o.state.label == Label::Processed {
+                    o.state.modified_after_processed = true;
+                }
+            }
+        }
+        Ok(Self::single(number, report, outcome))
+    }
+
+    /// 入力内容を反映する (API option): pushes the OMS's edits to RMS.
+    pub async fn reflect(&mut self, number: &str) -> Result<ActionResult, String> {
+        let (report, mut outcome) = self.local(Action::Reflect, number)?;
+        if outcome.is_done() {
+            let pending = self
+                .orders
+                .get(number)
+                .map(|o| o.pending.clone())
+                .unwrap_or_default();
+            let mut body = pending.clone();
+            body.insert("orderNumber".into(), Value::String(number.to_owned()));
+            let sent = self
+                .sim
+                .send(RmsCall {
+                    function: "updateOrderDelivery".into(),
+                    body: Value::Object(body),
+                })
+                .await;
+            match sent {
+                Ok(r) if (200..300).contains(&r.status) => {
+                    if let Some(o) = self.orders.get_mut(number) {
+                        o.pending.clear();
+                        o.state.unreflected_changes = false;
+                    }
+                }
+                Ok(r) => {
+                    let c = self
+                        .engine
+                        .classify(Some(r.status), &String::from_utf8_lossy(&r.body));
+                    outcome = Outcome::Failed(crate::guard::Failure::from_classification(
+                        &c,
+                        format!("HTTP {}", r.status),
+                    ));
+                }
+                Err(e) => {
+                    let c = e.classify(&self.engine);
+                    outcome = Outcome::Failed(crate::guard::Failure::from_classification(
+                        &c,
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+        Ok(Self::single(number, report, outcome))
+    }
+
+    /// The shop edits the order in RMS's own screens (S15's manual step).
+    pub fn rms_edit(&mut self, number: &str, set: &Map<String, Value>) -> Result<(), String> {
+        self.sim.edit(number, set)?;
+        if let Some(o) = self.orders.get_mut(number) {
+            for (k, v) in set {
+                if o.pending.get(k) == Some(v) {
+                    o.pending.remove(k);
+                }
+                o.snapshot.insert(k.clone(), v.clone());
+            }
+            o.state.unreflected_changes = !o.pending.is_empty();
+        }
+        Ok(())
+    }
+
+    /// 同梱: bundles orders, each checked (S9).
+    pub fn bundle(&mut self, numbers: &[String]) -> Result<ActionResult, String> {
+        let mut reports = Vec::new();
+        let mut outcomes = Vec::new();
+        for n in numbers {
+            let (r, o) = self.local(Action::Bundle, n)?;
+            reports.push((n.clone(), r));
+            outcomes.push((n.clone(), o));
+        }
+        if outcomes.iter().all(|(_, o)| o.is_done()) {
+            self.bundles += 1;
+            let id = format!("B-{}", self.bundles);
+            for n in numbers {
+                if let Some(o) = self.orders.get_mut(n) {
+                    o.state.bundle_id = Some(id.clone());
+                }
+            }
+        }
+        Ok(ActionResult { reports, outcomes })
+    }
+
+    /// 同梱解除.
+    pub fn unbundle(&mut self, number: &str) -> Result<ActionResult, String> {
+        let (report, outcome) = self.local(Action::Unbundle, number)?;
+        if outcome.is_done() {
+            let id = self
+                .orders
+                .get(number)
+                .and_then(|o| o.state.bundle_id.clone());
+            if let Some(id) = id {
+                for o in self.orders.values_mut() {
+                    if o.state.bundle_id.as_deref() == Some(id.as_str()) {
+                        o.state.bundle_id = None;
+                    }
+                }
+            }
+        }
+        Ok(Self::single(number, report, outcome))
+    }
+
+    /// A processing action that stays in the OMS (mail, slips).
+    pub fn process(&mut self, action: Action, number: &str) -> Result<ActionResult, String> {
+        let (report, outcome) = self.local(action, number)?;
+        Ok(Self::single(number, report, outcome))
+    }
+
+    /// Ships (`updateOrderShipping`).
+    pub async fn ship(&mut self, number: &str) -> Result<ActionResult, String> {
+        let tracked = self.tracked_or_err(number)?;
+        let guard = self.guard();
+        let report = guard.check(Action::Ship, &tracked);
+        let basket = tracked
+            .order
+            .package_model_list
+            .first()
+            .and_then(|p| p.basket_id)
+            .unwrap_or(1);
+        let request = UpdateOrderShippingRequest {
+            order_number: number.to_owned(),
+            basketid_model_list: vec![crate::rms::wire::BasketidModel {
+                basket_id: basket,
+                shipping_model_list: vec![crate::rms::wire::ShippingModel {
+                    shipping_detail_id: None,
+                    delivery_company: "1001".into(),
+                    shipping_number: format!("SIM{}", number.replace('-', "")),
+                    shipping_date: self.sim.clock().now().to_string()[..10].to_owned(),
+                    shipping_delete_flag: None,
+                }],
+            }],
+        };
+        let outcome = guard.ship(&tracked, &request).await;
+        if outcome.is_done() {
+            let fresh = self.sim.order(number);
+            self.apply_read(number, fresh);
+        }
+        self.record_failure(number, &outcome);
+        Ok(Self::single(number, report, outcome))
+    }
+
+    /// Cancels (`cancelOrder`).
+    pub async fn cancel(&mut self, number: &str) -> Result<ActionResult, String> {
+        let tracked = self.tracked_or_err(number)?;
+        let guard = self.guard();
+        let report = guard.check(Action::Cancel, &tracked);
+        let outcome = guard
+            .cancel(
+                &tracked,
+                &CancelOrderRequest {
+                    order_number: number.to_owned(),
+                    inventory_restore_type: 1,
+                    change_reason_detail_apply: 1,
+                },
+            )
+            .await;
+        if outcome.is_done() {
+            let fresh = self.sim.order(number);
+            self.apply_read(number, fresh);
+        }
+        self.record_failure(number, &outcome);
+        Ok(Self::single(number, report, outcome))
+    }
+
+    /// The 5-minute poll (S5): reads the orders awaiting a result and sets their labels.
+    pub async fn poll(&mut self) {
+        self.polls += 1;
+        let watched: Vec<String> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| o.watching)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for chunk in watched.chunks(MAX_ORDER_NUMBERS) {
+            let read = self
+                .sim
+                .get_order(&GetOrderRequest {
+                    order_number_list: chunk.to_vec(),
+                    version: 7,
+                })
+                .await;
+            // A failed poll is simply retried at the next one, as the OMS does.
+            let Ok(read) = read else { continue };
+            for v in read.order_model_list {
+                let Value::Object(map) = v else { continue };
+                let Some(n) = map
+                    .get("orderNumber")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                else {
+                    continue;
+                };
+                self.apply_read(&n, Some(map));
+            }
+        }
+    }
+
+    /// Moves time forward by `d`, running RMS's scheduled events and the OMS's polls in
+    /// time order.
+    pub async fn advance(&mut self, d: crate::model::Duration) {
+        let clock = self.sim.clock();
+        let end = clock
+            .now()
+            .unix_seconds()
+            .saturating_add(std_duration(d).as_secs() as i64);
+        loop {
+            let now = clock.now().unix_seconds();
+            let next_poll = self.next_poll.unix_seconds();
+            let next = next_poll.min(end).max(now);
+            if next > now {
+                tokio::time::sleep(std::time::Duration::from_secs((next - now).unsigned_abs()))
+                    .await;
+            }
+            self.sim.catch_up();
+            if clock.now().unix_seconds() >= next_poll {
+                self.poll().await;
+                let t = self.next_poll.unix_seconds() + self.poll_interval.as_secs() as i64;
+                self.next_poll = Timestamp::from_unix(t, self.next_poll.offset_seconds());
+            }
+            if clock.now().unix_seconds() >= end {
+                break;
+            }
+        }
+    }
+
+    /// Rakuten or the buyer moved the order (`buyer_cancel`, `rakuten_cancel`, or the
+    /// shop's confirmation in RMS's screens: S7b, S7c).
+    pub fn event(&mut self, number: &str, via: &str) -> Result<i64, String> {
+        let to = self.sim.event(number, via)?;
+        if via == "confirmOrder" {
+            if let Some(o) = self.orders.get_mut(number) {
+                o.state.confirmed_in_rms = true;
+            }
+        }
+        Ok(to)
+    }
+}
+
+impl std::fmt::Debug for Oms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oms")
+            .field("orders", &self.orders.len())
+            .field("polls", &self.polls)
+            .finish()
+    }
+}

@@ -1,0 +1,576 @@
+//! Running a scenario: build the simulated RMS and OMS, play the steps on the virtual
+//! clock, and compare what happened with each step's `expect`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::clock::{std_duration, SimClock};
+use super::oms::{ActionResult, Oms};
+use super::rms::{FaultKind, FaultRule, RandomFaults, SimConfig, SimRms};
+use super::scenario::{Canceller, Event, Expect, OutcomeKind, Scenario, Step};
+use crate::engine::{Decision, Engine};
+use crate::guard::Outcome;
+use crate::model::{Action, Timestamp};
+use crate::rules::Lang;
+
+/// A difference between what a step expected and what happened.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Mismatch {
+    pub what: String,
+    pub expected: String,
+    pub got: String,
+}
+
+/// One step, as it ran.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StepReport {
+    pub index: usize,
+    /// `confirm 375055-20261130-00000001`, `advance 5m`, …
+    pub what: String,
+    /// Virtual time when the step ran.
+    pub at: String,
+    pub mismatches: Vec<Mismatch>,
+    /// The rules' explanation: findings and failures of the step, in English.
+    pub explanation: Vec<String>,
+    /// The step could not run at all (an impossible event, an unknown order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl StepReport {
+    pub fn passed(&self) -> bool {
+        self.mismatches.is_empty() && self.error.is_none()
+    }
+}
+
+/// A scenario, as it ran.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ScenarioReport {
+    pub name: String,
+    pub file: String,
+    pub tags: Vec<String>,
+    pub steps: Vec<StepReport>,
+    /// Virtual time the scenario covered, in seconds.
+    pub virtual_seconds: u64,
+    /// Wall-clock time it took, in milliseconds.
+    pub wall_ms: f64,
+    /// RMS calls made.
+    pub calls: usize,
+}
+
+impl ScenarioReport {
+    pub fn passed(&self) -> bool {
+        self.steps.iter().all(StepReport::passed)
+    }
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides the scenario's seed of random faults.
+    pub seed: Option<u64>,
+}
+
+/// Runs `scenario` (from `file`) on a fresh simulator with a paused clock.
+pub fn run_scenario(
+    engine: Arc<Engine>,
+    scenario: &Scenario,
+    file: &str,
+    options: &RunOptions,
+) -> ScenarioReport {
+    let wall = Instant::now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build();
+    let mut report = match runtime {
+        Ok(rt) => rt.block_on(run(engine, scenario, file, options)),
+        Err(e) => ScenarioReport {
+            name: scenario.name.clone(),
+            file: file.to_owned(),
+            tags: scenario.tags.clone(),
+            steps: vec![StepReport {
+                index: 0,
+                what: "start".into(),
+                at: scenario.start.to_string(),
+                mismatches: vec![],
+                explanation: vec![],
+                error: Some(format!("cannot start the runtime: {e}")),
+            }],
+            virtual_seconds: 0,
+            wall_ms: 0.0,
+            calls: 0,
+        },
+    };
+    report.wall_ms = wall.elapsed().as_secs_f64() * 1000.0;
+    report
+}
+
+/// Builds the simulated RMS and OMS of a scenario (inside a tokio runtime).
+pub fn build(engine: Arc<Engine>, scenario: &Scenario, seed: Option<u64>) -> Result<Oms, String> {
+    let clock = SimClock::new(scenario.start);
+    let shop = scenario.shop.clone().unwrap_or_default();
+    let settings = scenario.sim.clone().unwrap_or_default();
+    let mut config = SimConfig {
+        api_option: shop.api_option,
+        seed: seed.or(settings.seed).unwrap_or(1),
+        ..SimConfig::default()
+    };
+    if let Some(d) = settings.screening_delay {
+        config.screening_delay = std_duration(d);
+    }
+    if let Some(d) = settings.timeout {
+        config.timeout = std_duration(d);
+    }
+    if let Some(rate) = settings.random_fault_rate {
+        config.random_faults = Some(RandomFaults {
+            rate,
+            kinds: vec![
+                FaultKind::Qps,
+                FaultKind::Maintenance,
+                FaultKind::ApiError,
+                FaultKind::Timeout,
+                FaultKind::LostResponse,
+            ],
+        });
+    }
+    let sim = Arc::new(SimRms::new(engine.clone(), clock, config));
+    let lifetime = engine.rules().timing("license_lifetime");
+    let expiry = shop.license_expires_at.or_else(|| {
+        shop.license_issued_at
+            .zip(lifetime)
+            .map(|(t, l)| Timestamp::from_unix(t.unix_seconds() + l.as_secs(), t.offset_seconds()))
+    });
+    sim.set_license_expiry(expiry);
+    let mut oms = Oms::new(engine, sim.clone(), shop);
+    for o in &scenario.orders {
+        sim.add_order(o.clone())?;
+        let n = o
+            .get("orderNumber")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        oms.import(o.clone(), scenario.oms.get(n).cloned().unwrap_or_default());
+    }
+    Ok(oms)
+}
+
+async fn run(
+    engine: Arc<Engine>,
+    scenario: &Scenario,
+    file: &str,
+    options: &RunOptions,
+) -> ScenarioReport {
+    let mut report = ScenarioReport {
+        name: scenario.name.clone(),
+        file: file.to_owned(),
+        tags: scenario.tags.clone(),
+        steps: Vec::new(),
+        virtual_seconds: 0,
+        wall_ms: 0.0,
+        calls: 0,
+    };
+    let mut oms = match build(engine.clone(), scenario, options.seed) {
+        Ok(o) => o,
+        Err(e) => {
+            report.steps.push(StepReport {
+                index: 0,
+                what: "start".into(),
+                at: scenario.start.to_string(),
+                mismatches: vec![],
+                explanation: vec![],
+                error: Some(e),
+            });
+            return report;
+        }
+    };
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let at = oms.sim().clock().now().to_string();
+        let before = oms.sim().call_count();
+        let (what, result) = perform(&engine, &mut oms, step).await;
+        let mut step_report = StepReport {
+            index,
+            what,
+            at,
+            mismatches: vec![],
+            explanation: vec![],
+            error: None,
+        };
+        match result {
+            Err(e) => step_report.error = Some(e),
+            Ok(result) => {
+                if let Some(r) = &result {
+                    step_report.explanation = explain(r);
+                }
+                if let Some(expect) = &step.expect {
+                    step_report.mismatches = compare(&oms, step, expect, result.as_ref(), before);
+                }
+            }
+        }
+        report.steps.push(step_report);
+    }
+    report.virtual_seconds = oms.sim().clock().elapsed().as_secs();
+    report.calls = oms.sim().call_count();
+    report
+}
+
+/// Runs one step; returns its description and what the guarded action did.
+pub async fn perform(
+    engine: &Engine,
+    oms: &mut Oms,
+    step: &Step,
+) -> (String, Result<Option<ActionResult>, String>) {
+    let one = |s: &String| s.clone();
+    if let Some(t) = &step.confirm {
+        let list = t.list();
+        return (
+            format!("confirm {}", list.join(", ")),
+            oms.confirm(&list).await.map(Some),
+        );
+    }
+    if let Some(n) = &step.fetch_status {
+        return (
+            format!("fetch_status {n}"),
+            oms.fetch_status(n).await.map(Some),
+        );
+    }
+    if let Some(e) = &step.modify {
+        return (
+            format!("modify {} {}", e.order, Value::Object(e.set.clone())),
+            oms.modify(&e.order, &e.set).map(Some),
+        );
+    }
+    if let Some(n) = &step.reflect {
+        return (format!("reflect {n}"), oms.reflect(n).await.map(Some));
+    }
+    if let Some(e) = &step.rms_edit {
+        return (
+            format!("rms_edit {} {}", e.order, Value::Object(e.set.clone())),
+            oms.rms_edit(&e.order, &e.set).map(|()| None),
+        );
+    }
+    if let Some(list) = &step.bundle {
+        return (
+            format!("bundle {}", list.join(", ")),
+            oms.bundle(list).map(Some),
+        );
+    }
+    if let Some(n) = &step.unbundle {
+        return (format!("unbundle {n}"), oms.unbundle(n).map(Some));
+    }
+    if let Some(n) = &step.ship {
+        return (format!("ship {n}"), oms.ship(n).await.map(Some));
+    }
+    if let Some(n) = &step.send_mail {
+        return (
+            format!("send_mail {n}"),
+            oms.process(Action::SendMail, n).map(Some),
+        );
+    }
+    if let Some(n) = &step.print_slip {
+        return (
+            format!("print_slip {n}"),
+            oms.process(Action::PrintSlip, n).map(Some),
+        );
+    }
+    if let Some(n) = &step.cancel {
+        return (format!("cancel {}", one(n)), oms.cancel(n).await.map(Some));
+    }
+    if let Some(d) = step.advance {
+        oms.advance(d).await;
+        return (format!("advance {d}"), Ok(None));
+    }
+    if let Some(event) = &step.event {
+        return event_step(engine, oms, event);
+    }
+    if let Some(f) = &step.fault {
+        let clock = oms.sim().clock();
+        let until = f.duration.map(|d| super::rms::until(&clock, d));
+        let remaining = match (f.calls, until) {
+            (Some(n), _) => Some(n),
+            (None, Some(_)) => None,
+            (None, None) => Some(1),
+        };
+        oms.sim().inject(FaultRule {
+            kind: f.kind,
+            functions: f.functions.clone(),
+            remaining,
+            until,
+        });
+        let how = match (f.calls, f.duration) {
+            (_, Some(d)) => format!("for {d}"),
+            (n, None) => format!("×{}", n.unwrap_or(1)),
+        };
+        return (format!("fault {:?} {how}", f.kind).to_lowercase(), Ok(None));
+    }
+    ("expect".into(), Ok(None))
+}
+
+fn event_step(
+    engine: &Engine,
+    oms: &mut Oms,
+    event: &Event,
+) -> (String, Result<Option<ActionResult>, String>) {
+    match event {
+        Event::Cancel { order, by } => {
+            let via = match by {
+                Canceller::Buyer => "buyer_cancel",
+                Canceller::Rakuten => "rakuten_cancel",
+            };
+            (
+                format!("event {via} {order}"),
+                oms.event(order, via).map(|_| None),
+            )
+        }
+        Event::ConfirmInRms { order } => (
+            format!("event confirm_in_rms {order}"),
+            oms.event(order, "confirmOrder").map(|_| None),
+        ),
+        Event::ChangeAmount { order, set } => (
+            format!("event change_amount {order} {}", Value::Object(set.clone())),
+            oms.sim().edit(order, set).map(|()| None),
+        ),
+        Event::LicenseExpires => {
+            let now = oms.sim().clock().now();
+            oms.sim().set_license_expiry(Some(Timestamp::from_unix(
+                now.unix_seconds() - 1,
+                now.offset_seconds(),
+            )));
+            ("event license_expires".into(), Ok(None))
+        }
+        Event::RenewLicense { activation } => {
+            let activation = activation
+                .or_else(|| engine.rules().timing("license_activation_max"))
+                .map_or(std::time::Duration::from_secs(600), std_duration);
+            oms.sim().renew_license(activation);
+            let now = oms.sim().clock().now();
+            oms.shop.license_issued_at = Some(now);
+            if oms.shop.license_expires_at.is_some() {
+                let lifetime = engine
+                    .rules()
+                    .timing("license_lifetime")
+                    .map_or(90 * 86_400, |d| d.as_secs());
+                oms.shop.license_expires_at = Some(Timestamp::from_unix(
+                    now.unix_seconds() + lifetime,
+                    now.offset_seconds(),
+                ));
+            }
+            ("event renew_license".into(), Ok(None))
+        }
+    }
+}
+
+fn explain(result: &ActionResult) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (n, report) in &result.reports {
+        for f in &report.findings {
+            lines.push(format!(
+                "{n}: [{}] {} ({}): {}",
+                f.source,
+                f.rule,
+                f.severity.name(),
+                f.message.get(Lang::En)
+            ));
+        }
+    }
+    for (n, outcome) in &result.outcomes {
+        if let Outcome::Failed(f) = outcome {
+            lines.push(format!(
+                "{n}: failed [{}] {}: {} — {}",
+                f.source,
+                f.error,
+                f.message.get(Lang::En),
+                f.detail
+            ));
+        }
+    }
+    lines
+}
+
+fn outcome_kind(o: &Outcome) -> OutcomeKind {
+    match o {
+        Outcome::Done(_) => OutcomeKind::Done,
+        Outcome::Denied(_) => OutcomeKind::Denied,
+        Outcome::Failed(_) => OutcomeKind::Failed,
+    }
+}
+
+fn name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".into(),
+    }
+}
+
+fn compare(
+    oms: &Oms,
+    step: &Step,
+    expect: &Expect,
+    result: Option<&ActionResult>,
+    calls_before: usize,
+) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    let mut check = |what: &str, expected: String, got: String| {
+        if expected != got {
+            out.push(Mismatch {
+                what: what.to_owned(),
+                expected,
+                got,
+            });
+        }
+    };
+    let step_orders = step.orders();
+    let target = expect
+        .order
+        .clone()
+        .or_else(|| (step_orders.len() == 1).then(|| step_orders[0].clone()));
+    let report = result.and_then(|r| match &target {
+        Some(t) => r.reports.iter().find(|(n, _)| n == t),
+        None => r.reports.first(),
+    });
+    let outcome = result.and_then(|r| match &target {
+        Some(t) => r.outcomes.iter().find(|(n, _)| n == t),
+        None => r.outcomes.first(),
+    });
+    let none = || "(no action)".to_owned();
+    if let Some(d) = expect.decision {
+        let got = report.map_or_else(none, |(_, r)| {
+            match r.decision {
+                Decision::Allow => "allow",
+                Decision::Warn => "warn",
+                Decision::Deny => "deny",
+            }
+            .to_owned()
+        });
+        check("decision", name(&d), got);
+    }
+    if let Some(src) = &expect.source {
+        let mut seen: Vec<String> = Vec::new();
+        if let Some((_, r)) = report {
+            for f in &r.findings {
+                seen.push(f.source.clone());
+                seen.extend(f.remedies.iter().map(|m| m.source.clone()));
+            }
+        }
+        if let Some((_, Outcome::Failed(f))) = outcome {
+            seen.push(f.source.clone());
+        }
+        if !seen.contains(src) {
+            check("source", src.clone(), format!("{seen:?}"));
+        }
+    }
+    if let Some(src) = &expect.remedy {
+        let seen: Vec<String> = report
+            .map(|(_, r)| {
+                r.findings
+                    .iter()
+                    .flat_map(|f| f.remedies.iter().map(|m| m.source.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !seen.contains(src) {
+            check("remedy", src.clone(), format!("{seen:?}"));
+        }
+    }
+    if let Some(k) = expect.outcome {
+        check(
+            "outcome",
+            name(&k),
+            outcome.map_or_else(none, |(_, o)| name(&outcome_kind(o))),
+        );
+    }
+    if let Some(r) = expect.reconciled {
+        let got = match outcome {
+            Some((_, Outcome::Done(d))) => d.reconciled.to_string(),
+            Some((_, o)) => name(&outcome_kind(o)),
+            None => none(),
+        };
+        check("reconciled", r.to_string(), got);
+    }
+    if let Some(e) = &expect.error {
+        let got = match outcome {
+            Some((_, Outcome::Failed(f))) => f.error.clone(),
+            Some((_, o)) => name(&outcome_kind(o)),
+            None => none(),
+        };
+        check("error", e.clone(), got);
+    }
+    for (n, k) in &expect.outcomes {
+        let got = result
+            .and_then(|r| r.outcomes.iter().find(|(m, _)| m == n))
+            .map_or_else(none, |(_, o)| name(&outcome_kind(o)));
+        check(&format!("outcome of {n}"), name(k), got);
+    }
+    if let Some(t) = &target {
+        let state = oms.orders.get(t).map(|o| o.state.clone());
+        if let Some(l) = expect.label {
+            check(
+                "label",
+                l.name().into(),
+                state.as_ref().map_or_else(none, |s| s.label.name().into()),
+            );
+        }
+        if let Some(b) = expect.confirm_sent {
+            check(
+                "confirm_sent",
+                b.to_string(),
+                state
+                    .as_ref()
+                    .map_or_else(none, |s| s.confirm_sent.to_string()),
+            );
+        }
+        if let Some(e) = &expect.last_error {
+            let got = state.as_ref().map_or_else(none, |s| {
+                s.last_error.clone().unwrap_or_else(|| "none".into())
+            });
+            check("last_error", e.clone(), got);
+        }
+        if let Some(b) = expect.unreflected_changes {
+            check(
+                "unreflected_changes",
+                b.to_string(),
+                state
+                    .as_ref()
+                    .map_or_else(none, |s| s.unreflected_changes.to_string()),
+            );
+        }
+        if let Some(b) = expect.bundled {
+            check(
+                "bundled",
+                b.to_string(),
+                state
+                    .as_ref()
+                    .map_or_else(none, |s| s.bundle_id.is_some().to_string()),
+            );
+        }
+        if let Some(p) = expect.order_progress {
+            let got = oms
+                .sim()
+                .order(t)
+                .and_then(|o| o.get("orderProgress").and_then(Value::as_i64))
+                .map_or_else(none, |p| p.to_string());
+            check("orderProgress", p.to_string(), got);
+        }
+        if let Some(n) = expect.accepted_confirms {
+            check(
+                "accepted_confirms",
+                n.to_string(),
+                oms.sim().accepted_confirms(t).to_string(),
+            );
+        }
+    }
+    if !expect.calls.is_empty() {
+        let calls = oms.sim().calls_since(calls_before);
+        for (function, n) in &expect.calls {
+            let got = calls.iter().filter(|c| &c.function == function).count();
+            check(
+                &format!("calls to {function}"),
+                n.to_string(),
+                got.to_string(),
+            );
+        }
+    }
+    out
+}

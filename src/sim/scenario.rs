@@ -1,0 +1,458 @@
+//! Scenario files: a shop, orders, then steps — OMS actions, time, Rakuten's events,
+//! faults — each with what to expect. Schema: `rules/scenario.schema.json`.
+//!
+//! ```yaml
+//! name: the -9,999 fee fixed without the API option
+//! tags: [S13, S15]
+//! start: 2026-11-30T09:00:00+09:00
+//! shop: {api_option: false}
+//! orders:
+//!   - {orderNumber: "375055-20261130-00000001", orderProgress: 100, postagePrice: -9999}
+//! steps:
+//!   - confirm: "375055-20261130-00000001"
+//!     expect: {decision: deny, source: S13, remedy: S15, calls: {confirmOrder: 0}}
+//!   - advance: 5m
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::rms::FaultKind;
+use crate::model::{Duration, Label, OmsState, Shop, Timestamp};
+
+/// A whole scenario file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Seed tags (`S13`) and topics, for reports and filtering.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The virtual time the scenario starts at.
+    pub start: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop: Option<Shop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim: Option<SimSettings>,
+    /// RMS OrderModels, as RMS holds them at the start.
+    #[serde(default)]
+    #[schemars(with = "Vec<BTreeMap<String, Value>>")]
+    pub orders: Vec<Map<String, Value>>,
+    /// The OMS's state of some orders at the start (by order number).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub oms: BTreeMap<String, OmsState>,
+    pub steps: Vec<Step>,
+}
+
+/// Knobs of the simulated RMS.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimSettings {
+    /// 200 → 300 after this long (default 10m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening_delay: Option<Duration>,
+    /// What a timeout costs the caller (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Seed of random faults (overridden by `simulate --seed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Probability (0–1) that any call fails with a random fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_fault_rate: Option<f64>,
+}
+
+/// One order number or several.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Targets {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Targets {
+    pub fn list(&self) -> Vec<String> {
+        match self {
+            Targets::One(s) => vec![s.clone()],
+            Targets::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// Fields to change on an order.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Edit {
+    pub order: String,
+    #[schemars(with = "BTreeMap<String, Value>")]
+    pub set: Map<String, Value>,
+}
+
+/// Who cancels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Canceller {
+    Buyer,
+    Rakuten,
+}
+
+/// Something Rakuten, the buyer or the shop (in RMS's screens) does.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// The buyer or Rakuten cancels (S7b).
+    Cancel { order: String, by: Canceller },
+    /// The shop confirms in RMS's own screens (S7c).
+    ConfirmInRms { order: String },
+    /// An amount changes in RMS.
+    ChangeAmount {
+        order: String,
+        #[schemars(with = "BTreeMap<String, Value>")]
+        set: Map<String, Value>,
+    },
+    /// The licence key expires now (S17).
+    LicenseExpires,
+    /// A renewed key: works after `activation` (default: the rules' maximum, S17).
+    RenewLicense {
+        #[serde(default)]
+        activation: Option<Duration>,
+    },
+}
+
+/// A fault to inject.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultStep {
+    pub kind: FaultKind,
+    /// Hit only these functions (default: every function).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<String>,
+    /// For the next N calls…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<u32>,
+    /// …or for this long (a maintenance window).
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+}
+
+/// Expected outcome of a guarded action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    Done,
+    Denied,
+    Failed,
+}
+
+/// Expected decision of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Allow,
+    Warn,
+    Deny,
+}
+
+/// What to check after a step. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The check's decision (single-order steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionKind>,
+    /// A seed tag among the findings, their remedies, or the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// A seed tag among the remedy variants shown (S14 vs S15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<OutcomeKind>,
+    /// The call's outcome was reconciled by reading the order back (no resend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciled: Option<bool>,
+    /// The error-table id of a failure (`qps_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Per-order outcomes of a bulk step.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outcomes: BTreeMap<String, OutcomeKind>,
+    /// The order the state checks below are about (default: the step's only order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Label>,
+    /// RMS's status of the order.
+    #[serde(
+        default,
+        rename = "orderProgress",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub order_progress: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_sent: Option<bool>,
+    /// The OMS's last error id; `none` for no error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreflected_changes: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundled: Option<bool>,
+    /// RMS calls made during the step, by function (`{confirmOrder: 0}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub calls: BTreeMap<String, usize>,
+    /// Confirmations RMS has accepted for the order, in all (S1: never more than 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_confirms: Option<u32>,
+}
+
+/// One step: exactly one action (or none, for a step that only checks), and `expect`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<Targets>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modify: Option<Edit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reflect: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rms_edit: Option<Edit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unbundle: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_mail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub print_slip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advance: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Event>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expect>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Step {
+    /// How many action keys the step has (valid: 0 with an `expect`, or 1).
+    pub fn action_count(&self) -> usize {
+        [
+            self.confirm.is_some(),
+            self.fetch_status.is_some(),
+            self.modify.is_some(),
+            self.reflect.is_some(),
+            self.rms_edit.is_some(),
+            self.bundle.is_some(),
+            self.unbundle.is_some(),
+            self.ship.is_some(),
+            self.send_mail.is_some(),
+            self.print_slip.is_some(),
+            self.cancel.is_some(),
+            self.advance.is_some(),
+            self.event.is_some(),
+            self.fault.is_some(),
+        ]
+        .into_iter()
+        .filter(|b| *b)
+        .count()
+    }
+
+    /// The order numbers the step names (for reference checks).
+    pub fn orders(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(t) = &self.confirm {
+            v.extend(t.list());
+        }
+        for s in [
+            &self.fetch_status,
+            &self.reflect,
+            &self.unbundle,
+            &self.ship,
+            &self.send_mail,
+            &self.print_slip,
+            &self.cancel,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            v.push(s.clone());
+        }
+        for e in [&self.modify, &self.rms_edit].into_iter().flatten() {
+            v.push(e.order.clone());
+        }
+        if let Some(b) = &self.bundle {
+            v.extend(b.iter().cloned());
+        }
+        if let Some(e) = &self.event {
+            match e {
+                Event::Cancel { order, .. }
+                | Event::ConfirmInRms { order }
+                | Event::ChangeAmount { order, .. } => v.push(order.clone()),
+                Event::LicenseExpires | Event::RenewLicense { .. } => {}
+            }
+        }
+        if let Some(x) = &self.expect {
+            if let Some(o) = &x.order {
+                v.push(o.clone());
+            }
+            v.extend(x.outcomes.keys().cloned());
+        }
+        v
+    }
+}
+
+/// A scenario file that cannot be run, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scenario `{file}`: {message}{}", location(*.line, *.column))]
+pub struct ScenarioError {
+    pub file: String,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+        _ => String::new(),
+    }
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: file.clone(),
+            message: format!("cannot read: {e}"),
+            line: None,
+            column: None,
+        })?;
+        Scenario::parse(&file, &text)
+    }
+
+    /// Parses and checks scenario text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        let mut track = serde_path_to_error::Track::new();
+        let de = serde_yaml::Deserializer::from_str(text);
+        let scenario: Scenario =
+            Deserialize::deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
+                .map_err(|e| {
+                    let path = track.path().to_string();
+                    let message = crate::model::yaml_message(&e, &path);
+                    ScenarioError {
+                        file: file.to_owned(),
+                        message: if path == "." || path.is_empty() {
+                            message
+                        } else {
+                            format!("at `{path}`: {message}")
+                        },
+                        line: e.location().map(|l| l.line()),
+                        column: e.location().map(|l| l.column()),
+                    }
+                })?;
+        let map = crate::rules::SourceMap::build(text);
+        let at = |path: &str, message: String| {
+            let (line, column) = map
+                .start(path)
+                .map(|s| crate::rules::line_column(text, s))
+                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            ScenarioError {
+                file: file.to_owned(),
+                message: format!("at `{path}`: {message}"),
+                line,
+                column,
+            }
+        };
+        let mut known = std::collections::BTreeSet::new();
+        for (i, o) in scenario.orders.iter().enumerate() {
+            let Some(n) = o.get("orderNumber").and_then(Value::as_str) else {
+                return Err(at(
+                    &format!("orders[{i}]"),
+                    "an order needs `orderNumber`".into(),
+                ));
+            };
+            if let Err(e) = serde_json::from_value::<crate::model::Order>(Value::Object(o.clone()))
+            {
+                return Err(at(
+                    &format!("orders[{i}]"),
+                    format!("not an RMS OrderModel: {e}"),
+                ));
+            }
+            if !known.insert(n.to_owned()) {
+                return Err(at(
+                    &format!("orders[{i}].orderNumber"),
+                    format!("duplicate order `{n}`"),
+                ));
+            }
+        }
+        for n in scenario.oms.keys() {
+            if !known.contains(n) {
+                return Err(at(
+                    "oms",
+                    format!("unknown order `{n}`: it is not in `orders`"),
+                ));
+            }
+        }
+        for (i, step) in scenario.steps.iter().enumerate() {
+            let count = step.action_count();
+            if count > 1 {
+                return Err(at(
+                    &format!("steps[{i}]"),
+                    "a step does one thing: split it into several steps".into(),
+                ));
+            }
+            if count == 0 && step.expect.is_none() {
+                return Err(at(
+                    &format!("steps[{i}]"),
+                    "a step needs an action (`confirm`, `advance`, `event`, …) or an `expect`"
+                        .into(),
+                ));
+            }
+            for n in step.orders() {
+                if !known.contains(&n) {
+                    return Err(at(
+                        &format!("steps[{i}]"),
+                        format!("unknown order `{n}`: it is not in `orders`"),
+                    ));
+                }
+            }
+            if let Some(rate) = scenario.sim.as_ref().and_then(|s| s.random_fault_rate) {
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err(at(
+                        "sim.random_fault_rate",
+                        format!("`{rate}` is not a probability (0 to 1)"),
+                    ));
+                }
+            }
+        }
+        Ok(scenario)
+    }
+
+    /// The scenario as YAML.
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(self).unwrap_or_default()
+    }
+
+    /// The JSON Schema of scenario files.
+    pub fn json_schema() -> Value {
+        serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()
+    }
+}
