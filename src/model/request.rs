@@ -19,13 +19,13 @@ pub struct Shop {
     #[serde(default = "default_import_status")]
     pub import_status: i64,
     /// How many days back the OMS fetches orders.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_days: Option<i64>,
     /// When the RMS licence key expires.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license_expires_at: Option<Timestamp>,
     /// When the current licence key was issued or renewed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license_issued_at: Option<Timestamp>,
 }
 

@@ -354,6 +354,28 @@ impl Oms {
         Ok(Self::single(number, report, outcome))
     }
 
+    /// 受注取込 with the shop's import settings (S11, S12): a check, no order.
+    pub fn import_check(&self) -> ActionResult {
+        let request = crate::model::Request {
+            shop: self.shop.clone(),
+            now: Some(self.sim.clock().now()),
+            action: Action::Import,
+            order: None,
+            oms: OmsState::default(),
+        };
+        let report = Report::from(&self.engine.check(&request));
+        let outcome = if report.is_denied() {
+            Outcome::Denied(report.clone())
+        } else {
+            Outcome::Done(Box::new(Done {
+                warnings: report.findings.clone(),
+                reconciled: false,
+                order: None,
+            }))
+        };
+        Self::single("(shop)", report, outcome)
+    }
+
     /// A processing action that stays in the OMS (mail, slips).
     pub fn process(&mut self, action: Action, number: &str) -> Result<ActionResult, String> {
         let (report, outcome) = self.local(action, number)?;

@@ -277,6 +277,13 @@ pub async fn perform(
     if let Some(n) = &step.cancel {
         return (format!("cancel {}", one(n)), oms.cancel(n).await.map(Some));
     }
+    if step.import.is_some() {
+        return ("import".into(), Ok(Some(oms.import_check())));
+    }
+    if let Some(shop) = &step.shop {
+        oms.shop = shop.clone();
+        return ("shop settings changed".into(), Ok(None));
+    }
     if let Some(d) = step.advance {
         oms.advance(d).await;
         return (format!("advance {d}"), Ok(None));
@@ -312,53 +319,70 @@ fn event_step(
     oms: &mut Oms,
     event: &Event,
 ) -> (String, Result<Option<ActionResult>, String>) {
-    match event {
-        Event::Cancel { order, by } => {
-            let via = match by {
-                Canceller::Buyer => "buyer_cancel",
-                Canceller::Rakuten => "rakuten_cancel",
-            };
-            (
-                format!("event {via} {order}"),
-                oms.event(order, via).map(|_| None),
-            )
-        }
-        Event::ConfirmInRms { order } => (
-            format!("event confirm_in_rms {order}"),
-            oms.event(order, "confirmOrder").map(|_| None),
-        ),
-        Event::ChangeAmount { order, set } => (
-            format!("event change_amount {order} {}", Value::Object(set.clone())),
-            oms.sim().edit(order, set).map(|()| None),
-        ),
-        Event::LicenseExpires => {
-            let now = oms.sim().clock().now();
-            oms.sim().set_license_expiry(Some(Timestamp::from_unix(
-                now.unix_seconds() - 1,
-                now.offset_seconds(),
-            )));
-            ("event license_expires".into(), Ok(None))
-        }
-        Event::RenewLicense { activation } => {
-            let activation = activation
-                .or_else(|| engine.rules().timing("license_activation_max"))
-                .map_or(std::time::Duration::from_secs(600), std_duration);
-            oms.sim().renew_license(activation);
-            let now = oms.sim().clock().now();
-            oms.shop.license_issued_at = Some(now);
-            if oms.shop.license_expires_at.is_some() {
-                let lifetime = engine
-                    .rules()
-                    .timing("license_lifetime")
-                    .map_or(90 * 86_400, |d| d.as_secs());
-                oms.shop.license_expires_at = Some(Timestamp::from_unix(
-                    now.unix_seconds() + lifetime,
-                    now.offset_seconds(),
-                ));
-            }
-            ("event renew_license".into(), Ok(None))
-        }
+    if let Some(c) = &event.cancel {
+        let via = match c.by {
+            Canceller::Buyer => "buyer_cancel",
+            Canceller::Rakuten => "rakuten_cancel",
+        };
+        return (
+            format!("event {via} {}", c.order),
+            oms.event(&c.order, via).map(|_| None),
+        );
     }
+    if let Some(r) = &event.confirm_in_rms {
+        let moved = oms.event(&r.order, "confirmOrder");
+        if !r.oms_knows {
+            if let Some(o) = oms.orders.get_mut(&r.order) {
+                o.state.confirmed_in_rms = false;
+            }
+        }
+        return (
+            format!("event confirm_in_rms {}", r.order),
+            moved.map(|_| None),
+        );
+    }
+    if let Some(e) = &event.change_amount {
+        return (
+            format!(
+                "event change_amount {} {}",
+                e.order,
+                Value::Object(e.set.clone())
+            ),
+            oms.sim().edit(&e.order, &e.set).map(|()| None),
+        );
+    }
+    if event.license_expires.is_some() {
+        let now = oms.sim().clock().now();
+        oms.sim().set_license_expiry(Some(Timestamp::from_unix(
+            now.unix_seconds() - 1,
+            now.offset_seconds(),
+        )));
+        return ("event license_expires".into(), Ok(None));
+    }
+    if let Some(renewal) = &event.renew_license {
+        let activation = renewal
+            .activation
+            .or_else(|| engine.rules().timing("license_activation_max"))
+            .map_or(std::time::Duration::from_secs(600), std_duration);
+        oms.sim().renew_license(activation);
+        let now = oms.sim().clock().now();
+        oms.shop.license_issued_at = Some(now);
+        if oms.shop.license_expires_at.is_some() {
+            let lifetime = engine
+                .rules()
+                .timing("license_lifetime")
+                .map_or(90 * 86_400, |d| d.as_secs());
+            oms.shop.license_expires_at = Some(Timestamp::from_unix(
+                now.unix_seconds() + lifetime,
+                now.offset_seconds(),
+            ));
+        }
+        return ("event renew_license".into(), Ok(None));
+    }
+    (
+        "event (none)".into(),
+        Err("an event needs one of its kinds".into()),
+    )
 }
 
 fn explain(result: &ActionResult) -> Vec<String> {

@@ -102,27 +102,73 @@ pub enum Canceller {
     Rakuten,
 }
 
-/// Something Rakuten, the buyer or the shop (in RMS's screens) does.
+/// An order named by an event.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Event {
+#[serde(deny_unknown_fields)]
+pub struct OrderRef {
+    pub order: String,
+}
+
+/// A confirmation made in RMS's own screens.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RmsConfirmation {
+    pub order: String,
+    /// The OMS user knows it happened (S7c); `false`: someone else did it unseen.
+    #[serde(default = "yes")]
+    pub oms_knows: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A cancellation by someone other than the shop.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelEvent {
+    pub order: String,
+    pub by: Canceller,
+}
+
+/// A licence key renewal.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Renewal {
+    /// How long the new key takes to work (default: the rules' maximum, S17).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<Duration>,
+}
+
+/// Something Rakuten, the buyer or the shop (in RMS's own screens) does. Exactly one.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
     /// The buyer or Rakuten cancels (S7b).
-    Cancel { order: String, by: Canceller },
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<CancelEvent>,
     /// The shop confirms in RMS's own screens (S7c).
-    ConfirmInRms { order: String },
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_in_rms: Option<RmsConfirmation>,
     /// An amount changes in RMS.
-    ChangeAmount {
-        order: String,
-        #[schemars(with = "BTreeMap<String, Value>")]
-        set: Map<String, Value>,
-    },
-    /// The licence key expires now (S17).
-    LicenseExpires,
-    /// A renewed key: works after `activation` (default: the rules' maximum, S17).
-    RenewLicense {
-        #[serde(default)]
-        activation: Option<Duration>,
-    },
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_amount: Option<Edit>,
+    /// The licence key expires now (S17); `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_expires: Option<bool>,
+    /// A renewed key (S17).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_license: Option<Renewal>,
+}
+
+impl Event {
+    fn count(&self) -> usize {
+        usize::from(self.cancel.is_some())
+            + usize::from(self.confirm_in_rms.is_some())
+            + usize::from(self.change_amount.is_some())
+            + usize::from(self.license_expires.is_some())
+            + usize::from(self.renew_license.is_some())
+    }
 }
 
 /// A fault to inject.
@@ -238,6 +284,12 @@ pub struct Step {
     pub print_slip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel: Option<String>,
+    /// Import orders with the shop's import settings (S11, S12): a check only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<bool>,
+    /// Changes the shop's settings from here on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop: Option<Shop>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advance: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,6 +317,8 @@ impl Step {
             self.send_mail.is_some(),
             self.print_slip.is_some(),
             self.cancel.is_some(),
+            self.import.is_some(),
+            self.shop.is_some(),
             self.advance.is_some(),
             self.event.is_some(),
             self.fault.is_some(),
@@ -301,12 +355,9 @@ impl Step {
             v.extend(b.iter().cloned());
         }
         if let Some(e) = &self.event {
-            match e {
-                Event::Cancel { order, .. }
-                | Event::ConfirmInRms { order }
-                | Event::ChangeAmount { order, .. } => v.push(order.clone()),
-                Event::LicenseExpires | Event::RenewLicense { .. } => {}
-            }
+            v.extend(e.cancel.iter().map(|c| c.order.clone()));
+            v.extend(e.confirm_in_rms.iter().map(|c| c.order.clone()));
+            v.extend(e.change_amount.iter().map(|c| c.order.clone()));
         }
         if let Some(x) = &self.expect {
             if let Some(o) = &x.order {
@@ -418,6 +469,14 @@ impl Scenario {
                     &format!("steps[{i}]"),
                     "a step does one thing: split it into several steps".into(),
                 ));
+            }
+            if let Some(e) = &step.event {
+                if e.count() != 1 {
+                    return Err(at(
+                        &format!("steps[{i}].event"),
+                        "an event is exactly one of `cancel`, `confirm_in_rms`, `change_amount`, `license_expires`, `renew_license`".into(),
+                    ));
+                }
             }
             if count == 0 && step.expect.is_none() {
                 return Err(at(
