@@ -152,7 +152,15 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(value, style, ..) => match self.value_path() {
                 None => {
-                    if let Some(Frame::Map { key, .. }) = self.frames.last_mut() {
+                    // yaml-rust2 marks a block mapping at its first `:`; the first key is
+                    // where a reader sees it start.
+                    let at = self.byte(mark);
+                    if let Some(Frame::Map { path, key }) = self.frames.last_mut() {
+                        if let Some(start) = self.map.starts.get_mut(path.as_str()) {
+                            if start.0 > at {
+                                start.0 = at;
+                            }
+                        }
                         *key = Some(value);
                     }
                 }

@@ -99,8 +99,14 @@ pub fn generate(config: &ExploreConfig) -> Scenario {
         let unset = rng.chance(20);
         let postage = if unset { -9999 } else { 660 };
         let total = if unset { -9999 } else { 4640 };
+        // Mostly recent orders; one in ten close to the 14-day auto-cancel.
+        let hours_ago = if rng.chance(10) {
+            12 * 24 + rng.below(48)
+        } else {
+            rng.below(48)
+        };
         let placed = Timestamp::from_unix(
-            start.unix_seconds() - (rng.below(13 * 24) as i64) * 3600,
+            start.unix_seconds() - hours_ago as i64 * 3600,
             start.offset_seconds(),
         );
         let o = json!({
@@ -370,7 +376,7 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> Option<T> {
 /// Steps per episode: long runs are split into episodes with fresh orders (and a seed of
 /// their own), so the whole run keeps meeting new situations instead of a shop whose
 /// orders all ended days ago.
-pub const EPISODE_STEPS: usize = 2_000;
+pub const EPISODE_STEPS: usize = 250;
 
 /// Explores: random scenarios, played with the invariants checked after each step.
 pub fn explore(engine: Arc<Engine>, config: &ExploreConfig) -> ExploreResult {

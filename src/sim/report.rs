@@ -7,6 +7,11 @@ use super::runner::ScenarioReport;
 /// The text report: one line per scenario; for a failed one, which step failed,
 /// expected vs got, and the rules' explanation. Ends with `N passed, N failed`.
 pub fn text(reports: &[ScenarioReport]) -> String {
+    text_with(reports, true)
+}
+
+/// The text report; `timing: false` leaves out wall-clock times (for snapshots).
+pub fn text_with(reports: &[ScenarioReport], timing: bool) -> String {
     let mut out = String::new();
     for r in reports {
         let mark = if r.passed() { "✓" } else { "✗" };
@@ -15,15 +20,19 @@ pub fn text(reports: &[ScenarioReport]) -> String {
         } else {
             format!(" [{}]", r.tags.join(" "))
         };
+        let wall = if timing {
+            format!(", {:.1} ms", r.wall_ms)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "{mark} {} — {}{tags} ({} steps, {} virtual, {} RMS calls, {:.1} ms)",
+            "{mark} {} — {}{tags} ({} steps, {} virtual, {} RMS calls{wall})",
             r.file,
             r.name,
             r.steps.len(),
             human(r.virtual_seconds),
             r.calls,
-            r.wall_ms
         );
         for s in r.steps.iter().filter(|s| !s.passed()) {
             let _ = writeln!(out, "    step {} ({}) at {}:", s.index + 1, s.what, s.at);
@@ -134,7 +143,7 @@ pub fn junit(reports: &[ScenarioReport]) -> String {
             ),
             _ => String::new(),
         });
-        let details = text(std::slice::from_ref(r));
+        let details = text_with(std::slice::from_ref(r), false);
         let _ = writeln!(
             out,
             "      <failure message=\"{}\">{}</failure>",

@@ -9,6 +9,7 @@ mod properties;
 mod rms_client;
 mod rules_errors;
 mod schema;
+mod simulate;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
