@@ -17,7 +17,9 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick { 500 } else { 10_000 });
-    let engine = Arc::new(Engine::new(RuleSet::embedded().expect("the shipped rules load")));
+    let engine = Arc::new(Engine::new(
+        RuleSet::embedded().expect("the shipped rules load"),
+    ));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -26,7 +28,11 @@ fn main() {
     let wall = Instant::now();
     let (polls, calls, processed) = rt.block_on(async {
         let start = "2026-11-30T00:00:00+09:00".parse().expect("a timestamp");
-        let sim = Arc::new(SimRms::new(engine.clone(), SimClock::new(start), SimConfig::default()));
+        let sim = Arc::new(SimRms::new(
+            engine.clone(),
+            SimClock::new(start),
+            SimConfig::default(),
+        ));
         let mut oms = Oms::new(engine.clone(), sim.clone(), Shop::default());
         let mut numbers = Vec::with_capacity(orders);
         for i in 0..orders {

@@ -152,14 +152,6 @@ fn sniff<R: BufRead>(reader: &mut R) -> Result<DocumentFormat, DocumentError> {
     }
 }
 
-/// serde's messages carry " at line N column M"; we report the location separately.
-fn strip_location(message: String) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message,
-    }
-}
-
 /// serde_path_to_error writes `?` for a segment it could not name (inside broken syntax).
 fn clean_path(mut path: String) -> String {
     while let Some(p) = path.strip_suffix(".?") {
@@ -175,34 +167,16 @@ fn clean_path(mut path: String) -> String {
 fn json_error(e: serde_json::Error, path: String) -> DocumentError {
     let (line, column) = (e.line(), e.column());
     DocumentError {
-        message: strip_location(e.to_string()),
+        message: super::yaml::strip_location(e.to_string()),
         path,
         line: (line > 0).then_some(line),
         column: (line > 0).then_some(column),
     }
 }
 
-/// A serde_yaml error's message without its location (reported apart) and without the
-/// path serde_yaml puts in front of it (`requests[0].oms: …`, a prefix of `path`).
-pub(crate) fn yaml_message(e: &serde_yaml::Error, path: &str) -> String {
-    let mut message = strip_location(e.to_string());
-    let mut prefix = path;
-    loop {
-        if let Some(rest) = message.strip_prefix(&format!("{prefix}: ")) {
-            message = rest.to_owned();
-            break;
-        }
-        match prefix.rfind(['.', '[']) {
-            Some(i) => prefix = &prefix[..i],
-            None => break,
-        }
-    }
-    message
-}
-
 fn yaml_error(e: serde_yaml::Error, path: String) -> DocumentError {
     let location = e.location();
-    let message = yaml_message(&e, &path);
+    let message = super::yaml::yaml_message(&e, &path);
     DocumentError {
         message,
         path,

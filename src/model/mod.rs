@@ -6,12 +6,13 @@ mod document;
 mod order;
 mod request;
 mod timestamp;
+mod yaml;
 
 pub use action::{Action, ActionSet};
-pub(crate) use document::yaml_message;
 pub use document::{
     read_document, request_json_schema, DocumentError, DocumentFormat, DocumentSummary, SinkError,
 };
 pub use order::{Order, Package};
 pub use request::{Label, OmsState, Request, Shop};
 pub use timestamp::{Duration, DurationError, Timestamp, TimestampError};
+pub use yaml::{from_yaml, yaml_message, YamlError};

@@ -158,24 +158,15 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
     };
 
     // Stage 1: structure.
-    let mut track = serde_path_to_error::Track::new();
-    let de = serde_yaml::Deserializer::from_str(text);
-    let file: RulesFile = match serde::Deserialize::deserialize(
-        serde_path_to_error::Deserializer::new(de, &mut track),
-    ) {
+    let file: RulesFile = match crate::model::from_yaml(text) {
         Ok(f) => f,
         Err(e) => {
-            let where_ = track.path().to_string();
-            let span = e.location().map(|l| {
-                let s = l.index().min(text.len());
+            let span = e.index.map(|s| {
+                let s = s.min(text.len());
                 let end = text[s..].find('\n').map_or(text.len(), |n| s + n);
                 (s, end.max(s))
             });
-            let mut message = crate::model::yaml_message(&e, &where_);
-            if where_ != "." && !where_.is_empty() {
-                message = format!("at `{where_}`: {message}");
-            }
-            loader.push(Level::Error, &where_, span, message, None, None);
+            loader.push(Level::Error, &e.path, span, e.message, None, None);
             return Err(invalid(loader.diagnostics));
         }
     };

@@ -401,24 +401,12 @@ impl Scenario {
 
     /// Parses and checks scenario text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let mut track = serde_path_to_error::Track::new();
-        let de = serde_yaml::Deserializer::from_str(text);
-        let scenario: Scenario =
-            Deserialize::deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
-                .map_err(|e| {
-                    let path = track.path().to_string();
-                    let message = crate::model::yaml_message(&e, &path);
-                    ScenarioError {
-                        file: file.to_owned(),
-                        message: if path == "." || path.is_empty() {
-                            message
-                        } else {
-                            format!("at `{path}`: {message}")
-                        },
-                        line: e.location().map(|l| l.line()),
-                        column: e.location().map(|l| l.column()),
-                    }
-                })?;
+        let scenario: Scenario = crate::model::from_yaml(text).map_err(|e| ScenarioError {
+            file: file.to_owned(),
+            message: e.message,
+            line: e.line,
+            column: e.column,
+        })?;
         let map = crate::rules::SourceMap::build(text);
         let at = |path: &str, message: String| {
             let (line, column) = map

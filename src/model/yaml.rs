@@ -1,0 +1,66 @@
+//! Reading YAML documents into typed values with errors that say where: the path of the
+//! offending value (`steps[3].fault.kind`) and its line and column. Used for every YAML
+//! file this tool reads (rules, scenarios, cassettes, check documents).
+
+use serde::de::DeserializeOwned;
+
+/// A YAML document that does not fit its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    /// `at `path`: what is wrong`, or just what is wrong at the top.
+    pub message: String,
+    /// The path of the offending value (`.` for the document).
+    pub path: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Byte offset, when known.
+    pub index: Option<usize>,
+}
+
+/// Deserialises `text`, tracking the path of any error.
+pub fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_yaml::Deserializer::from_str(text);
+    T::deserialize(serde_path_to_error::Deserializer::new(de, &mut track)).map_err(|e| {
+        let path = track.path().to_string();
+        let message = yaml_message(&e, &path);
+        let located = e.location();
+        YamlError {
+            message: if path == "." || path.is_empty() {
+                message
+            } else {
+                format!("at `{path}`: {message}")
+            },
+            path,
+            line: located.as_ref().map(|l| l.line()),
+            column: located.as_ref().map(|l| l.column()),
+            index: located.as_ref().map(|l| l.index()),
+        }
+    })
+}
+
+/// A serde_yaml error's message without its location (reported apart) and without the
+/// path serde_yaml puts in front of it (`requests[0].oms: …`, a prefix of `path`).
+pub fn yaml_message(e: &serde_yaml::Error, path: &str) -> String {
+    let mut message = strip_location(e.to_string());
+    let mut prefix = path;
+    loop {
+        if let Some(rest) = message.strip_prefix(&format!("{prefix}: ")) {
+            message = rest.to_owned();
+            break;
+        }
+        match prefix.rfind(['.', '[']) {
+            Some(i) => prefix = &prefix[..i],
+            None => break,
+        }
+    }
+    message
+}
+
+/// serde's messages carry " at line N column M"; we report the location separately.
+pub(crate) fn strip_location(message: String) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    }
+}
