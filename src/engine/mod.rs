@@ -263,6 +263,22 @@ impl Engine {
         classify::classify(&self.matchers, &self.rules.file().errors, status, body)
     }
 
+    /// Whether any field of `order` holds a sentinel of the rules file (RMS's `-9999`
+    /// "not set"), in any `sentinels` group.
+    pub fn holds_sentinel(&self, order: &crate::model::Order) -> bool {
+        let request = Request::new(Action::Confirm, Some(order.clone()));
+        self.rules.sentinels.iter().any(|g| {
+            g.order_fields
+                .iter()
+                .any(|f| f.read(&request) == Value::Int(g.value))
+                || order.package_model_list.iter().any(|p| {
+                    g.package_fields
+                        .iter()
+                        .any(|f| f.read(p) == Value::Int(g.value))
+                })
+        })
+    }
+
     /// Maps a call that got no answer (timeout, no connection) to its error-table entry.
     pub fn classify_transport(&self, kind: crate::rules::TransportFailure) -> Classification<'_> {
         classify::classify_transport(&self.rules.file().errors, kind)

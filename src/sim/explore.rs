@@ -23,7 +23,7 @@ use super::scenario::{
 };
 use crate::engine::Engine;
 use crate::guard::Outcome;
-use crate::model::{Action, Duration, Label, Timestamp};
+use crate::model::{Duration, Label, Timestamp};
 
 /// How much to explore.
 #[derive(Debug, Clone)]
@@ -258,19 +258,7 @@ fn before(oms: &Oms, engine: &Engine, n: &str) -> Before {
             processed: false,
         };
     };
-    let has_sentinel = {
-        let req = crate::model::Request::new(Action::Confirm, Some(t.order.clone()));
-        engine.rules().sentinels.iter().any(|g| {
-            g.order_fields
-                .iter()
-                .any(|f| f.read(&req) == crate::expr::Value::Int(g.value))
-                || t.order.package_model_list.iter().any(|p| {
-                    g.package_fields
-                        .iter()
-                        .any(|f| f.read(p) == crate::expr::Value::Int(g.value))
-                })
-        })
-    };
+    let has_sentinel = engine.holds_sentinel(&t.order);
     let forbidden = if t.oms.bundle_id.is_some() {
         Some("bundled")
     } else if has_sentinel {

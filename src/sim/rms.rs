@@ -23,7 +23,6 @@ use serde_json::{json, Map, Value};
 
 use super::clock::{std_duration, SimClock};
 use crate::engine::Engine;
-use crate::expr::Value as ExprValue;
 use crate::model::{Order, Timestamp};
 use crate::rms::{function, RmsApi, RmsCall, RmsError, RmsReply};
 use crate::rules::TransportFailure;
@@ -468,21 +467,8 @@ impl SimRms {
     }
 
     fn has_sentinel(&self, o: &Map<String, Value>) -> bool {
-        let Ok(order) = serde_json::from_value::<Order>(Value::Object(o.clone())) else {
-            return false;
-        };
-        self.engine.rules().sentinels.iter().any(|g| {
-            let request =
-                crate::model::Request::new(crate::model::Action::Confirm, Some(order.clone()));
-            g.order_fields
-                .iter()
-                .any(|f| f.read(&request) == ExprValue::Int(g.value))
-                || order.package_model_list.iter().any(|p| {
-                    g.package_fields
-                        .iter()
-                        .any(|f| f.read(p) == ExprValue::Int(g.value))
-                })
-        })
+        serde_json::from_value::<Order>(Value::Object(o.clone()))
+            .is_ok_and(|order| self.engine.holds_sentinel(&order))
     }
 
     fn confirm(&self, numbers: &[String], now: Timestamp) -> (u16, Value, Vec<String>) {

@@ -221,7 +221,6 @@ pub async fn perform(
     oms: &mut Oms,
     step: &Step,
 ) -> (String, Result<Option<ActionResult>, String>) {
-    let one = |s: &String| s.clone();
     if let Some(t) = &step.confirm {
         let list = t.list();
         return (
@@ -275,7 +274,7 @@ pub async fn perform(
         );
     }
     if let Some(n) = &step.cancel {
-        return (format!("cancel {}", one(n)), oms.cancel(n).await.map(Some));
+        return (format!("cancel {n}"), oms.cancel(n).await.map(Some));
     }
     if step.import.is_some() {
         return ("import".into(), Ok(Some(oms.import_check())));
