@@ -250,30 +250,100 @@ fn sim_server_command_serves_a_state_file() {
     assert!(rest.contains("sim-server: 1 calls"), "{rest}");
 }
 
-/// A bounded exploration in the test suite (CI runs 100,000 steps separately).
-#[test]
-fn exploration_holds_the_invariants() {
-    let engine = engine();
-    for seed in 1..=3 {
-        let result = explore(
-            engine.clone(),
-            &ExploreConfig {
-                orders: 12,
-                steps: 1500,
-                seed,
-            },
-        );
-        assert!(
-            result.violation.is_none(),
-            "seed {seed}: {:?}",
-            result.violation.map(|v| v.message)
-        );
-        assert!(
-            result.calls > 100,
-            "the exploration exercised RMS ({} calls)",
-            result.calls
-        );
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 6, ..Default::default() })]
+
+    /// A bounded exploration in the test suite (CI runs 100,000 steps separately).
+    #[test]
+    fn exploration_holds_the_invariants(seed in proptest::prelude::any::<u64>(), orders in 3usize..16) {
+        let result = explore(engine(), &ExploreConfig { orders, steps: 1000, seed });
+        proptest::prop_assert!(result.violation.is_none(), "seed {}: {:?}", seed, result.violation.map(|v| (v.message, v.scenario.to_yaml())));
+        proptest::prop_assert!(result.calls > 50, "the exploration exercised RMS ({} calls)", result.calls);
     }
+}
+
+/// searchOrder honours its date window, status filter and pagination, as RMS documents.
+#[tokio::test(start_paused = true)]
+async fn sim_search_order_follows_rms_limits() {
+    use rms_preflight::rms::wire::{PaginationRequestModel, SearchOrderRequest};
+    use rms_preflight::rms::RmsError;
+    let engine = engine();
+    let sim = SimRms::new(
+        engine.clone(),
+        SimClock::new("2026-11-30T09:00:00+09:00".parse().unwrap()),
+        SimConfig::default(),
+    );
+    for i in 0..25 {
+        let progress = if i % 5 == 0 { 300 } else { 100 };
+        let order = serde_json::json!({"orderNumber": format!("375055-20261130-{i:08}"), "orderProgress": progress,
+            "orderDatetime": format!("2026-11-{:02}T10:00:00+0900", 1 + i)});
+        sim.add_order(order.as_object().unwrap().clone()).unwrap();
+    }
+    let search =
+        |start: &str, end: &str, statuses: Option<Vec<i64>>, page: u32| SearchOrderRequest {
+            date_type: 1,
+            start_datetime: start.into(),
+            end_datetime: end.into(),
+            order_progress_list: statuses,
+            sub_status_id_list: None,
+            pagination_request_model: Some(PaginationRequestModel {
+                request_records_amount: 10,
+                request_page: page,
+                sort_model_list: None,
+            }),
+            extra: Default::default(),
+        };
+    let all = sim
+        .search_order(&search(
+            "2026-11-01T00:00:00+0900",
+            "2026-11-30T23:59:59+0900",
+            None,
+            3,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(all.order_number_list.len(), 5, "page 3 of 25 by 10");
+    let p = all.pagination_response_model.unwrap();
+    assert_eq!(
+        (p.total_records_amount, p.total_pages, p.request_page),
+        (25, 3, 3)
+    );
+    let shipped = sim
+        .search_order(&search(
+            "2026-11-01T00:00:00+0900",
+            "2026-11-10T23:59:59+0900",
+            Some(vec![300]),
+            1,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        shipped.order_number_list,
+        ["375055-20261130-00000000", "375055-20261130-00000005"]
+    );
+    let too_wide = sim
+        .search_order(&search(
+            "2026-09-01T00:00:00+0900",
+            "2026-11-30T00:00:00+0900",
+            None,
+            1,
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(too_wide, RmsError::Status { status: 400, .. }),
+        "{too_wide:?}"
+    );
+    let no_date_type = sim
+        .send(rms_preflight::rms::RmsCall {
+            function: "searchOrder".into(),
+            body: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    assert_eq!(no_date_type.status, 400);
+    assert!(String::from_utf8_lossy(&no_date_type.body)
+        .contains("ORDER_EXT_API_SEARCH_ORDER_ERROR_009"));
 }
 
 /// A deliberately broken rule set (S1's rule disabled) is caught and shrunk to a short
