@@ -401,7 +401,14 @@ impl Oms {
                     shipping_detail_id: None,
                     delivery_company: "1001".into(),
                     shipping_number: format!("SIM{}", number.replace('-', "")),
-                    shipping_date: self.sim.clock().now().to_string().chars().take(10).collect(),
+                    shipping_date: self
+                        .sim
+                        .clock()
+                        .now()
+                        .to_string()
+                        .chars()
+                        .take(10)
+                        .collect(),
                     shipping_delete_flag: None,
                 }],
             }],

@@ -43,7 +43,7 @@ pub const CANARY_KEY: &str = "SL375055_canary-license-key";
 pub fn client(server: &Server, engine: Arc<Engine>) -> HttpRms {
     let mut config = HttpRmsConfig::for_rules(&engine);
     config.base = format!("{}/es/2.0", server.url());
-    config.timeout = Duration::from_millis(800);
+    config.timeout = Duration::from_millis(1500);
     config.request_interval = Duration::ZERO;
     config.backoff = Duration::from_millis(10);
     HttpRms::new(config, &Credentials::new(CANARY_SECRET, CANARY_KEY), engine).unwrap()

@@ -158,7 +158,7 @@ fn sim_server_over_loopback_with_the_real_client() {
         let engine = engine();
         let clock = SimClock::new("2026-11-30T09:00:00+09:00".parse().unwrap());
         let config = SimConfig {
-            timeout: std::time::Duration::from_millis(1500),
+            timeout: std::time::Duration::from_millis(4000),
             ..SimConfig::default()
         };
         let sim = Arc::new(SimRms::new(engine.clone(), clock, config));
@@ -172,7 +172,7 @@ fn sim_server_over_loopback_with_the_real_client() {
         let mut config = HttpRmsConfig::for_rules(&engine);
         config.base = format!("{}/es/2.0", server.url());
         config.request_interval = std::time::Duration::ZERO;
-        config.timeout = std::time::Duration::from_millis(300);
+        config.timeout = std::time::Duration::from_millis(1500);
         let rms = HttpRms::new(config, &Credentials::new("SP1_x", "SL1_y"), engine.clone()).unwrap();
 
         let confirmed = rms
