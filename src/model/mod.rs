@@ -15,4 +15,4 @@ pub use document::{
 pub use order::{Order, Package};
 pub use request::{Label, OmsState, Request, Shop};
 pub use timestamp::{Duration, DurationError, Timestamp, TimestampError};
-pub use yaml::{from_yaml, yaml_message, YamlError};
+pub use yaml::{from_yaml, yaml_message, FileError, YamlError};

@@ -17,6 +17,60 @@ pub struct YamlError {
     pub index: Option<usize>,
 }
 
+/// A file that cannot be used, and where: `scenario `x.yaml`: at `steps[3]`: … (line 9, column 5)`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} `{file}`: {message}{}", location(*.line, *.column))]
+pub struct FileError {
+    /// What the file is (`cassette`, `scenario`).
+    pub kind: &'static str,
+    pub file: String,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+        _ => String::new(),
+    }
+}
+
+impl FileError {
+    /// An error about a `kind` file, without a position.
+    pub fn new(kind: &'static str, file: &str, message: impl Into<String>) -> Self {
+        FileError {
+            kind,
+            file: file.to_owned(),
+            message: message.into(),
+            line: None,
+            column: None,
+        }
+    }
+
+    /// Reads the file at `path`, or says why not.
+    pub fn read(kind: &'static str, path: &std::path::Path) -> Result<String, FileError> {
+        std::fs::read_to_string(path).map_err(|e| {
+            FileError::new(
+                kind,
+                &path.display().to_string(),
+                format!("cannot read: {e}"),
+            )
+        })
+    }
+
+    /// The error of a YAML document that does not fit its type.
+    pub fn from_yaml(kind: &'static str, file: &str, e: YamlError) -> Self {
+        FileError {
+            kind,
+            file: file.to_owned(),
+            message: e.message,
+            line: e.line,
+            column: e.column,
+        }
+    }
+}
+
 /// Deserialises `text`, tracking the path of any error.
 pub fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     let mut track = serde_path_to_error::Track::new();

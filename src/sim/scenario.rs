@@ -370,43 +370,19 @@ impl Step {
 }
 
 /// A scenario file that cannot be run, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("scenario `{file}`: {message}{}", location(*.line, *.column))]
-pub struct ScenarioError {
-    pub file: String,
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-}
-
-fn location(line: Option<usize>, column: Option<usize>) -> String {
-    match (line, column) {
-        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
-        _ => String::new(),
-    }
-}
+pub type ScenarioError = crate::model::FileError;
 
 impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: file.clone(),
-            message: format!("cannot read: {e}"),
-            line: None,
-            column: None,
-        })?;
-        Scenario::parse(&file, &text)
+        let text = ScenarioError::read("scenario", path)?;
+        Scenario::parse(&path.display().to_string(), &text)
     }
 
     /// Parses and checks scenario text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario = crate::model::from_yaml(text).map_err(|e| ScenarioError {
-            file: file.to_owned(),
-            message: e.message,
-            line: e.line,
-            column: e.column,
-        })?;
+        let scenario: Scenario = crate::model::from_yaml(text)
+            .map_err(|e| ScenarioError::from_yaml("scenario", file, e))?;
         let map = crate::rules::SourceMap::build(text);
         let at = |path: &str, message: String| {
             let (line, column) = map
@@ -414,6 +390,7 @@ impl Scenario {
                 .map(|s| crate::rules::line_column(text, s))
                 .map_or((None, None), |(l, c)| (Some(l), Some(c)));
             ScenarioError {
+                kind: "scenario",
                 file: file.to_owned(),
                 message: format!("at `{path}`: {message}"),
                 line,
