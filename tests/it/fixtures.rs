@@ -415,11 +415,7 @@ fn replay_command_reports_and_strict_fails() {
     std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("ORDER_EXT_API_CONFIRM_ORDER_INFO_101"));
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    super::terminate(&child);
     let code = child.wait().unwrap().code();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
@@ -579,11 +575,7 @@ fn record_command_stops_cleanly_and_leaks_nothing() {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    super::terminate(&child);
     let code = child.wait().unwrap().code();
     let mut log = line.clone();
     err.read_to_string(&mut log).unwrap();

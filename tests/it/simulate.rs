@@ -239,11 +239,7 @@ fn sim_server_command_serves_a_state_file() {
     let mut response = String::new();
     s.read_to_string(&mut response).unwrap();
     assert!(response.contains("\"orderProgress\":100"), "{response}");
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    super::terminate(&child);
     assert_eq!(child.wait().unwrap().code(), Some(0));
     let mut rest = String::new();
     err.read_to_string(&mut rest).unwrap();
