@@ -413,3 +413,43 @@ fn scenario_schema_is_current() {
     }
     assert!(std::fs::read(&path).unwrap_or_default() == out.stdout, "rules/scenario.schema.json is stale: run `UPDATE_SCHEMAS=1 cargo test --test it scenario_schema`");
 }
+
+/// Random faults come from a seed: the same seed gives the same run, and the invariants
+/// hold whatever fails.
+#[test]
+fn random_faults_are_seeded_and_keep_the_invariants() {
+    let engine = engine();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    for seed in [1u64, 2, 3] {
+        let mut scenario = rms_preflight::sim::explore::generate(&ExploreConfig {
+            orders: 10,
+            steps: 300,
+            seed,
+        });
+        scenario.sim = Some(rms_preflight::sim::scenario::SimSettings {
+            random_fault_rate: Some(0.3),
+            seed: Some(seed),
+            ..Default::default()
+        });
+        let first = rt
+            .block_on(first_violation(engine.clone(), &scenario))
+            .unwrap();
+        let again = rt
+            .block_on(first_violation(engine.clone(), &scenario))
+            .unwrap();
+        assert_eq!(first, again, "seed {seed}: a seeded run is repeatable");
+        assert_eq!(first.violation, None, "seed {seed}");
+        // The faults did happen: without them the same steps make other calls.
+        let mut calm = scenario.clone();
+        calm.sim = None;
+        let without = rt.block_on(first_violation(engine.clone(), &calm)).unwrap();
+        assert_ne!(
+            first.calls, without.calls,
+            "seed {seed}: faults changed the traffic"
+        );
+    }
+}
