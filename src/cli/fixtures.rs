@@ -10,7 +10,7 @@ use crate::fixture::{
     lint as lint_cassette, Cassette, Recorder, Redactor, ReplayHandler, Replayer, Server,
 };
 
-fn runtime(err: &mut dyn Write) -> Option<tokio::runtime::Runtime> {
+pub(crate) fn runtime(err: &mut dyn Write) -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -23,27 +23,59 @@ fn runtime(err: &mut dyn Write) -> Option<tokio::runtime::Runtime> {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub(crate) async fn stop_signal() {
+/// Listens for Ctrl-C and SIGTERM from the moment it is called (so a signal that
+/// arrives before the returned future is awaited is not lost); the future resolves on
+/// either.
+pub(crate) fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut term), Some(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
+}
+
+/// Serves `handler` on `addr` until Ctrl-C or SIGTERM, after printing `banner(url)`;
+/// `false` when the address cannot be bound (the error is printed).
+pub(crate) async fn serve_until_stopped<H: crate::fixture::Handler>(
+    addr: std::net::SocketAddr,
+    handler: Arc<H>,
+    banner: impl FnOnce(&str) -> String,
+    err: &mut dyn Write,
+) -> bool {
+    // Listen for the stop before anyone can learn the address and send it.
+    let stopped = stop_signal();
+    let server = match Server::start(addr, handler).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(err, "error: cannot listen on `{addr}`: {e}");
+            return false;
+        }
+    };
+    let _ = writeln!(err, "{}", banner(&server.url()));
+    let _ = err.flush();
+    stopped.await;
+    server.shutdown().await;
+    true
 }
 
 pub fn record(args: &RecordArgs, err: &mut dyn Write) -> u8 {
@@ -58,23 +90,16 @@ pub fn record(args: &RecordArgs, err: &mut dyn Write) -> u8 {
         }
     };
     rt.block_on(async {
-        let server = match Server::start(args.listen, recorder.clone()).await {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = writeln!(err, "error: cannot listen on `{}`: {e}", args.listen);
-                return EXIT_BAD_INPUT;
-            }
+        let banner = |url: &str| {
+            format!(
+                "recording {} → {} on {url} (Ctrl-C to stop)",
+                args.upstream,
+                args.out.display()
+            )
         };
-        let _ = writeln!(
-            err,
-            "recording {} → {} on {} (Ctrl-C to stop)",
-            args.upstream,
-            args.out.display(),
-            server.url()
-        );
-        let _ = err.flush();
-        stop_signal().await;
-        server.shutdown().await;
+        if !serve_until_stopped(args.listen, recorder.clone(), banner, err).await {
+            return EXIT_BAD_INPUT;
+        }
         let _ = writeln!(
             err,
             "recorded {} interactions to {}",
@@ -113,22 +138,15 @@ pub fn replay(args: &ReplayArgs, err: &mut dyn Write) -> u8 {
         let handler = Arc::new(ReplayHandler {
             replayer: replayer.clone(),
         });
-        let server = match Server::start(args.listen, handler).await {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = writeln!(err, "error: cannot listen on `{}`: {e}", args.listen);
-                return EXIT_BAD_INPUT;
-            }
+        let banner = |url: &str| {
+            format!(
+                "replaying {count} interactions from {} cassettes on {url} (Ctrl-C to stop)",
+                args.cassettes.len()
+            )
         };
-        let _ = writeln!(
-            err,
-            "replaying {count} interactions from {} cassettes on {} (Ctrl-C to stop)",
-            args.cassettes.len(),
-            server.url()
-        );
-        let _ = err.flush();
-        stop_signal().await;
-        server.shutdown().await;
+        if !serve_until_stopped(args.listen, handler, banner, err).await {
+            return EXIT_BAD_INPUT;
+        }
         let unused = replayer.unused();
         let _ = writeln!(
             err,

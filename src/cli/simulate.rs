@@ -131,15 +131,8 @@ pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {
             steps: vec![],
         },
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = writeln!(err, "error: cannot start the async runtime: {e}");
-            return EXIT_BAD_INPUT;
-        }
+    let Some(rt) = super::fixtures::runtime(err) else {
+        return EXIT_BAD_INPUT;
     };
     rt.block_on(async {
         let oms = match crate::sim::runner::build(engine, &scenario, None) {
@@ -150,28 +143,16 @@ pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {
             }
         };
         let sim = oms.sim().clone();
-        let server = match crate::fixture::Server::start(
-            args.listen,
-            Arc::new(crate::sim::SimHandler { sim: sim.clone() }),
-        )
-        .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = writeln!(err, "error: cannot listen on `{}`: {e}", args.listen);
-                return EXIT_BAD_INPUT;
-            }
+        let handler = Arc::new(crate::sim::SimHandler { sim: sim.clone() });
+        let orders = scenario.orders.len();
+        let banner = |url: &str| {
+            format!(
+                "simulated RMS with {orders} orders on {url} (base {url}/es/2.0; Ctrl-C to stop)"
+            )
         };
-        let _ = writeln!(
-            err,
-            "simulated RMS with {} orders on {} (base {}/es/2.0; Ctrl-C to stop)",
-            scenario.orders.len(),
-            server.url(),
-            server.url()
-        );
-        let _ = err.flush();
-        super::fixtures::stop_signal().await;
-        server.shutdown().await;
+        if !super::fixtures::serve_until_stopped(args.listen, handler, banner, err).await {
+            return EXIT_BAD_INPUT;
+        }
         let _ = writeln!(err, "sim-server: {} calls", sim.call_count());
         EXIT_OK
     })
