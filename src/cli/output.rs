@@ -49,6 +49,9 @@ struct FindingOut<'a> {
     source: &'a str,
     severity: &'a str,
     message: &'a str,
+    /// The fields behind the finding (`order.goodsTax: -9999`, `batch.repeat_of: 0`).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    fields: serde_json::Map<String, serde_json::Value>,
     remedy: Vec<&'a str>,
     remedies: Vec<RemedyOut<'a>>,
 }
@@ -75,6 +78,7 @@ fn finding_out<'a>(f: &'a Finding<'a>, lang: Lang) -> FindingOut<'a> {
         source: f.source,
         severity: f.severity.name(),
         message: f.message.get(lang),
+        fields: f.fields.iter().cloned().collect(),
         remedy: f.remedy_steps(lang).collect(),
         remedies: f
             .remedies
@@ -240,6 +244,9 @@ impl ResultWriter for TextWriter<'_> {
                 f.rule,
                 f.message.get(self.lang)
             )?;
+            for (path, value) in &f.fields {
+                writeln!(out, "    {path} = {value}")?;
+            }
             writeln!(out, "    {remedy_word}:")?;
             let mut n = 1;
             for r in &f.remedies {

@@ -16,7 +16,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use classify::{Classification, MatchedBy};
+pub use classify::{
+    severity, Classification, MatchedBy, OrderOutcome, ResponseClassification, ResponseOutcome,
+    SuccessMatch,
+};
 
 use crate::expr::{Env, Trace, Value};
 use crate::model::{Action, Request};
@@ -63,6 +66,10 @@ pub struct Finding<'e> {
     pub severity: Severity,
     pub message: &'e Text,
     pub remedies: Vec<RemedyRef<'e>>,
+    /// The fields behind the finding, with their values: every field a `sentinel` or
+    /// `negative` search found (`order.PackageModelList[0].goodsTax`: -9999) and the
+    /// rule's `cite:` fields (`batch.repeat_of`: 0). Empty for most rules.
+    pub fields: Vec<(String, serde_json::Value)>,
 }
 
 impl<'e> Finding<'e> {
@@ -198,12 +205,24 @@ impl Engine {
                 steps: &r.steps,
             })
             .collect();
+        let mut fields = Vec::new();
+        if guards.when.finds_fields() {
+            let mut hits = Hits(&mut fields);
+            guards.when.eval_traced(env, &mut hits);
+        }
+        for field in &guards.cites {
+            let value = field.read(env.request);
+            if value != Value::Null {
+                fields.push((field.path.to_owned(), value.to_json()));
+            }
+        }
         Finding {
             rule: &rule.id,
             source: &rule.source,
             severity: rule.severity,
             message: &rule.message,
             remedies,
+            fields,
         }
     }
 
@@ -257,31 +276,43 @@ impl Engine {
     }
 
     /// Maps an RMS error (HTTP status, if any, and the response body or the message an
-    /// OMS showed) to its entry in the error table. Always answers: what nothing else
-    /// matches gets the table's fallback entry.
+    /// OMS showed) to its entry in the error table: with several orders, the most severe
+    /// one. Always answers: what nothing else matches (and an answer reporting only
+    /// success) gets the table's fallback entry. [`Engine::classify_response`] tells
+    /// success apart and answers per order; [`Engine::classify_value`] takes parsed JSON.
     pub fn classify(&self, status: Option<u16>, body: &str) -> Classification<'_> {
-        classify::classify(&self.matchers, &self.rules.file().errors, status, body)
+        self.classify_str(status, body)
     }
 
     /// Whether any field of `order` holds a sentinel of the rules file (RMS's `-9999`
     /// "not set"), in any `sentinels` group.
     pub fn holds_sentinel(&self, order: &crate::model::Order) -> bool {
         let request = Request::new(Action::Confirm, Some(order.clone()));
-        self.rules.sentinels.iter().any(|g| {
-            g.order_fields
-                .iter()
-                .any(|f| f.read(&request) == Value::Int(g.value))
-                || order.package_model_list.iter().any(|p| {
-                    g.package_fields
-                        .iter()
-                        .any(|f| f.read(p) == Value::Int(g.value))
-                })
-        })
+        self.rules
+            .sentinels
+            .iter()
+            .any(|g| g.hits(&request, |_, _| false))
     }
 
     /// Maps a call that got no answer (timeout, no connection) to its error-table entry.
     pub fn classify_transport(&self, kind: crate::rules::TransportFailure) -> Classification<'_> {
         classify::classify_transport(&self.rules.file().errors, kind)
+    }
+}
+
+/// Records only what `sentinel` / `negative` searches found, for a finding's `fields`.
+struct Hits<'v>(&'v mut Vec<(String, serde_json::Value)>);
+
+impl Trace for Hits<'_> {
+    const ENABLED: bool = true;
+
+    fn record(&mut self, _: fmt::Arguments<'_>, _: Value<'_>) {}
+
+    fn hit(&mut self, path: fmt::Arguments<'_>, value: Value<'_>) {
+        let path = path.to_string();
+        if !self.0.iter().any(|(p, _)| *p == path) {
+            self.0.push((path, value.to_json()));
+        }
     }
 }
 

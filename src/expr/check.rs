@@ -24,6 +24,8 @@ pub struct Scope<'s> {
     pub sentinels: &'s [String],
     /// Ids of the error table (for `oms.last_error`).
     pub error_ids: &'s [String],
+    /// The `retry` of each error-table entry, parallel to `error_ids` (for `retry_of`).
+    pub error_retries: &'s [&'static str],
     /// `false` when the rule applies to `import`, which has no order.
     pub order_available: bool,
 }
@@ -34,6 +36,7 @@ impl Default for Scope<'_> {
             timing: None,
             sentinels: &[],
             error_ids: &[],
+            error_retries: &[],
             order_available: true,
         }
     }
@@ -47,12 +50,19 @@ pub(crate) const MAX_LAMBDA_DEPTH: usize = 4;
 pub struct Compiled {
     pub(crate) root: Node,
     reads_order: bool,
+    finds_fields: bool,
 }
 
 impl Compiled {
     /// Whether the guard reads any `order.` field.
     pub fn reads_order(&self) -> bool {
         self.reads_order
+    }
+
+    /// Whether the guard searches fields (`sentinel`, `negative`), so that a finding can
+    /// name the fields it found.
+    pub fn finds_fields(&self) -> bool {
+        self.finds_fields
     }
 }
 
@@ -82,7 +92,14 @@ pub(crate) enum Node {
         depth: usize,
     },
     Sentinel(usize),
+    /// A listed field of the sentinel group holding a negative value other than the
+    /// group's own.
+    Negative(usize),
     Days(Box<Node>),
+    /// The last second of the calendar day of a time, in a zone given as a UTC offset.
+    EndOfDay(Box<Node>, Box<Node>),
+    /// The `retry` of an error id, looked up in a table copied from the rules file.
+    RetryOf(Box<Node>, Box<[(Box<str>, &'static str)]>),
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +117,7 @@ pub fn compile(expr: &Expr, scope: &Scope<'_>) -> Result<Compiled, ExprError> {
         scope,
         locals: Vec::new(),
         reads_order: false,
+        finds_fields: false,
     };
     let (root, ty, _) = checker.node(expr)?;
     if ty != Type::of(Base::Bool) {
@@ -115,6 +133,7 @@ pub fn compile(expr: &Expr, scope: &Scope<'_>) -> Result<Compiled, ExprError> {
     Ok(Compiled {
         root,
         reads_order: checker.reads_order,
+        finds_fields: checker.finds_fields,
     })
 }
 
@@ -126,13 +145,25 @@ fn describe(ty: Type) -> String {
     }
 }
 
-const ROOTS: &[&str] = &["order", "shop", "oms", "now", "action", "timing"];
-const FUNCTIONS: &[&str] = &["any", "all", "sentinel", "days"];
+const ROOTS: &[&str] = &["order", "shop", "oms", "batch", "now", "action", "timing"];
+const FUNCTIONS: &[&str] = &[
+    "any",
+    "all",
+    "sentinel",
+    "negative",
+    "days",
+    "end_of_day",
+    "retry_of",
+];
+
+/// The values `retry_of(…)` can take.
+pub(crate) const RETRY_NAMES: &[&str] = &["never", "after_fix", "after_reconcile"];
 
 struct Checker<'a, 's> {
     scope: &'a Scope<'s>,
     locals: Vec<(String, Box<str>)>,
     reads_order: bool,
+    finds_fields: bool,
 }
 
 type Checked = (Node, Type, Domain);
@@ -286,7 +317,7 @@ impl Checker<'_, '_> {
             return match closest(&parts[0], names.iter().copied()) {
                 Some(c) => err.with_help(format!("did you mean `{c}`?")),
                 None => err.with_help(
-                    "a path starts with `order`, `shop`, `oms`, `now`, `action`, `timing` or a lambda parameter",
+                    "a path starts with `order`, `shop`, `oms`, `batch`, `now`, `action`, `timing` or a lambda parameter",
                 ),
             };
         }
@@ -492,6 +523,7 @@ impl Checker<'_, '_> {
             Domain::Labels => Label::NAMES.to_vec(),
             Domain::ErrorIds => self.scope.error_ids.iter().map(String::as_str).collect(),
             Domain::Actions => Action::ALL.iter().map(|a| a.name()).collect(),
+            Domain::Retry => RETRY_NAMES.to_vec(),
         };
         if allowed.contains(&value) {
             return Ok(());
@@ -566,16 +598,25 @@ impl Checker<'_, '_> {
                     Domain::Any,
                 ))
             }
-            "sentinel" => {
-                arity(1, "sentinel(\"shipping_fee_unset\")")?;
+            "sentinel" | "negative" => {
+                arity(1, &format!("{name}(\"shipping_fee_unset\")"))?;
                 let ExprKind::Str(group) = &args[0].kind else {
                     return Err(ExprError::check(
                         args[0].span,
-                        "`sentinel` takes the name of a `sentinels` entry, as a string",
+                        format!("`{name}` takes the name of a `sentinels` entry, as a string"),
                     ));
                 };
                 match self.scope.sentinels.iter().position(|s| s == group) {
-                    Some(i) => Ok((Node::Sentinel(i), Type::of(Base::Bool), Domain::Any)),
+                    Some(i) => {
+                        self.finds_fields = true;
+                        self.reads_order = true;
+                        let node = if name == "sentinel" {
+                            Node::Sentinel(i)
+                        } else {
+                            Node::Negative(i)
+                        };
+                        Ok((node, Type::of(Base::Bool), Domain::Any))
+                    }
                     None => {
                         let err =
                             ExprError::check(args[0].span, format!("unknown sentinel `{group}`"));
@@ -604,6 +645,60 @@ impl Checker<'_, '_> {
                         nullable: ty.nullable,
                     },
                     Domain::Any,
+                ))
+            }
+            "end_of_day" => {
+                arity(
+                    2,
+                    "end_of_day(shop.license_issued_at, timing.rms_utc_offset)",
+                )?;
+                let (t, tt, _) = self.node(&args[0])?;
+                if tt.base != Base::Time {
+                    return Err(ExprError::check(
+                        args[0].span,
+                        format!("`end_of_day` needs a `time`, found `{}`", describe(tt)),
+                    ));
+                }
+                let (z, zt, _) = self.node(&args[1])?;
+                if zt.base != Base::Duration {
+                    return Err(ExprError::check(
+                        args[1].span,
+                        format!(
+                            "`end_of_day` needs the zone as a `duration` (its UTC offset), found `{}`",
+                            describe(zt)
+                        ),
+                    ));
+                }
+                Ok((
+                    Node::EndOfDay(Box::new(t), Box::new(z)),
+                    Type {
+                        base: Base::Time,
+                        nullable: tt.nullable || zt.nullable,
+                    },
+                    Domain::Any,
+                ))
+            }
+            "retry_of" => {
+                arity(1, "retry_of(oms.last_error)")?;
+                let (id, ty, domain) = self.node(&args[0])?;
+                if domain != Domain::ErrorIds {
+                    return Err(ExprError::check(
+                        args[0].span,
+                        format!("`retry_of` needs an error id, found `{}`", describe(ty)),
+                    )
+                    .with_help("write `retry_of(oms.last_error)`"));
+                }
+                let table = self
+                    .scope
+                    .error_ids
+                    .iter()
+                    .zip(self.scope.error_retries)
+                    .map(|(id, retry)| (id.as_str().into(), *retry))
+                    .collect();
+                Ok((
+                    Node::RetryOf(Box::new(id), table),
+                    Type::nullable(Base::Str),
+                    Domain::Retry,
                 ))
             }
             _ => {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::check::{Compiled, Const, Node, MAX_LAMBDA_DEPTH};
 use super::value::Value;
-use super::vocabulary::{FieldDef, PackageFieldDef};
+use super::vocabulary::{Base, FieldDef, PackageFieldDef, FIELDS, PACKAGE_FIELDS};
 use crate::expr::BinaryOp;
 use crate::model::{Package, Request};
 
@@ -17,6 +17,136 @@ pub struct SentinelGroup {
     pub value: i64,
     pub order_fields: Vec<&'static FieldDef>,
     pub package_fields: Vec<&'static PackageFieldDef>,
+    /// Every other integer of the order too (typed or not), but for `except_*`.
+    pub anywhere: bool,
+    /// Fields left to other groups (`except:` in the rules file).
+    pub except_order_fields: Vec<&'static FieldDef>,
+    pub except_package_fields: Vec<&'static PackageFieldDef>,
+}
+
+impl SentinelGroup {
+    /// Calls `hit` with the path and value of every field of `order` that holds the
+    /// sentinel, in a stable order: listed order fields, then (for `anywhere`) the other
+    /// typed ones, then unknown keys; then each package the same way. Stops when `hit`
+    /// returns `false`. Returns whether anything was hit.
+    pub fn hits(
+        &self,
+        request: &Request,
+        mut hit: impl FnMut(fmt::Arguments<'_>, i64) -> bool,
+    ) -> bool {
+        let Some(order) = request.order.as_ref() else {
+            return false;
+        };
+        let value = self.value;
+        let mut any = false;
+        let is_listed = |f: &FieldDef| {
+            self.order_fields.iter().any(|d| std::ptr::eq(*d, f))
+                || self.except_order_fields.iter().any(|d| std::ptr::eq(*d, f))
+        };
+        let order_fields = self.order_fields.iter().copied().chain(
+            FIELDS
+                .iter()
+                .filter(|f| self.anywhere && f.needs_order() && f.ty.base == Base::Int)
+                .filter(move |f| !is_listed(f)),
+        );
+        for field in order_fields {
+            if field.read(request) == Value::Int(value) {
+                any = true;
+                if !hit(format_args!("{}", field.path), value) {
+                    return true;
+                }
+            }
+        }
+        if self.anywhere {
+            for (path, v) in &order.other_negatives {
+                if *v == value {
+                    any = true;
+                    if !hit(format_args!("order.{path}"), value) {
+                        return true;
+                    }
+                }
+            }
+        }
+        let is_listed_p = |f: &PackageFieldDef| {
+            self.package_fields.iter().any(|d| std::ptr::eq(*d, f))
+                || self
+                    .except_package_fields
+                    .iter()
+                    .any(|d| std::ptr::eq(*d, f))
+        };
+        for (index, package) in order.package_model_list.iter().enumerate() {
+            let fields = self.package_fields.iter().copied().chain(
+                PACKAGE_FIELDS
+                    .iter()
+                    .filter(|f| self.anywhere && f.ty.base == Base::Int)
+                    .filter(|f| !is_listed_p(f)),
+            );
+            for field in fields {
+                if field.read(package) == Value::Int(value) {
+                    any = true;
+                    if !hit(
+                        format_args!("order.PackageModelList[{index}].{}", field.name),
+                        value,
+                    ) {
+                        return true;
+                    }
+                }
+            }
+            if self.anywhere {
+                for (path, v) in &package.other_negatives {
+                    if *v == value {
+                        any = true;
+                        if !hit(
+                            format_args!("order.PackageModelList[{index}].{path}"),
+                            value,
+                        ) {
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+        any
+    }
+
+    /// Like [`hits`](Self::hits), for the *listed* fields holding a negative value other
+    /// than the sentinel (an amount that cannot be right).
+    pub fn negatives(
+        &self,
+        request: &Request,
+        mut hit: impl FnMut(fmt::Arguments<'_>, i64) -> bool,
+    ) -> bool {
+        let Some(order) = request.order.as_ref() else {
+            return false;
+        };
+        let wrong = |v: Value<'_>| match v {
+            Value::Int(n) if n < 0 && n != self.value => Some(n),
+            _ => None,
+        };
+        let mut any = false;
+        for field in &self.order_fields {
+            if let Some(n) = wrong(field.read(request)) {
+                any = true;
+                if !hit(format_args!("{}", field.path), n) {
+                    return true;
+                }
+            }
+        }
+        for (index, package) in order.package_model_list.iter().enumerate() {
+            for field in &self.package_fields {
+                if let Some(n) = wrong(field.read(package)) {
+                    any = true;
+                    if !hit(
+                        format_args!("order.PackageModelList[{index}].{}", field.name),
+                        n,
+                    ) {
+                        return true;
+                    }
+                }
+            }
+        }
+        any
+    }
 }
 
 /// What an evaluation reads from.
@@ -31,6 +161,10 @@ pub trait Trace {
     /// `false` lets the compiler remove every recording call.
     const ENABLED: bool;
     fn record(&mut self, path: fmt::Arguments<'_>, value: Value<'_>);
+    /// A field a `sentinel`/`negative` search found; by default recorded like any read.
+    fn hit(&mut self, path: fmt::Arguments<'_>, value: Value<'_>) {
+        self.record(path, value);
+    }
 }
 
 /// Records nothing.
@@ -173,53 +307,65 @@ impl<'a, T: Trace> Evaluator<'a, '_, T> {
                 self.locals[*depth] = None;
                 Value::Bool(*all)
             }
-            Node::Sentinel(i) => Value::Bool(self.sentinel(*i)),
+            Node::Sentinel(i) => Value::Bool(self.search(*i, false)),
+            Node::Negative(i) => Value::Bool(self.search(*i, true)),
             Node::Days(n) => match self.eval(n) {
                 Value::Int(d) => d.checked_mul(86_400).map_or(Value::Null, Value::Duration),
+                _ => Value::Null,
+            },
+            Node::EndOfDay(t, zone) => match (self.eval(t), self.eval(zone)) {
+                (Value::Time(t), Value::Duration(offset)) => end_of_day(t, offset),
+                _ => Value::Null,
+            },
+            Node::RetryOf(id, table) => match self.eval(id) {
+                Value::Str(id) => table
+                    .iter()
+                    .find(|(e, _)| &**e == id)
+                    .map_or(Value::Null, |(_, retry)| Value::Str(retry)),
                 _ => Value::Null,
             },
         }
     }
 
-    /// Whether any field of the group holds the sentinel; when tracing, reports every one
-    /// that does (so `--explain` names each unset amount).
-    fn sentinel(&mut self, index: usize) -> bool {
+    /// Whether a field of the group holds the sentinel (`negative`: a negative value
+    /// other than it); when tracing, reports every one (so a finding names each field).
+    fn search(&mut self, index: usize, negative: bool) -> bool {
         let env = self.env;
         let Some(group) = env.sentinels.get(index) else {
             return false;
         };
-        let mut hit = false;
-        for field in &group.order_fields {
-            let v = field.read(env.request);
-            if v == Value::Int(group.value) {
-                if !T::ENABLED {
-                    return true;
-                }
-                hit = true;
-                self.trace.record(format_args!("{}", field.path), v);
+        let trace = &mut *self.trace;
+        let hit = |path: fmt::Arguments<'_>, v: i64| {
+            if T::ENABLED {
+                trace.hit(path, Value::Int(v));
             }
+            T::ENABLED
+        };
+        if negative {
+            group.negatives(env.request, hit)
+        } else {
+            group.hits(env.request, hit)
         }
-        let packages = env
-            .request
-            .order
-            .as_ref()
-            .map_or(&[][..], |o| &o.package_model_list[..]);
-        for (index, package) in packages.iter().enumerate() {
-            for field in &group.package_fields {
-                let v = field.read(package);
-                if v == Value::Int(group.value) {
-                    if !T::ENABLED {
-                        return true;
-                    }
-                    hit = true;
-                    self.trace.record(
-                        format_args!("order.PackageModelList[{index}].{}", field.name),
-                        v,
-                    );
-                }
-            }
-        }
-        hit
+    }
+}
+
+/// The last second (23:59:59) of the calendar day `t` falls on, in the zone `offset`
+/// seconds east of UTC. The result is shown in that zone.
+fn end_of_day(t: crate::model::Timestamp, offset: i64) -> Value<'static> {
+    const DAY: i64 = 86_400;
+    let Ok(offset32) = i32::try_from(offset) else {
+        return Value::Null;
+    };
+    if offset.abs() >= DAY {
+        return Value::Null;
+    }
+    let Some(local) = t.unix_seconds().checked_add(offset) else {
+        return Value::Null;
+    };
+    let day_start = local.div_euclid(DAY) * DAY;
+    match (day_start + DAY - 1).checked_sub(offset) {
+        Some(secs) => Value::Time(crate::model::Timestamp::from_unix(secs, offset32)),
+        None => Value::Null,
     }
 }
 

@@ -69,6 +69,8 @@ pub enum Domain {
     ErrorIds,
     /// The action names.
     Actions,
+    /// An error entry's `retry`: `never`, `after_fix`, `after_reconcile`.
+    Retry,
 }
 
 /// A field of the request.
@@ -122,6 +124,7 @@ pub enum FieldId {
     OmsConfirmedInRms,
     OmsUnreflectedChanges,
     OmsLastError,
+    BatchRepeatOf,
     OrderNumber,
     OrderProgress,
     SubStatusId,
@@ -168,6 +171,11 @@ impl FieldId {
             OmsConfirmedInRms => Value::Bool(r.oms.confirmed_in_rms),
             OmsUnreflectedChanges => Value::Bool(r.oms.unreflected_changes),
             OmsLastError => r.oms.last_error.as_deref().map_or(Value::Null, Value::Str),
+            BatchRepeatOf => r
+                .batch
+                .repeat_of
+                .and_then(|i| i64::try_from(i).ok())
+                .map_or(Value::Null, Value::Int),
             _ => {
                 let Some(o) = r.order.as_ref() else {
                     return Value::Null;
@@ -309,6 +317,12 @@ pub static FIELDS: &[FieldDef] = &[
         STR_OR_NULL,
         Domain::ErrorIds,
         FieldId::OmsLastError,
+    ),
+    field(
+        "batch.repeat_of",
+        INT_OR_NULL,
+        Domain::Any,
+        FieldId::BatchRepeatOf,
     ),
     field(
         "order.orderNumber",

@@ -116,6 +116,7 @@ impl<C: RmsApi> Guard<C> {
             action,
             order: Some(tracked.order.clone()),
             oms: tracked.oms.clone(),
+            batch: crate::model::BatchFacts::default(),
         };
         Report::from(&self.engine.check(&request))
     }

@@ -15,7 +15,7 @@ use std::io::BufRead;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::{Action, OmsState, Order, Request, Shop, Timestamp};
+use super::{Action, BatchFacts, OmsState, Order, OrderInput, Request, Shop, Timestamp};
 
 /// The syntax of a check document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,7 @@ pub fn read_document<R: BufRead>(
     let mut state = State {
         sink,
         refused: None,
+        confirms: std::collections::HashMap::new(),
     };
     let mut track = serde_path_to_error::Track::new();
     let result = match format {
@@ -189,10 +190,27 @@ struct State<'s> {
     sink: &'s mut dyn FnMut(usize, Request) -> Result<(), SinkError>,
     /// The first request the sink refused: (index, or `usize::MAX` for a single request).
     refused: Option<(usize, SinkError)>,
+    /// The first `confirm` entry of each order number seen so far (S1 across a batch), by a
+    /// 64-bit hash of the trimmed number: 16 bytes an order instead of the whole string.
+    /// Two different numbers with one hash (odds ~1e-8 in a million-order batch) would
+    /// deny a confirmation, never allow a second one.
+    confirms: std::collections::HashMap<u64, usize>,
 }
 
 impl State<'_> {
-    fn deliver<E: de::Error>(&mut self, index: usize, request: Request) -> Result<(), E> {
+    fn deliver<E: de::Error>(&mut self, index: usize, mut request: Request) -> Result<(), E> {
+        if index != usize::MAX && request.action == Action::Confirm {
+            let number = request.order_number().trim();
+            if !number.is_empty() {
+                let key = order_number_key(number);
+                match self.confirms.get(&key) {
+                    Some(&first) => request.batch.repeat_of = Some(first),
+                    None => {
+                        self.confirms.insert(key, index);
+                    }
+                }
+            }
+        }
         match (self.sink)(index, request) {
             Ok(()) => Ok(()),
             Err(refusal) => {
@@ -204,6 +222,15 @@ impl State<'_> {
     }
 }
 
+/// A stable 64-bit key for an order number (SipHash with fixed keys).
+fn order_number_key(number: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    number.hash(&mut h);
+    h.finish()
+}
+
 #[derive(Deserialize)]
 #[serde(field_identifier, rename_all = "snake_case")]
 enum Key {
@@ -213,6 +240,13 @@ enum Key {
     Order,
     Oms,
     Requests,
+    /// A whole `getOrder` response pasted in as the document, beside `action`.
+    #[serde(rename = "OrderModelList")]
+    OrderModelList,
+    #[serde(rename = "MessageModelList")]
+    MessageModelList,
+    #[serde(rename = "version")]
+    Version,
 }
 
 /// One `requests[]` entry of a batch.
@@ -280,7 +314,9 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
         let mut now: Option<Timestamp> = None;
         let mut now_seen = false;
         let mut action: Option<Action> = None;
-        let mut order: Option<Order> = None;
+        let mut order: Option<OrderInput> = None;
+        let mut response: Option<Vec<Order>> = None;
+        let mut response_keys = false;
         let mut oms: Option<OmsState> = None;
         let mut batch: Option<(usize, Vec<Entry>)> = None;
 
@@ -316,6 +352,14 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
                     once(&oms, "oms")?;
                     oms = Some(map.next_value()?);
                 }
+                Key::OrderModelList => {
+                    once(&response, "OrderModelList")?;
+                    response = Some(map.next_value::<Option<Vec<Order>>>()?.unwrap_or_default());
+                }
+                Key::MessageModelList | Key::Version => {
+                    response_keys = true;
+                    map.next_value::<de::IgnoredAny>()?;
+                }
                 Key::Requests => {
                     once(&batch, "requests")?;
                     // Stream when the shared header is complete; otherwise hold entries.
@@ -333,6 +377,21 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
         }
 
         let shop = shop.unwrap_or_default();
+        if response.is_some() || response_keys {
+            // A getOrder response as the document: its orders are the `order`.
+            if batch.is_some() || order.is_some() {
+                return Err(de::Error::custom(
+                    "a getOrder response (`OrderModelList`) at the top takes the place of `order`: give one or the other, and no `requests`",
+                ));
+            }
+            let orders = response.unwrap_or_default();
+            if orders.is_empty() {
+                return Err(de::Error::custom(
+                    "the getOrder response holds no order (`OrderModelList` is missing or empty): look at its `MessageModelList`",
+                ));
+            }
+            order = Some(OrderInput::Response(orders));
+        }
         match batch {
             Some((count, held)) => {
                 if action.is_some() || order.is_some() || oms.is_some() {
@@ -353,17 +412,45 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
                     de::Error::custom("missing field `action` (or `requests` for a batch)")
                 })?;
                 check_order_presence(action, order.is_some()).map_err(de::Error::custom)?;
-                let request = Request {
-                    shop,
-                    now,
-                    action,
-                    order,
-                    oms: oms.unwrap_or_default(),
+                let oms = oms.unwrap_or_default();
+                let orders = match order {
+                    Some(OrderInput::Response(orders)) => orders,
+                    one => {
+                        let request = Request {
+                            shop,
+                            now,
+                            action,
+                            order: match one {
+                                Some(OrderInput::One(o)) => Some(*o),
+                                _ => None,
+                            },
+                            oms,
+                            batch: BatchFacts::default(),
+                        };
+                        self.state.deliver(usize::MAX, request)?;
+                        return Ok(DocumentSummary {
+                            batch: false,
+                            requests: 1,
+                        });
+                    }
                 };
-                self.state.deliver(usize::MAX, request)?;
+                // Each order of a pasted getOrder response is one request of a batch
+                // with the same action, shop and OMS state.
+                let count = orders.len();
+                for (index, order) in orders.into_iter().enumerate() {
+                    let request = Request {
+                        shop: shop.clone(),
+                        now,
+                        action,
+                        order: Some(order),
+                        oms: oms.clone(),
+                        batch: BatchFacts::default(),
+                    };
+                    self.state.deliver(index, request)?;
+                }
                 Ok(DocumentSummary {
-                    batch: false,
-                    requests: 1,
+                    batch: true,
+                    requests: count,
                 })
             }
         }
@@ -378,6 +465,7 @@ impl Entry {
             action: self.action,
             order: self.order,
             oms: self.oms,
+            batch: BatchFacts::default(),
         }
     }
 }
@@ -426,10 +514,41 @@ struct CheckDocument {
     now: Option<Timestamp>,
     /// One request: `action` (and `order`, and optionally `oms`).
     action: Option<Action>,
-    order: Option<Order>,
+    /// One RMS `OrderModel`, or a whole `getOrder` response pasted in: each order of its
+    /// `OrderModelList` becomes one request of a batch (same action, shop and OMS state).
+    order: Option<OrderOrResponse>,
     oms: Option<OmsState>,
     /// A batch (S3): one entry per order; `shop` and `now` are shared.
     requests: Option<Vec<BatchEntry>>,
+    /// A whole `getOrder` response as the document, beside `action`: its orders are the
+    /// requests of a batch, as under `order`.
+    #[serde(rename = "OrderModelList")]
+    order_model_list: Option<Vec<Order>>,
+    /// The pasted response's messages (ignored).
+    #[serde(rename = "MessageModelList")]
+    message_model_list: Option<serde_json::Value>,
+    /// The pasted response's version (ignored).
+    version: Option<serde_json::Value>,
+}
+
+/// What `order` holds: an `OrderModel` or a `getOrder` response.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum OrderOrResponse {
+    Order(Box<Order>),
+    Response(GetOrderResponse),
+}
+
+/// A `getOrder` response, as RMS sends it.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct GetOrderResponse {
+    #[serde(rename = "MessageModelList")]
+    message_model_list: Option<serde_json::Value>,
+    version: Option<serde_json::Value>,
+    #[serde(rename = "OrderModelList")]
+    order_model_list: Vec<Order>,
 }
 
 #[derive(schemars::JsonSchema)]

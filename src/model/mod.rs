@@ -12,7 +12,7 @@ pub use action::{Action, ActionSet};
 pub use document::{
     read_document, request_json_schema, DocumentError, DocumentFormat, DocumentSummary, SinkError,
 };
-pub use order::{Order, Package};
-pub use request::{Label, OmsState, Request, Shop};
+pub use order::{Order, OrderInput, Package};
+pub use request::{BatchFacts, Label, OmsState, Request, Shop};
 pub use timestamp::{Duration, DurationError, Timestamp, TimestampError};
 pub use yaml::{from_yaml, yaml_message, FileError, YamlError};

@@ -1,16 +1,29 @@
 //! The RMS `OrderModel`, as `getOrder` returns it.
 //!
 //! Only the fields a rule can look at are typed here; every other field RMS sends is
-//! accepted and ignored, so a real `getOrder` response can be pasted in as it is. Amounts
-//! are integers (yen) and may hold RMS's `-9999` "not set" sentinel; the rules file, not
-//! this type, says what that value means.
+//! accepted, so a real `getOrder` response can be pasted in as it is. Amounts are integers
+//! (yen) and may hold RMS's `-9999` "not set" sentinel; the rules file, not this type, says
+//! what that value means.
+//!
+//! Two things the reader does beyond serde's derive, because a rule depends on them:
+//!
+//! - **Negative integers outside the typed fields are kept**, with their path below the
+//!   order (`TaxSummaryModelList[0].taxPrice`). RMS adds fields and nested models over
+//!   time; a `-9999` under a key this tool does not know yet must still stop a
+//!   confirmation (the rules file's `anywhere: true` sentinels read them).
+//! - **A key one typo away from a known field is refused** (`postage_price`,
+//!   `packageModelList`: same letters, other case, `_` or `-`). Accepting it would drop
+//!   the value it holds — and with it a `-9999`. Other unknown keys stay accepted.
 
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::Timestamp;
 
 /// One order, in RMS's own camelCase field names.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     /// `375055-20261130-00000001`.
@@ -61,16 +74,16 @@ pub struct Order {
     #[serde(default)]
     pub modify_flag: Option<i64>,
     /// One entry per delivery destination (送付先).
-    #[serde(
-        default,
-        rename = "PackageModelList",
-        deserialize_with = "null_as_empty"
-    )]
+    #[serde(default, rename = "PackageModelList")]
     pub package_model_list: Vec<Package>,
+    /// Every negative integer found under a key that is not typed above, with its path
+    /// below the order (`TaxSummaryModelList[0].taxPrice`).
+    #[schemars(skip)]
+    pub other_negatives: Vec<(String, i64)>,
 }
 
 /// One `PackageModelList[]` entry: a destination with its own amounts.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Package {
     #[serde(default)]
@@ -85,13 +98,529 @@ pub struct Package {
     pub goods_price: Option<i64>,
     #[serde(default)]
     pub total_price: Option<i64>,
+    /// Negative integers under keys not typed above, with their path below the package.
+    #[schemars(skip)]
+    pub other_negatives: Vec<(String, i64)>,
 }
 
-/// RMS sends `null` for an empty list as often as `[]`.
-fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+/// What the `order` of a check document holds: one `OrderModel`, or a whole `getOrder`
+/// response pasted in (`{"MessageModelList": …, "OrderModelList": […]}`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderInput {
+    One(Box<Order>),
+    /// The orders of a `getOrder` response, in its order.
+    Response(Vec<Order>),
+}
+
+/// The keys of a `getOrder` response around its orders.
+pub(crate) const RESPONSE_LIST_KEY: &str = "OrderModelList";
+const RESPONSE_OTHER_KEYS: &[&str] = &["MessageModelList", "version"];
+
+// --- the known keys ---------------------------------------------------------------------
+
+const ORDER_KEYS: &[&str] = &[
+    "orderNumber",
+    "orderProgress",
+    "subStatusId",
+    "orderDatetime",
+    "shopOrderCfmDatetime",
+    "orderFixDatetime",
+    "shippingInstDatetime",
+    "shippingCmplRptDatetime",
+    "goodsPrice",
+    "goodsTax",
+    "postagePrice",
+    "deliveryPrice",
+    "paymentCharge",
+    "totalPrice",
+    "requestPrice",
+    "couponAllTotalPrice",
+    "couponShopPrice",
+    "couponOtherPrice",
+    "additionalFeeOccurAmountToUser",
+    "additionalFeeOccurAmountToShop",
+    "isolatedIslandFlag",
+    "rakutenConfirmFlag",
+    "modifyFlag",
+    "PackageModelList",
+];
+
+const PACKAGE_KEYS: &[&str] = &[
+    "basketId",
+    "postagePrice",
+    "deliveryPrice",
+    "goodsTax",
+    "goodsPrice",
+    "totalPrice",
+];
+
+/// The known key that `key` spells differently only by case, `_` or `-`, if any.
+fn near_miss(key: &str, known: &[&'static str]) -> Option<&'static str> {
+    let folded = fold(key);
+    known
+        .iter()
+        .copied()
+        .find(|k| *k != key && fold(k) == folded)
+}
+
+fn fold(key: &str) -> String {
+    key.chars()
+        .filter(|c| !matches!(c, '_' | '-'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Refuses the value of a near-miss key: the error is raised *inside* the value, so the
+/// error path ends with the offending key (`order.postage_price`).
+struct NearMiss {
+    key: String,
+    known: &'static str,
+}
+
+impl<'de> DeserializeSeed<'de> for NearMiss {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
+        Err(de::Error::custom(format!(
+            "unknown field `{}`: did you mean `{}`? (a key spelled like a known field would hide its value)",
+            self.key, self.known
+        )))
+    }
+}
+
+/// A key, owned only when it is not one of `known`.
+enum Key {
+    Known(&'static str),
+    Other(String),
+}
+
+struct KeySeed(&'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(match self.0.iter().find(|k| **k == v) {
+            Some(k) => Key::Known(k),
+            None => Key::Other(v.to_owned()),
+        })
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Key, E> {
+        Ok(Key::Other(v.to_string()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Key, E> {
+        Ok(Key::Other(v.to_string()))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Key, E> {
+        Ok(Key::Other(v.to_string()))
+    }
+}
+
+// --- scanning unknown values for negative integers ---------------------------------------
+
+/// Walks any value, recording every negative integer with its path.
+struct Scan<'a> {
+    path: &'a str,
+    out: &'a mut Vec<(String, i64)>,
+}
+
+impl<'de> DeserializeSeed<'de> for Scan<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Scan<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        if v < 0 {
+            self.out.push((self.path.to_owned(), v));
+        }
+        Ok(())
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<(), E> {
+        if v < 0 {
+            // Below i64::MIN: record it as the lowest value, it is negative all the same.
+            self.out
+                .push((self.path.to_owned(), i64::try_from(v).unwrap_or(i64::MIN)));
+        }
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0usize;
+        loop {
+            let path = format!("{}[{index}]", self.path);
+            let seed = Scan {
+                path: &path,
+                out: &mut *self.out,
+            };
+            if seq.next_element_seed(seed)?.is_none() {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(KeySeed(&[]))? {
+            let key = match key {
+                Key::Known(k) => k.to_owned(),
+                Key::Other(k) => k,
+            };
+            let path = join(self.path, &key);
+            map.next_value_seed(Scan {
+                path: &path,
+                out: &mut *self.out,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        // YAML tags (`!foo 1`) arrive as enums; their content is scanned like any value.
+        use de::VariantAccess;
+        let (_, variant) = data.variant::<de::IgnoredAny>()?;
+        variant.newtype_variant_seed(self)
+    }
+}
+
+fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+// --- Order and OrderInput ------------------------------------------------------------------
+
+/// `null` and a list, alike (RMS sends `null` for an empty list as often as `[]`).
+struct Packages;
+
+impl<'de> DeserializeSeed<'de> for Packages {
+    type Value = Vec<Package>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Package>, D::Error> {
+        Ok(Option::<Vec<Package>>::deserialize(d)?.unwrap_or_default())
+    }
+}
+
+struct OrderVisitor {
+    /// Accept a whole `getOrder` response too.
+    response: bool,
+}
+
+impl<'de> Visitor<'de> for OrderVisitor {
+    type Value = OrderInput;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        if self.response {
+            f.write_str("an RMS OrderModel or a whole getOrder response")
+        } else {
+            f.write_str("an RMS OrderModel")
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderInput, A::Error> {
+        let mut o = Order::default();
+        let mut progress: Option<i64> = None;
+        let mut typed_keys = 0usize;
+        let mut response_orders: Option<Vec<Order>> = None;
+        let mut response_keys = 0usize;
+        while let Some(key) = map.next_key_seed(KeySeed(ORDER_KEYS))? {
+            let key = match key {
+                Key::Known(k) => k,
+                Key::Other(k) => {
+                    if k == RESPONSE_LIST_KEY {
+                        if !self.response {
+                            return Err(de::Error::custom(
+                                "a getOrder response (`OrderModelList`) is accepted only as the document's `order` or at its top, not inside a batch entry",
+                            ));
+                        }
+                        if response_orders.is_some() {
+                            return Err(de::Error::duplicate_field(RESPONSE_LIST_KEY));
+                        }
+                        response_orders =
+                            Some(map.next_value::<Option<Vec<Order>>>()?.unwrap_or_default());
+                        continue;
+                    }
+                    if RESPONSE_OTHER_KEYS.contains(&k.as_str()) {
+                        // The response's messages and version, not an order's fields.
+                        response_keys += 1;
+                        map.next_value::<de::IgnoredAny>()?;
+                        continue;
+                    }
+                    if let Some(known) = near_miss(&k, ORDER_KEYS)
+                        .or_else(|| near_miss(&k, &[RESPONSE_LIST_KEY]))
+                        .or_else(|| near_miss(&k, RESPONSE_OTHER_KEYS))
+                    {
+                        map.next_value_seed(NearMiss { key: k, known })?;
+                        continue;
+                    }
+                    map.next_value_seed(Scan {
+                        path: &k,
+                        out: &mut o.other_negatives,
+                    })?;
+                    continue;
+                }
+            };
+            typed_keys += 1;
+            match key {
+                "orderNumber" => o.order_number = map.next_value()?,
+                "orderProgress" => progress = Some(map.next_value()?),
+                "subStatusId" => o.sub_status_id = map.next_value()?,
+                "orderDatetime" => o.order_datetime = map.next_value()?,
+                "shopOrderCfmDatetime" => o.shop_order_cfm_datetime = map.next_value()?,
+                "orderFixDatetime" => o.order_fix_datetime = map.next_value()?,
+                "shippingInstDatetime" => o.shipping_inst_datetime = map.next_value()?,
+                "shippingCmplRptDatetime" => o.shipping_cmpl_rpt_datetime = map.next_value()?,
+                "goodsPrice" => o.goods_price = map.next_value()?,
+                "goodsTax" => o.goods_tax = map.next_value()?,
+                "postagePrice" => o.postage_price = map.next_value()?,
+                "deliveryPrice" => o.delivery_price = map.next_value()?,
+                "paymentCharge" => o.payment_charge = map.next_value()?,
+                "totalPrice" => o.total_price = map.next_value()?,
+                "requestPrice" => o.request_price = map.next_value()?,
+                "couponAllTotalPrice" => o.coupon_all_total_price = map.next_value()?,
+                "couponShopPrice" => o.coupon_shop_price = map.next_value()?,
+                "couponOtherPrice" => o.coupon_other_price = map.next_value()?,
+                "additionalFeeOccurAmountToUser" => {
+                    o.additional_fee_occur_amount_to_user = map.next_value()?
+                }
+                "additionalFeeOccurAmountToShop" => {
+                    o.additional_fee_occur_amount_to_shop = map.next_value()?
+                }
+                "isolatedIslandFlag" => o.isolated_island_flag = map.next_value()?,
+                "rakutenConfirmFlag" => o.rakuten_confirm_flag = map.next_value()?,
+                "PackageModelList" => o.package_model_list = map.next_value_seed(Packages)?,
+                "modifyFlag" => o.modify_flag = map.next_value()?,
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        match response_orders {
+            Some(orders) => {
+                if typed_keys > 0 {
+                    return Err(de::Error::custom(
+                        "a getOrder response has its orders inside `OrderModelList`, not beside it",
+                    ));
+                }
+                if orders.is_empty() {
+                    return Err(de::Error::custom(
+                        "the getOrder response holds no order (`OrderModelList` is empty): look at its `MessageModelList`",
+                    ));
+                }
+                Ok(OrderInput::Response(orders))
+            }
+            None if response_keys > 0 && typed_keys == 0 => Err(de::Error::custom(
+                "the getOrder response holds no order (no `OrderModelList`): look at its `MessageModelList`",
+            )),
+            None => {
+                o.order_progress = progress.ok_or_else(|| de::Error::missing_field("orderProgress"))?;
+                Ok(OrderInput::One(Box::new(o)))
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Order {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_map(OrderVisitor { response: false })? {
+            OrderInput::One(o) => Ok(*o),
+            // The visitor refuses responses when `response` is false.
+            OrderInput::Response(_) => Err(de::Error::custom("expected one order")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OrderInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(OrderVisitor { response: true })
+    }
+}
+
+impl OrderInput {
+    /// The orders, one or many.
+    pub fn into_orders(self) -> Vec<Order> {
+        match self {
+            OrderInput::One(o) => vec![*o],
+            OrderInput::Response(orders) => orders,
+        }
+    }
+}
+
+struct PackageVisitor;
+
+impl<'de> Visitor<'de> for PackageVisitor {
+    type Value = Package;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a PackageModel")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Package, A::Error> {
+        let mut p = Package::default();
+        while let Some(key) = map.next_key_seed(KeySeed(PACKAGE_KEYS))? {
+            match key {
+                Key::Known("basketId") => p.basket_id = map.next_value()?,
+                Key::Known("postagePrice") => p.postage_price = map.next_value()?,
+                Key::Known("deliveryPrice") => p.delivery_price = map.next_value()?,
+                Key::Known("goodsTax") => p.goods_tax = map.next_value()?,
+                Key::Known("goodsPrice") => p.goods_price = map.next_value()?,
+                Key::Known(_) => p.total_price = map.next_value()?,
+                Key::Other(k) => {
+                    if let Some(known) = near_miss(&k, PACKAGE_KEYS) {
+                        map.next_value_seed(NearMiss { key: k, known })?;
+                        continue;
+                    }
+                    map.next_value_seed(Scan {
+                        path: &k,
+                        out: &mut p.other_negatives,
+                    })?;
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
+impl<'de> Deserialize<'de> for Package {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(PackageVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negatives_under_unknown_keys_are_kept_with_their_path() {
+        let o: Order = serde_json::from_str(
+            r#"{"orderProgress":100,"TaxSummaryModelList":[{"taxRate":0.1,"reqPrice":-9999}],
+                "PackageModelList":[{"postagePrice":0,"newAmount":-9999,"SenderModel":{"x":-1}}],
+                "pointType":-99,"count":5}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            o.other_negatives,
+            vec![
+                ("TaxSummaryModelList[0].reqPrice".to_owned(), -9999),
+                ("pointType".to_owned(), -99)
+            ]
+        );
+        assert_eq!(
+            o.package_model_list[0].other_negatives,
+            vec![
+                ("newAmount".to_owned(), -9999),
+                ("SenderModel.x".to_owned(), -1)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_key_one_typo_away_is_refused() {
+        for (json, key, known) in [
+            (
+                r#"{"orderProgress":100,"postage_price":-9999}"#,
+                "postage_price",
+                "postagePrice",
+            ),
+            (
+                r#"{"orderProgress":100,"packageModelList":[]}"#,
+                "packageModelList",
+                "PackageModelList",
+            ),
+            (
+                r#"{"orderProgress":100,"PackageModelList":[{"Goods-Tax":1}]}"#,
+                "Goods-Tax",
+                "goodsTax",
+            ),
+        ] {
+            let err = serde_json::from_str::<Order>(json).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("unknown field `{key}`: did you mean `{known}`?")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_get_order_response_is_an_order_input() {
+        let input: OrderInput = serde_json::from_str(
+            r#"{"MessageModelList":[{"messageType":"INFO"}],"version":7,
+                "OrderModelList":[{"orderNumber":"a","orderProgress":100},{"orderNumber":"b","orderProgress":200}]}"#,
+        )
+        .unwrap();
+        let orders = input.into_orders();
+        assert_eq!(orders.len(), 2);
+        assert_eq!(orders[1].order_progress, 200);
+        let err = serde_json::from_str::<Order>(r#"{"OrderModelList":[]}"#).unwrap_err();
+        assert!(err.to_string().contains("accepted only"), "{err}");
+    }
 }

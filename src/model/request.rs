@@ -126,6 +126,17 @@ pub struct Request {
     /// Absent only for `import`.
     pub order: Option<Order>,
     pub oms: OmsState,
+    /// What the reader of a batch (or the guard of a bulk call) knows across entries.
+    pub batch: BatchFacts,
+}
+
+/// Facts about a request that only the whole batch shows (S1 across entries). The engine
+/// stays pure: whoever reads the batch supplies them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchFacts {
+    /// The index of an earlier entry of the same batch that confirms the same order
+    /// (order numbers compared after trimming whitespace).
+    pub repeat_of: Option<usize>,
 }
 
 impl Request {
@@ -137,6 +148,7 @@ impl Request {
             action,
             order,
             oms: OmsState::default(),
+            batch: BatchFacts::default(),
         }
     }
 

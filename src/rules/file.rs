@@ -35,6 +35,9 @@ pub struct RulesFile {
     pub sentinels: Vec<Sentinel>,
     /// The pre-flight rules.
     pub rules: Vec<Rule>,
+    /// How RMS says a call went through (`MessageModelList` messages that mean success).
+    #[serde(default)]
+    pub success: Vec<SuccessEntry>,
     /// The error → remedy table.
     pub errors: Vec<ErrorEntry>,
 }
@@ -131,6 +134,14 @@ pub struct Sentinel {
     pub confidence: Option<Confidence>,
     /// `order.<field>` or `order.PackageModelList[].<field>`.
     pub fields: Vec<String>,
+    /// Also every other integer of the order, wherever it is: every typed integer field
+    /// and every integer under a key this tool does not know (a field RMS adds later, a
+    /// nested model), named by its JSON path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anywhere: bool,
+    /// Fields of these other sentinels are left to them (their own rule reports them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub except: Vec<String>,
 }
 
 #[derive(
@@ -163,6 +174,10 @@ pub struct Rule {
     pub actions: Vec<Action>,
     /// The guard: the rule fires when it is true.
     pub when: String,
+    /// Fields whose values a finding shows beside its message (`batch.repeat_of`: the
+    /// entry a confirmation repeats). Sentinel hits are always shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cite: Vec<String>,
     pub message: Text,
     /// Remedy variants, in order; each whose `when` holds is shown.
     pub remedy: Vec<Remedy>,
@@ -190,6 +205,17 @@ pub enum Retry {
     AfterFix,
     /// Read the order back first; resend only while it is still confirmable.
     AfterReconcile,
+}
+
+impl Retry {
+    /// The name in the rules file (`retry_of(…)` compares with it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Retry::Never => "never",
+            Retry::AfterFix => "after_fix",
+            Retry::AfterReconcile => "after_reconcile",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -228,6 +254,35 @@ pub struct ErrorMatch {
     /// Matches anything no other entry matches; exactly one entry has it.
     #[serde(default)]
     pub fallback: bool,
+}
+
+/// A kind of `MessageModelList` message that means the call went through, for the order
+/// it names (or for the whole call when it names none).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuccessEntry {
+    /// `rms-api` for what RMS answers, or a seed tag.
+    pub source: String,
+    #[serde(default)]
+    pub confidence: Option<Confidence>,
+    #[serde(rename = "match")]
+    pub matcher: SuccessMatch,
+    pub message: Text,
+}
+
+/// What a message must carry to mean success: every list that is given must hold it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuccessMatch {
+    /// When the HTTP status is known it must be one of these (any, when empty).
+    #[serde(default)]
+    pub http_status: Vec<u16>,
+    /// The message's `messageType`: `INFO`.
+    #[serde(default)]
+    pub message_types: Vec<String>,
+    /// The message's `messageCode`: `ORDER_EXT_API_CONFIRM_ORDER_INFO_101`.
+    #[serde(default)]
+    pub codes: Vec<String>,
 }
 
 /// A call that got no answer.

@@ -157,7 +157,9 @@ pub(crate) fn shadowed_rules(loader: &mut Loader<'_>, file: &RulesFile, asts: &[
 }
 
 /// An error entry is shadowed when an earlier entry matches everything it matches, at the
-/// same strength (codes ⊇, texts contained, statuses ⊇): classification never picks it.
+/// same strength (codes ⊇, the same normalised texts, statuses ⊇): classification never
+/// picks it. A longer text that contains an earlier one is not shadowed: among text
+/// matches the longest pattern wins.
 pub(crate) fn shadowed_errors(loader: &mut Loader<'_>, file: &RulesFile) {
     for (b, eb) in file.errors.iter().enumerate() {
         let m = &eb.matcher;
@@ -181,7 +183,7 @@ pub(crate) fn shadowed_errors(loader: &mut Loader<'_>, file: &RulesFile) {
                 .all(|c| codes_a.contains(c.as_str()));
             let texts = eb.matcher.text.iter().all(|tb| {
                 let tb = normalize(tb);
-                ea.matcher.text.iter().any(|ta| tb.contains(&normalize(ta)))
+                ea.matcher.text.iter().any(|ta| tb == normalize(ta))
             });
             let statuses = eb
                 .matcher

@@ -26,6 +26,8 @@ pub const EMBEDDED_NAME: &str = "rules/rakuten_pay.yaml";
 pub(crate) struct RuleGuards {
     pub actions: ActionSet,
     pub when: Compiled,
+    /// The fields of `cite:`, shown beside a finding.
+    pub cites: Vec<&'static vocabulary::FieldDef>,
     /// One per remedy variant; `None` is "always".
     pub remedies: Vec<Option<Compiled>>,
 }
@@ -193,6 +195,7 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
     let sentinels = sentinel_groups(&mut loader, &file);
     let sentinel_names: Vec<String> = file.sentinels.iter().map(|s| s.id.clone()).collect();
     let error_ids: Vec<String> = file.errors.iter().map(|e| e.id.clone()).collect();
+    let error_retries: Vec<&'static str> = file.errors.iter().map(|e| e.retry.name()).collect();
     unique_ids(
         &mut loader,
         "rules",
@@ -225,8 +228,28 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
             timing: Some(&timing),
             sentinels: &sentinel_names,
             error_ids: &error_ids,
+            error_retries: &error_retries,
             order_available: !actions.contains(Action::Import),
         };
+        let mut cites = Vec::with_capacity(rule.cite.len());
+        for (j, path) in rule.cite.iter().enumerate() {
+            match vocabulary::field_by_path(path) {
+                Some(def) if !(def.needs_order() && actions.contains(Action::Import)) => {
+                    cites.push(def)
+                }
+                _ => {
+                    let help = vocabulary::closest(path, vocabulary::FIELDS.iter().map(|f| f.path))
+                        .map(|c| format!("did you mean `{c}`?"));
+                    loader.at_scalar(
+                        Level::Error,
+                        &format!("rules[{i}].cite[{j}]"),
+                        path,
+                        format!("unknown field `{path}` in `cite`"),
+                        help,
+                    );
+                }
+            }
+        }
         let when = loader.guard(&format!("rules[{i}].when"), &rule.when, &scope);
         if rule.remedy.is_empty() {
             loader.at(
@@ -265,6 +288,7 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
                 guards.push(RuleGuards {
                     actions,
                     when: compiled,
+                    cites,
                     remedies,
                 });
                 continue;
@@ -307,6 +331,9 @@ fn check_sources(loader: &mut Loader<'_>, file: &RulesFile) {
     for (i, e) in file.errors.iter().enumerate() {
         tags.push((format!("errors[{i}].source"), &e.source));
     }
+    for (i, e) in file.success.iter().enumerate() {
+        tags.push((format!("success[{i}].source"), &e.source));
+    }
     for (i, t) in file.transitions.iter().enumerate() {
         tags.push((format!("transitions[{i}].source"), &t.source));
     }
@@ -348,6 +375,9 @@ fn check_texts(loader: &mut Loader<'_>, file: &RulesFile) {
             texts.push((format!("errors[{i}].remedy[{k}]"), s));
         }
     }
+    for (i, e) in file.success.iter().enumerate() {
+        texts.push((format!("success[{i}].message"), &e.message));
+    }
     for (path, text) in texts {
         for (lang, s) in [("ja", &text.ja), ("en", &text.en)] {
             if s.trim().is_empty() {
@@ -386,8 +416,11 @@ fn sentinel_groups(loader: &mut Loader<'_>, file: &RulesFile) -> Vec<SentinelGro
             value: s.value,
             order_fields: Vec::new(),
             package_fields: Vec::new(),
+            anywhere: s.anywhere,
+            except_order_fields: Vec::new(),
+            except_package_fields: Vec::new(),
         };
-        if s.fields.is_empty() {
+        if s.fields.is_empty() && !s.anywhere {
             loader.at(
                 Level::Error,
                 &format!("sentinels[{i}].fields"),
@@ -438,10 +471,110 @@ fn sentinel_groups(loader: &mut Loader<'_>, file: &RulesFile) -> Vec<SentinelGro
         }
         groups.push(group);
     }
+    // `except:` names other groups; their fields are left to them.
+    for (i, s) in file.sentinels.iter().enumerate() {
+        for (j, other) in s.except.iter().enumerate() {
+            match groups.iter().position(|g| &g.name == other) {
+                Some(k) if k != i => {
+                    let (order, package) = (
+                        groups[k].order_fields.clone(),
+                        groups[k].package_fields.clone(),
+                    );
+                    groups[i].except_order_fields.extend(order);
+                    groups[i].except_package_fields.extend(package);
+                }
+                _ => {
+                    let names = groups
+                        .iter()
+                        .filter(|g| g.name != s.id)
+                        .map(|g| g.name.as_str());
+                    let help =
+                        vocabulary::closest(other, names).map(|c| format!("did you mean `{c}`?"));
+                    loader.at_scalar(
+                        Level::Error,
+                        &format!("sentinels[{i}].except[{j}]"),
+                        other,
+                        format!("unknown sentinel `{other}` in `except`"),
+                        help,
+                    );
+                }
+            }
+        }
+    }
+    // An `except`ed field listed by the group itself would be both reported and left.
+    for g in &mut groups {
+        let (eo, ep) = (
+            g.except_order_fields.clone(),
+            g.except_package_fields.clone(),
+        );
+        g.order_fields
+            .retain(|f| !eo.iter().any(|e| std::ptr::eq(*e, *f)));
+        g.package_fields
+            .retain(|f| !ep.iter().any(|e| std::ptr::eq(*e, *f)));
+    }
     groups
 }
 
+/// A success entry must say what it recognises (a message type or a code: a status alone
+/// would make every answer a success), say how sure it is when it is a fact about RMS, and
+/// never claim a code the error table classifies.
+fn check_success(loader: &mut Loader<'_>, file: &RulesFile) {
+    for (i, e) in file.success.iter().enumerate() {
+        let m = &e.matcher;
+        if m.message_types.is_empty() && m.codes.is_empty() {
+            loader.at(
+                Level::Error,
+                &format!("success[{i}].match"),
+                "a success entry needs `message_types` or `codes`".into(),
+                Some("an HTTP status alone is no evidence that a call went through".into()),
+            );
+        }
+        if e.source == "rms-api" && e.confidence.is_none() {
+            loader.at(
+                Level::Error,
+                &format!("success[{i}].source"),
+                "a success entry from `rms-api` needs `confidence`".into(),
+                Some("say how sure the fact is: `sure`, `likely` or `unsure`".into()),
+            );
+        }
+        for (k, s) in m.http_status.iter().enumerate() {
+            if !(100..=599).contains(s) {
+                loader.at(
+                    Level::Error,
+                    &format!("success[{i}].match.http_status[{k}]"),
+                    format!("`{s}` is not an HTTP status"),
+                    None,
+                );
+            }
+        }
+        for (field, list) in [("message_types", &m.message_types), ("codes", &m.codes)] {
+            for (k, v) in list.iter().enumerate() {
+                if v.trim().is_empty() {
+                    loader.at(
+                        Level::Error,
+                        &format!("success[{i}].match.{field}[{k}]"),
+                        format!("an empty `{field}` entry"),
+                        None,
+                    );
+                }
+            }
+        }
+        for (k, code) in m.codes.iter().enumerate() {
+            if let Some(err) = file.errors.iter().find(|x| x.matcher.codes.contains(code)) {
+                loader.at_scalar(
+                    Level::Error,
+                    &format!("success[{i}].match.codes[{k}]"),
+                    code,
+                    format!("code `{code}` is both a success and error `{}`", err.id),
+                    Some("a code means one thing: remove it from one of the tables".into()),
+                );
+            }
+        }
+    }
+}
+
 fn check_errors(loader: &mut Loader<'_>, file: &RulesFile) {
+    check_success(loader, file);
     let fallbacks: Vec<usize> = file
         .errors
         .iter()

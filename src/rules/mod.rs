@@ -20,7 +20,9 @@ pub use source_map::SourceMap;
 use std::collections::BTreeMap;
 
 pub use diagnostic::{Diagnostic, Level, RulesError};
-pub use file::{ErrorEntry, Lang, Retry, Rule, RulesFile, Severity, Text, TransportFailure};
+pub use file::{
+    ErrorEntry, Lang, Retry, Rule, RulesFile, Severity, SuccessEntry, Text, TransportFailure,
+};
 pub use graph::{render as render_graph, GraphFormat};
 pub(crate) use load::RuleGuards;
 pub use load::{is_source_tag, EMBEDDED_NAME, EMBEDDED_RULES};
@@ -88,9 +90,11 @@ impl RuleSet {
     }
 }
 
-/// Text as error matching compares it: lowercase, without whitespace.
+/// Text as error matching compares it: width-normalised (NFKC: `ＡＰＩ` → `API`, `ｴﾗｰ` →
+/// `エラー`, the ideographic space → a space), then lowercase, without whitespace.
 pub(crate) fn normalize(s: &str) -> String {
-    s.chars()
+    use unicode_normalization::UnicodeNormalization;
+    s.nfkc()
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_lowercase)
         .collect()

@@ -362,6 +362,7 @@ impl Oms {
             action: Action::Import,
             order: None,
             oms: OmsState::default(),
+            batch: crate::model::BatchFacts::default(),
         };
         let report = Report::from(&self.engine.check(&request));
         let outcome = if report.is_denied() {

@@ -64,6 +64,33 @@ fn corpus_requests() {
                 .all(|r| r["findings"].as_array().is_some_and(Vec::is_empty)));
         }
 
+        // Optional header lines pin more than the worst decision: `# decisions: allow deny`
+        // (one per result, in order) and `# rules: id id` (each must be among the findings).
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        for line in text.lines().take_while(|l| l.starts_with('#')) {
+            if let Some(list) = line.strip_prefix("# decisions:") {
+                let got: Vec<&str> = results
+                    .iter()
+                    .map(|r| r["decision"].as_str().unwrap_or_default())
+                    .collect();
+                let want: Vec<&str> = list.split_whitespace().collect();
+                assert_eq!(got, want, "{name}: decisions");
+            }
+            if let Some(list) = line.strip_prefix("# rules:") {
+                let fired: Vec<&str> = results
+                    .iter()
+                    .flat_map(|r| r["findings"].as_array().into_iter().flatten())
+                    .map(|f| f["rule"].as_str().unwrap_or_default())
+                    .collect();
+                for rule in list.split_whitespace() {
+                    assert!(
+                        fired.contains(&rule),
+                        "{name}: `{rule}` not among {fired:?}"
+                    );
+                }
+            }
+        }
+
         let ja = stdout(&run(&["check", "--lang", "ja", &file], None));
         let en = stdout(&run(&["check", "--lang", "en", &file], None));
         insta::assert_snapshot!(format!("--- ja ---\n{ja}\n--- en ---\n{en}"));

@@ -151,6 +151,7 @@ fn request() -> impl Strategy<Value = Request> {
                     goods_tax: p[2],
                     goods_price: p[3],
                     total_price: p[4],
+                    ..Package::default()
                 })
                 .collect(),
             ..Order::default()
@@ -209,6 +210,7 @@ fn request() -> impl Strategy<Value = Request> {
             action,
             order: Some(order),
             oms,
+            batch: Default::default(),
         })
 }
 
