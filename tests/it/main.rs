@@ -3,6 +3,7 @@
 mod classify;
 mod cli;
 mod corpus;
+mod explain_error;
 mod fixtures;
 mod guard;
 mod properties;
