@@ -110,13 +110,46 @@ impl<C: RmsApi> Guard<C> {
 
     /// The verdict for `action` on `tracked`, without calling anything.
     pub fn check(&self, action: Action, tracked: &Tracked) -> Report {
+        self.check_in_batch(action, tracked, crate::model::BatchFacts::default())
+    }
+
+    /// The verdicts for a bulk call of `action` on `orders`, as [`confirm_bulk`] judges
+    /// them: for `confirm`, an order number given again (compared after trimming) is
+    /// checked as a repeat of its first entry (S1: one bulk run confirms an order once).
+    ///
+    /// [`confirm_bulk`]: Guard::confirm_bulk
+    pub fn check_bulk(&self, action: Action, orders: &[Tracked]) -> Vec<Report> {
+        let mut first_of: std::collections::HashMap<&str, usize> = Default::default();
+        orders
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let number = t.order_number().trim();
+                let mut batch = crate::model::BatchFacts::default();
+                if action == Action::Confirm && !number.is_empty() {
+                    let first = *first_of.entry(number).or_insert(i);
+                    batch.repeat_of = (first != i).then_some(first);
+                }
+                self.check_in_batch(action, t, batch)
+            })
+            .collect()
+    }
+
+    /// The verdict for one entry of a bulk call, with what the bulk call knows across
+    /// entries (an earlier entry for the same order: S1).
+    fn check_in_batch(
+        &self,
+        action: Action,
+        tracked: &Tracked,
+        batch: crate::model::BatchFacts,
+    ) -> Report {
         let request = Request {
             shop: self.shop.clone(),
             now: Some(self.clock.now()),
             action,
             order: Some(tracked.order.clone()),
             oms: tracked.oms.clone(),
-            batch: crate::model::BatchFacts::default(),
+            batch,
         };
         Report::from(&self.engine.check(&request))
     }
@@ -139,12 +172,14 @@ impl<C: RmsApi> Guard<C> {
     }
 
     /// Bulk confirmation (S3): each order is checked; the allowed ones are sent in chunks
-    /// of 100; every order gets its own outcome, in input order.
+    /// of 100; every order gets its own outcome, in input order. An order number given
+    /// twice (compared after trimming) is sent at most once: every later entry is checked
+    /// as a repeat and denied by the rules (S1).
     pub async fn confirm_bulk(&self, orders: &[Tracked]) -> Vec<(String, Outcome)> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; orders.len()];
         let mut allowed: Vec<usize> = Vec::new();
-        for (i, t) in orders.iter().enumerate() {
-            let report = self.check(Action::Confirm, t);
+        let reports = self.check_bulk(Action::Confirm, orders);
+        for (i, (t, report)) in orders.iter().zip(reports).enumerate() {
             if report.is_denied() {
                 outcomes[i] = Some(Outcome::Denied(report));
             } else if t.order.order_number.is_none() {

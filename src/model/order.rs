@@ -177,14 +177,69 @@ struct NearMiss {
     known: &'static str,
 }
 
+impl NearMiss {
+    fn error<E: de::Error>(&self) -> E {
+        E::custom(format!(
+            "unknown field `{}`: did you mean `{}`? (a key spelled like a known field would hide its value)",
+            self.key, self.known
+        ))
+    }
+}
+
 impl<'de> DeserializeSeed<'de> for NearMiss {
     type Value = ();
 
-    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
-        Err(de::Error::custom(format!(
-            "unknown field `{}`: did you mean `{}`? (a key spelled like a known field would hide its value)",
-            self.key, self.known
-        )))
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        // Through a visitor, so that the error carries the value's position.
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NearMiss {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("no value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Err(self.error())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
+        Err(self.error())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.error())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.error())
     }
 }
 

@@ -130,14 +130,15 @@ pub fn generate(config: &ExploreConfig) -> Scenario {
         match rng.below(100) {
             0..=17 => {
                 if rng.chance(30) {
+                    // Repeats are kept, and one in four bulk runs repeats an order on
+                    // purpose: S1 must hold when an OMS lists an order twice.
                     let k = 2 + rng.below(4);
-                    s.confirm = Some(Targets::Many(
-                        (0..k)
-                            .map(|_| pick(&mut rng))
-                            .collect::<std::collections::BTreeSet<_>>()
-                            .into_iter()
-                            .collect(),
-                    ));
+                    let mut numbers: Vec<String> = (0..k).map(|_| pick(&mut rng)).collect();
+                    if rng.chance(25) {
+                        let again = numbers[rng.below(numbers.len())].clone();
+                        numbers.push(again);
+                    }
+                    s.confirm = Some(Targets::Many(numbers));
                 } else {
                     s.confirm = Some(Targets::One(pick(&mut rng)));
                 }
@@ -307,7 +308,26 @@ async fn play(engine: &Arc<Engine>, oms: &mut Oms, scenario: &Scenario) -> Optio
             .collect();
         let calls_before = oms.sim().call_count();
         let (_, result) = perform(engine, oms, step).await;
-        for call in &oms.sim().calls_since(calls_before) {
+        // S1 within a step: one confirmOrder call never lists an order twice, and no call
+        // lists an order an earlier call of the same step got accepted (the guard reads an
+        // uncertain order back before it resends; a repeat in the OMS's list is refused).
+        let mut accepted_in_step: Vec<&str> = Vec::new();
+        let calls = oms.sim().calls_since(calls_before);
+        for call in calls.iter().filter(|c| c.function == "confirmOrder") {
+            for (k, n) in call.orders.iter().enumerate() {
+                if call.orders[..k].contains(n) {
+                    return Some((i, format!("S1: one confirmOrder call listed `{n}` twice")));
+                }
+                if accepted_in_step.contains(&n.as_str()) {
+                    return Some((
+                        i,
+                        format!("S1: `{n}` was sent again after RMS accepted its confirmation"),
+                    ));
+                }
+            }
+            accepted_in_step.extend(call.confirmed.iter().map(String::as_str));
+        }
+        for call in &calls {
             for n in &call.orders {
                 let Some((_, b)) = snapshot.iter().find(|(m, _)| m == n) else {
                     continue;

@@ -137,7 +137,8 @@ impl Oms {
         let guard = self.guard();
         let reports = tracked
             .iter()
-            .map(|t| (t.order_number().to_owned(), guard.check(Action::Confirm, t)))
+            .map(|t| t.order_number().to_owned())
+            .zip(guard.check_bulk(Action::Confirm, &tracked))
             .collect();
         let outcomes = guard.confirm_bulk(&tracked).await;
         for (n, outcome) in &outcomes {

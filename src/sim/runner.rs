@@ -449,13 +449,15 @@ fn compare(
         .order
         .clone()
         .or_else(|| (step_orders.len() == 1).then(|| step_orders[0].clone()));
-    let report = result.and_then(|r| match &target {
-        Some(t) => r.reports.iter().find(|(n, _)| n == t),
-        None => r.reports.first(),
+    let report = result.and_then(|r| match (expect.entry, &target) {
+        (Some(i), _) => r.reports.get(i),
+        (None, Some(t)) => r.reports.iter().find(|(n, _)| n == t),
+        (None, None) => r.reports.first(),
     });
-    let outcome = result.and_then(|r| match &target {
-        Some(t) => r.outcomes.iter().find(|(n, _)| n == t),
-        None => r.outcomes.first(),
+    let outcome = result.and_then(|r| match (expect.entry, &target) {
+        (Some(i), _) => r.outcomes.get(i),
+        (None, Some(t)) => r.outcomes.iter().find(|(n, _)| n == t),
+        (None, None) => r.outcomes.first(),
     });
     let none = || "(no action)".to_owned();
     if let Some(d) = expect.decision {

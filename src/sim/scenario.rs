@@ -232,6 +232,10 @@ pub struct Expect {
     /// The order the state checks below are about (default: the step's only order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<String>,
+    /// Which entry of a bulk step `decision`, `source`, `remedy` and `outcome` are about,
+    /// by position (0 is the first); needed when the list names an order twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<Label>,
     /// RMS's status of the order.

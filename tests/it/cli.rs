@@ -72,6 +72,74 @@ fn bad_input_exits_2_and_names_where() {
     }
 }
 
+/// A key that differs from a known field only by case, `_` or `-` would hide its value
+/// (and a -9999 in it): refused with a "did you mean", the path and the position, in both
+/// syntaxes and inside packages. Other unknown keys stay accepted (a real getOrder has
+/// dozens).
+#[test]
+fn keys_one_typo_away_are_refused() {
+    let cases = [
+        (
+            "action: confirm\norder:\n  orderProgress: 100\n  postage_price: -9999\n",
+            "error: `-`: at `order.postage_price`: unknown field `postage_price`: did you mean `postagePrice`? (a key spelled like a known field would hide its value) (line 4, column 18)",
+        ),
+        (
+            r#"{"action":"confirm","order":{"orderProgress":100,"packageModelList":[{"postagePrice":-9999}]}}"#,
+            "error: `-`: at `order.packageModelList`: unknown field `packageModelList`: did you mean `PackageModelList`? (a key spelled like a known field would hide its value) (line 1, column 70)",
+        ),
+        (
+            r#"{"now":"2026-11-30T12:00:00+09:00","requests":[{"action":"confirm","order":{"orderProgress":100,"PackageModelList":[{"POSTAGE-PRICE":-9999}]}}]}"#,
+            "error: `-`: at `requests[0].order.PackageModelList[0].POSTAGE-PRICE`: unknown field `POSTAGE-PRICE`: did you mean `postagePrice`? (a key spelled like a known field would hide its value) (line 1, column 139)",
+        ),
+        (
+            r#"{"action":"confirm","order":{"orderProgress":100,"OrderNumber":"A"}}"#,
+            "error: `-`: at `order.OrderNumber`: unknown field `OrderNumber`: did you mean `orderNumber`? (a key spelled like a known field would hide its value) (line 1, column 66)",
+        ),
+    ];
+    for (doc, want) in cases {
+        let (code, _, err) = check_stdin(doc);
+        assert_eq!(code, Some(2), "{doc}: {err}");
+        assert_eq!(err.trim_end(), want, "{doc}");
+    }
+    // Unknown keys that are not near a known one are accepted.
+    let (code, _, err) = check_stdin(
+        r#"{"action":"confirm","order":{"orderProgress":100,"remarks":"x","OrdererModel":{"zipCode1":"100"},"giftCheckFlag":0}}"#,
+    );
+    assert_eq!(code, Some(0), "{err}");
+}
+
+/// A pasted getOrder response that holds no order says so, instead of "missing field".
+#[test]
+fn a_get_order_response_without_orders_is_explained() {
+    let cases = [
+        (
+            r#"{"action":"confirm","order":{"MessageModelList":[{"messageType":"ERROR","messageCode":"ORDER_EXT_API_GET_ORDER_ERROR_009"}]}}"#,
+            "no `OrderModelList`",
+        ),
+        (
+            r#"{"action":"confirm","order":{"MessageModelList":[],"OrderModelList":[]}}"#,
+            "`OrderModelList` is empty",
+        ),
+        (
+            r#"{"action":"confirm","MessageModelList":[],"OrderModelList":null}"#,
+            "missing or empty",
+        ),
+        (
+            r#"{"action":"confirm","order":{"orderProgress":100},"OrderModelList":[{"orderProgress":100}]}"#,
+            "takes the place of `order`",
+        ),
+        (
+            r#"{"requests":[{"action":"confirm","order":{"OrderModelList":[{"orderProgress":100}]}}]}"#,
+            "not inside a batch entry",
+        ),
+    ];
+    for (doc, want) in cases {
+        let (code, _, err) = check_stdin(doc);
+        assert_eq!(code, Some(2), "{doc}: {err}");
+        assert!(err.contains(want), "{doc}: {err}");
+    }
+}
+
 #[test]
 fn absurd_amounts_are_refused_not_wrapped() {
     let (code, _, err) = check_stdin(

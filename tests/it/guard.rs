@@ -249,8 +249,65 @@ async fn bulk_confirm_checks_each_order_and_sends_chunks_of_100() {
     assert_eq!(fake.state.lock().unwrap().confirm_bodies, [100, 100, 48]);
 }
 
+/// S1 in one bulk run: an order listed twice (or 101 times, or once with spaces around
+/// its number) goes into confirmOrder once; every repeat is denied by the rules with S1.
+#[tokio::test]
+async fn bulk_confirm_sends_each_order_number_once() {
+    let fake = Arc::new(FakeRms::default());
+    let guard = Guard::new(fake.clone(), engine(), Shop::default());
+    let mut orders = vec![
+        tracked("375055-20261130-00000001"),
+        tracked("375055-20261130-00000002"),
+        tracked("375055-20261130-00000001"),
+        tracked(" 375055-20261130-00000002 "),
+    ];
+    let outcomes = guard.confirm_bulk(&orders).await;
+    assert!(
+        outcomes[0].1.is_done() && outcomes[1].1.is_done(),
+        "{outcomes:?}"
+    );
+    assert_eq!(sources(&outcomes[2].1), ["S1"]);
+    assert_eq!(sources(&outcomes[3].1), ["S1"]);
+    {
+        let s = fake.state.lock().unwrap();
+        assert_eq!(s.confirm_bodies, [2]);
+        assert_eq!(s.resent_after_confirmed, 0);
+    }
+
+    let fake = Arc::new(FakeRms::default());
+    let guard = Guard::new(fake.clone(), engine(), Shop::default());
+    orders = vec![tracked("375055-20261130-00000009"); 101];
+    let outcomes = guard.confirm_bulk(&orders).await;
+    assert!(outcomes[0].1.is_done());
+    assert!(outcomes[1..].iter().all(|(_, o)| o.is_denied()));
+    let s = fake.state.lock().unwrap();
+    assert_eq!(s.confirm_bodies, [1], "one call, one number");
+    assert_eq!(s.accepted.get("375055-20261130-00000009"), Some(&1));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Repeats in the OMS's list, with faults: still one confirmation an order.
+    #[test]
+    fn s1_holds_with_repeated_numbers_and_faults(faults in prop::collection::vec(0u8..4, 0..20), picks in prop::collection::vec(0usize..4, 1..12)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        rt.block_on(async {
+            let fake = Arc::new(FakeRms::default());
+            fake.state.lock().unwrap().faults = faults;
+            let guard = Guard::new(fake.clone(), engine(), Shop::default());
+            let orders: Vec<Tracked> = picks.iter().map(|i| tracked(&format!("375055-20261130-{i:08}"))).collect();
+            let outcomes = guard.confirm_bulk(&orders).await;
+            let s = fake.state.lock().unwrap();
+            prop_assert_eq!(s.resent_after_confirmed, 0, "a confirm was resent after RMS confirmed");
+            for (k, (number, outcome)) in outcomes.iter().enumerate() {
+                prop_assert!(s.accepted.get(number).copied().unwrap_or(0) <= 1);
+                let repeat = picks[..k].contains(&picks[k]);
+                prop_assert_eq!(outcome.is_denied(), repeat, "entry {}: {:?}", k, outcome);
+            }
+            Ok(())
+        })?;
+    }
 
     /// Whatever fails when (errors before RMS acts, answers lost after it acted, QPS),
     /// no confirmation is ever sent for an order RMS has already confirmed, and every
