@@ -275,8 +275,8 @@ impl<C: RmsApi> Guard<C> {
                 for &i in sent {
                     match response.for_order(orders[i].order_number()) {
                         Some(m) if m.is_error() => {
-                            let body = serde_json::json!({ "MessageModelList": [m] }).to_string();
-                            let c = self.engine.classify(Some(200), &body);
+                            let body = serde_json::json!({ "MessageModelList": [m] });
+                            let c = self.engine.classify_value(Some(200), &body);
                             outcomes[i] = Some(Outcome::Failed(
                                 self.failure(c, format!("{}: {}", m.message_code, m.message)),
                             ));
@@ -435,8 +435,8 @@ impl<C: RmsApi> Guard<C> {
         match call.await {
             Ok(response) => match response.message_model_list.iter().find(|m| m.is_error()) {
                 Some(m) => {
-                    let body = serde_json::json!({ "MessageModelList": [m] }).to_string();
-                    let c = self.engine.classify(Some(200), &body);
+                    let body = serde_json::json!({ "MessageModelList": [m] });
+                    let c = self.engine.classify_value(Some(200), &body);
                     Outcome::Failed(self.failure(c, format!("{}: {}", m.message_code, m.message)))
                 }
                 None => Outcome::Done(Box::new(Done {
