@@ -114,7 +114,16 @@ pub fn run(args: &ExplainErrorArgs, out: &mut dyn Write, err: &mut dyn Write) ->
         let _ = writeln!(err, "error: cannot read `{path}`: {e}");
         return EXIT_BAD_INPUT;
     }
-    let r = engine.classify_response(args.status, body.trim());
+    // A byte-order mark (Windows editors write one) is not part of the answer.
+    let text = body.trim().trim_start_matches('\u{feff}').trim();
+    if let Some(at) = duplicate_key(text) {
+        let _ = writeln!(
+            err,
+            "error: `{path}`: at `{at}`: duplicate field: a key given twice hides one of its values (which one RMS meant is a guess)"
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let r = engine.classify_response(args.status, text);
     let top = view(&r.outcome, lang);
     let orders: Vec<(&str, View<'_>)> = r
         .orders
@@ -210,4 +219,90 @@ pub fn run(args: &ExplainErrorArgs, out: &mut dyn Write, err: &mut dyn Write) ->
             EXIT_BAD_INPUT
         }
     }
+}
+
+/// The path of the first key a JSON object gives twice, if `text` is JSON and has one.
+/// (serde_json keeps the last value; an answer `{"MessageModelList": [error],
+/// "MessageModelList": [success]}` must not read as a success.)
+fn duplicate_key(text: &str) -> Option<String> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Walk<'p> {
+        path: &'p str,
+        found: &'p std::cell::RefCell<Option<String>>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0usize;
+            loop {
+                let path = format!("{}[{i}]", self.path);
+                let seed = Walk {
+                    path: &path,
+                    found: self.found,
+                };
+                if seq.next_element_seed(seed)?.is_none() {
+                    return Ok(());
+                }
+                i += 1;
+            }
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut keys = std::collections::HashSet::new();
+            while let Some(k) = map.next_key::<String>()? {
+                let path = if self.path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{}.{k}", self.path)
+                };
+                if !keys.insert(k) && self.found.borrow().is_none() {
+                    *self.found.borrow_mut() = Some(path.clone());
+                }
+                map.next_value_seed(Walk {
+                    path: &path,
+                    found: self.found,
+                })?;
+            }
+            Ok(())
+        }
+    }
+
+    let found = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let walk = Walk {
+        path: "",
+        found: &found,
+    };
+    // Not JSON (a bare message, an HTML page): nothing to check.
+    walk.deserialize(&mut de).ok()?;
+    found.into_inner()
 }

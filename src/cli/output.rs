@@ -210,7 +210,19 @@ impl ResultWriter for TextWriter<'_> {
             .as_ref()
             .and_then(|o| o.order_number.as_deref())
         {
-            Some(n) => n.to_owned(),
+            // Control characters are shown escaped: an order number must not be able to
+            // start a line of its own in the report.
+            Some(n) => n
+                .chars()
+                .flat_map(|c| {
+                    let escaped: Vec<char> = if c.is_control() {
+                        c.escape_unicode().collect()
+                    } else {
+                        vec![c]
+                    };
+                    escaped
+                })
+                .collect(),
             None if request.order.is_some() => "(no orderNumber)".to_owned(),
             None => "(shop)".to_owned(),
         };

@@ -281,12 +281,13 @@ impl<'e> Tables<'e> {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut unnamed: Vec<&Value> = Vec::new();
         for m in messages {
-            let number = m
-                .get("orderNumber")
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|n| !n.is_empty());
-            match number {
+            let number = match m.get("orderNumber") {
+                Some(Value::String(s)) => Some(s.trim().to_owned()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            }
+            .filter(|n| !n.is_empty());
+            match number.as_deref() {
                 Some(n) => {
                     let i = *index.entry(n.to_owned()).or_insert_with(|| {
                         numbers.push(n.to_owned());
@@ -299,7 +300,29 @@ impl<'e> Tables<'e> {
             }
         }
         let parts: Vec<Part<'e>> = by_order.iter().map(|g| self.group(status, g)).collect();
-        let call = (!unnamed.is_empty()).then(|| self.group(status, &unnamed));
+        let mut call = (!unnamed.is_empty()).then(|| self.group(status, &unnamed));
+        // An error beside the messages (the gateway's `Results.errorCode`, other APIs'
+        // `errors[]`) is part of the answer too: one error anywhere makes it an error.
+        // Only a real match counts here (the orders' data is not evidence).
+        let mut beside = Evidence::default();
+        if let Value::Object(map) = body {
+            for (k, v) in map {
+                if !matches!(k.as_str(), "MessageModelList" | "OrderModelList") {
+                    beside.walk(v, Some(k), self, None);
+                }
+            }
+        }
+        let (i, c) = self.pick(None, &beside);
+        if c.matched_by != MatchedBy::Fallback {
+            call = Some(match call {
+                Some(Part::Error(j, d))
+                    if severity(d.entry.retry, j) >= severity(c.entry.retry, i) =>
+                {
+                    Part::Error(j, d)
+                }
+                _ => Part::Error(i, c),
+            });
+        }
 
         // The whole answer: the most severe error; else the first success (the call's own
         // message before the orders'); an answer with no message at all says nothing of

@@ -96,8 +96,9 @@ impl SentinelGroup {
                 for (path, v) in &package.other_negatives {
                     if *v == value {
                         any = true;
+                        let dot = if path.starts_with('[') { "" } else { "." };
                         if !hit(
-                            format_args!("order.PackageModelList[{index}].{path}"),
+                            format_args!("order.PackageModelList[{index}]{dot}{path}"),
                             value,
                         ) {
                             return true;

@@ -70,6 +70,7 @@ pub fn read_document<R: BufRead>(
     format: Option<DocumentFormat>,
     sink: &mut dyn FnMut(usize, Request) -> Result<(), SinkError>,
 ) -> Result<DocumentSummary, DocumentError> {
+    skip_bom(&mut reader)?;
     let format = match format {
         Some(f) => f,
         None => sniff(&mut reader)?,
@@ -128,6 +129,20 @@ pub fn read_document<R: BufRead>(
         });
     }
     result
+}
+
+/// A UTF-8 byte-order mark (Windows editors write one) is not part of the document.
+fn skip_bom<R: BufRead>(reader: &mut R) -> Result<(), DocumentError> {
+    let buf = reader.fill_buf().map_err(|e| DocumentError {
+        message: format!("cannot read the document: {e}"),
+        path: ".".into(),
+        line: None,
+        column: None,
+    })?;
+    if buf.starts_with(b"\xEF\xBB\xBF") {
+        reader.consume(3);
+    }
+    Ok(())
 }
 
 fn sniff<R: BufRead>(reader: &mut R) -> Result<DocumentFormat, DocumentError> {
@@ -317,6 +332,8 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
         let mut order: Option<OrderInput> = None;
         let mut response: Option<Vec<Order>> = None;
         let mut response_keys = false;
+        let mut messages: Option<Vec<super::order::ResponseMessage>> = None;
+        let mut version_seen = false;
         let mut oms: Option<OmsState> = None;
         let mut batch: Option<(usize, Vec<Entry>)> = None;
 
@@ -356,7 +373,19 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
                     once(&response, "OrderModelList")?;
                     response = Some(map.next_value::<Option<Vec<Order>>>()?.unwrap_or_default());
                 }
-                Key::MessageModelList | Key::Version => {
+                Key::MessageModelList => {
+                    once(&messages, "MessageModelList")?;
+                    response_keys = true;
+                    messages = Some(
+                        map.next_value::<Option<Vec<super::order::ResponseMessage>>>()?
+                            .unwrap_or_default(),
+                    );
+                }
+                Key::Version => {
+                    if version_seen {
+                        return Err(de::Error::duplicate_field("version"));
+                    }
+                    version_seen = true;
                     response_keys = true;
                     map.next_value::<de::IgnoredAny>()?;
                 }
@@ -390,6 +419,8 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
                     "the getOrder response holds no order (`OrderModelList` is missing or empty): look at its `MessageModelList`",
                 ));
             }
+            super::order::check_response_messages(&orders, messages.as_deref().unwrap_or_default())
+                .map_err(de::Error::custom)?;
             order = Some(OrderInput::Response(orders));
         }
         match batch {

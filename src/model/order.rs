@@ -114,7 +114,64 @@ pub enum OrderInput {
 
 /// The keys of a `getOrder` response around its orders.
 pub(crate) const RESPONSE_LIST_KEY: &str = "OrderModelList";
-const RESPONSE_OTHER_KEYS: &[&str] = &["MessageModelList", "version"];
+pub(crate) const RESPONSE_MESSAGES_KEY: &str = "MessageModelList";
+const RESPONSE_OTHER_KEYS: &[&str] = &["version"];
+
+/// One `MessageModelList` entry of a pasted response: what it says about which order.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ResponseMessage {
+    #[serde(default)]
+    message_type: Option<String>,
+    #[serde(default)]
+    message_code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default, deserialize_with = "string_or_number")]
+    order_number: Option<String>,
+}
+
+fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// A pasted getOrder response must account for every order it names: an `ERROR`
+/// message, or a message about an order that is not in `OrderModelList` (getOrder's
+/// "受注情報が取得できませんでした"), means an order RMS did not return — checking the rest
+/// as if the list were whole would silently drop it.
+pub(crate) fn check_response_messages(
+    orders: &[Order],
+    messages: &[ResponseMessage],
+) -> Result<(), String> {
+    let listed = |n: &str| {
+        orders
+            .iter()
+            .any(|o| o.order_number.as_deref().map(str::trim) == Some(n.trim()))
+    };
+    for m in messages {
+        let is_error = m
+            .message_type
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("INFO"));
+        let missing = m.order_number.as_deref().filter(|n| !listed(n));
+        if is_error || missing.is_some() {
+            let code = m.message_code.as_deref().unwrap_or("(no code)");
+            let text = m.message.as_deref().unwrap_or("");
+            let about = match m.order_number.as_deref() {
+                Some(n) => format!(" about `{n}`"),
+                None => String::new(),
+            };
+            return Err(format!(
+                "the getOrder response reports `{code}`{about} ({text}): an order it names is not in `OrderModelList`, or RMS reported an error; fetch the orders again and paste a response that holds every order you want checked"
+            ));
+        }
+    }
+    Ok(())
+}
 
 // --- the known keys ---------------------------------------------------------------------
 
@@ -170,23 +227,31 @@ fn fold(key: &str) -> String {
         .collect()
 }
 
-/// Refuses the value of a near-miss key: the error is raised *inside* the value, so the
-/// error path ends with the offending key (`order.postage_price`).
-struct NearMiss {
-    key: String,
-    known: &'static str,
-}
+/// Refuses the value of a key: the error is raised *inside* the value, so the error path
+/// ends with the offending key (`order.postage_price`) and the position is the value's.
+struct Refuse(String);
 
-impl NearMiss {
-    fn error<E: de::Error>(&self) -> E {
-        E::custom(format!(
-            "unknown field `{}`: did you mean `{}`? (a key spelled like a known field would hide its value)",
-            self.key, self.known
+impl Refuse {
+    /// A key one typo away from a known field.
+    fn near_miss(key: &str, known: &str) -> Refuse {
+        Refuse(format!(
+            "unknown field `{key}`: did you mean `{known}`? (a key spelled like a known field would hide its value)"
         ))
+    }
+
+    /// A key given twice: which value counts would be a guess, and one may be a -9999.
+    fn duplicate(key: &str) -> Refuse {
+        Refuse(format!(
+            "duplicate field `{key}`: a key given twice hides one of its values"
+        ))
+    }
+
+    fn error<E: de::Error>(&self) -> E {
+        E::custom(&self.0)
     }
 }
 
-impl<'de> DeserializeSeed<'de> for NearMiss {
+impl<'de> DeserializeSeed<'de> for Refuse {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -195,7 +260,7 @@ impl<'de> DeserializeSeed<'de> for NearMiss {
     }
 }
 
-impl<'de> Visitor<'de> for NearMiss {
+impl<'de> Visitor<'de> for Refuse {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -333,7 +398,11 @@ impl<'de> Visitor<'de> for Scan<'_> {
         Ok(())
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        // `-9999.0` and `-9.999e3` are the integer -9999 written as a float.
+        if v < 0.0 && v.fract() == 0.0 && v >= i64::MIN as f64 {
+            self.out.push((self.path.to_owned(), v as i64));
+        }
         Ok(())
     }
 
@@ -386,7 +455,7 @@ impl<'de> Visitor<'de> for Scan<'_> {
                 Key::Known(k) => k.to_owned(),
                 Key::Other(k) => k,
             };
-            let path = join(self.path, &key);
+            let path = child_path(self.path, &key);
             map.next_value_seed(Scan {
                 path: &path,
                 out: &mut *self.out,
@@ -403,11 +472,17 @@ impl<'de> Visitor<'de> for Scan<'_> {
     }
 }
 
-fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
+/// The path of `key` below `parent`: `.key` for a plain name, `["a.b"]` for any other,
+/// so a key with a dot cannot pass for a nested one.
+pub(crate) fn child_path(parent: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    match (plain, parent.is_empty()) {
+        (true, true) => key.to_owned(),
+        (true, false) => format!("{parent}.{key}"),
+        (false, _) => format!("{parent}[{}]", serde_json::Value::from(key)),
     }
 }
 
@@ -444,7 +519,11 @@ impl<'de> Visitor<'de> for OrderVisitor {
         let mut o = Order::default();
         let mut progress: Option<i64> = None;
         let mut typed_keys = 0usize;
+        // Keys already read: typed ones as bits of ORDER_KEYS, others by name.
+        let mut seen = 0u32;
+        let mut other_keys: std::collections::HashSet<String> = Default::default();
         let mut response_orders: Option<Vec<Order>> = None;
+        let mut messages: Option<Vec<ResponseMessage>> = None;
         let mut response_keys = 0usize;
         while let Some(key) = map.next_key_seed(KeySeed(ORDER_KEYS))? {
             let key = match key {
@@ -457,14 +536,31 @@ impl<'de> Visitor<'de> for OrderVisitor {
                             ));
                         }
                         if response_orders.is_some() {
-                            return Err(de::Error::duplicate_field(RESPONSE_LIST_KEY));
+                            map.next_value_seed(Refuse::duplicate(&k))?;
+                            continue;
                         }
                         response_orders =
                             Some(map.next_value::<Option<Vec<Order>>>()?.unwrap_or_default());
                         continue;
                     }
+                    if k == RESPONSE_MESSAGES_KEY {
+                        if messages.is_some() {
+                            map.next_value_seed(Refuse::duplicate(&k))?;
+                            continue;
+                        }
+                        response_keys += 1;
+                        messages = Some(
+                            map.next_value::<Option<Vec<ResponseMessage>>>()?
+                                .unwrap_or_default(),
+                        );
+                        continue;
+                    }
                     if RESPONSE_OTHER_KEYS.contains(&k.as_str()) {
-                        // The response's messages and version, not an order's fields.
+                        // The response's version, not an order's field.
+                        if !other_keys.insert(k.clone()) {
+                            map.next_value_seed(Refuse::duplicate(&k))?;
+                            continue;
+                        }
                         response_keys += 1;
                         map.next_value::<de::IgnoredAny>()?;
                         continue;
@@ -473,16 +569,26 @@ impl<'de> Visitor<'de> for OrderVisitor {
                         .or_else(|| near_miss(&k, &[RESPONSE_LIST_KEY]))
                         .or_else(|| near_miss(&k, RESPONSE_OTHER_KEYS))
                     {
-                        map.next_value_seed(NearMiss { key: k, known })?;
+                        map.next_value_seed(Refuse::near_miss(&k, known))?;
+                        continue;
+                    }
+                    if !other_keys.insert(k.clone()) {
+                        map.next_value_seed(Refuse::duplicate(&k))?;
                         continue;
                     }
                     map.next_value_seed(Scan {
-                        path: &k,
+                        path: &child_path("", &k),
                         out: &mut o.other_negatives,
                     })?;
                     continue;
                 }
             };
+            let bit = 1u32 << ORDER_KEYS.iter().position(|k| *k == key).unwrap_or(31);
+            if seen & bit != 0 {
+                map.next_value_seed(Refuse::duplicate(key))?;
+                continue;
+            }
+            seen |= bit;
             typed_keys += 1;
             match key {
                 "orderNumber" => o.order_number = map.next_value()?,
@@ -530,6 +636,8 @@ impl<'de> Visitor<'de> for OrderVisitor {
                         "the getOrder response holds no order (`OrderModelList` is empty): look at its `MessageModelList`",
                     ));
                 }
+                check_response_messages(&orders, messages.as_deref().unwrap_or_default())
+                    .map_err(de::Error::custom)?;
                 Ok(OrderInput::Response(orders))
             }
             None if response_keys > 0 && typed_keys == 0 => Err(de::Error::custom(
@@ -580,7 +688,17 @@ impl<'de> Visitor<'de> for PackageVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Package, A::Error> {
         let mut p = Package::default();
+        let mut seen = 0u32;
+        let mut other_keys: std::collections::HashSet<String> = Default::default();
         while let Some(key) = map.next_key_seed(KeySeed(PACKAGE_KEYS))? {
+            if let Key::Known(k) = &key {
+                let bit = 1u32 << PACKAGE_KEYS.iter().position(|n| n == k).unwrap_or(31);
+                if seen & bit != 0 {
+                    map.next_value_seed(Refuse::duplicate(k))?;
+                    continue;
+                }
+                seen |= bit;
+            }
             match key {
                 Key::Known("basketId") => p.basket_id = map.next_value()?,
                 Key::Known("postagePrice") => p.postage_price = map.next_value()?,
@@ -590,11 +708,15 @@ impl<'de> Visitor<'de> for PackageVisitor {
                 Key::Known(_) => p.total_price = map.next_value()?,
                 Key::Other(k) => {
                     if let Some(known) = near_miss(&k, PACKAGE_KEYS) {
-                        map.next_value_seed(NearMiss { key: k, known })?;
+                        map.next_value_seed(Refuse::near_miss(&k, known))?;
+                        continue;
+                    }
+                    if !other_keys.insert(k.clone()) {
+                        map.next_value_seed(Refuse::duplicate(&k))?;
                         continue;
                     }
                     map.next_value_seed(Scan {
-                        path: &k,
+                        path: &child_path("", &k),
                         out: &mut p.other_negatives,
                     })?;
                 }

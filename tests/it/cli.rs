@@ -108,6 +108,120 @@ fn keys_one_typo_away_are_refused() {
     assert_eq!(code, Some(0), "{err}");
 }
 
+/// A key given twice would let one value hide the other (a -9999, a status, a
+/// confirmation time): refused, with the path of the repeat, wherever it is.
+#[test]
+fn repeated_keys_are_refused() {
+    let cases = [
+        (
+            r#"{"action":"confirm","order":{"orderProgress":100,"postagePrice":-9999,"postagePrice":660}}"#,
+            "at `order.postagePrice`: duplicate field `postagePrice`",
+        ),
+        (
+            r#"{"action":"confirm","order":{"orderProgress":200,"orderProgress":100}}"#,
+            "at `order.orderProgress`: duplicate field `orderProgress`",
+        ),
+        (
+            r#"{"action":"confirm","order":{"orderProgress":100,"PackageModelList":[{"postagePrice":-9999}],"PackageModelList":[]}}"#,
+            "at `order.PackageModelList`: duplicate field `PackageModelList`",
+        ),
+        (
+            r#"{"action":"confirm","order":{"orderProgress":100,"PackageModelList":[{"goodsTax":-9999,"goodsTax":0}]}}"#,
+            "at `order.PackageModelList[0].goodsTax`: duplicate field `goodsTax`",
+        ),
+        (
+            r#"{"action":"confirm","order":{"orderProgress":100,"X":-9999,"X":1}}"#,
+            "at `order.X`: duplicate field `X`",
+        ),
+        (
+            "action: confirm\norder:\n  orderProgress: 100\n  postagePrice: -9999\n  postagePrice: 660\n",
+            "duplicate",
+        ),
+        (
+            r#"{"action":"confirm","MessageModelList":[],"MessageModelList":[],"OrderModelList":[{"orderProgress":100}]}"#,
+            "duplicate field `MessageModelList`",
+        ),
+    ];
+    for (doc, want) in cases {
+        let (code, _, err) = check_stdin(doc);
+        assert_eq!(code, Some(2), "{doc}: {err}");
+        assert!(err.contains(want), "{doc}: {err}");
+    }
+}
+
+/// A pasted getOrder response whose messages name an order it does not hold (INFO_102
+/// "受注情報が取得できませんでした") or report an error is refused: checking the rest as if
+/// the list were whole would drop that order silently.
+#[test]
+fn a_get_order_response_missing_an_order_is_refused() {
+    let doc = r#"{"action":"confirm","MessageModelList":[
+        {"messageType":"INFO","messageCode":"ORDER_EXT_API_GET_ORDER_INFO_102","message":"受注情報が取得できませんでした。","orderNumber":"2"}],
+        "OrderModelList":[{"orderNumber":"1","orderProgress":100}]}"#;
+    let (code, _, err) = check_stdin(doc);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("reports `ORDER_EXT_API_GET_ORDER_INFO_102` about `2`"),
+        "{err}"
+    );
+    let doc = r#"{"action":"confirm","order":{"MessageModelList":[
+        {"messageType":"ERROR","messageCode":"X_ERROR","message":"e"}],
+        "OrderModelList":[{"orderNumber":"1","orderProgress":100}]}}"#;
+    let (code, _, err) = check_stdin(doc);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("reports `X_ERROR`"), "{err}");
+}
+
+/// Windows editors start files with a byte-order mark; it is not part of the document.
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    for doc in [
+        "\u{feff}action: confirm\norder: {orderNumber: A, orderProgress: 100}\n",
+        "\u{feff}{\"action\":\"confirm\",\"order\":{\"orderNumber\":\"A\",\"orderProgress\":100}}",
+    ] {
+        let (code, out, err) = check_stdin(doc);
+        assert_eq!(code, Some(0), "{doc:?}: {err}");
+        assert!(out.contains("ALLOW"), "{out}");
+    }
+    let body = "\u{feff}{\"MessageModelList\":[{\"messageType\":\"INFO\",\"messageCode\":\"ORDER_EXT_API_CONFIRM_ORDER_INFO_101\",\"orderNumber\":\"A\"}]}";
+    let out = run(
+        &["explain-error", "--format", "json", "-"],
+        Some(body.as_bytes()),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["outcome"], "success", "{v}");
+}
+
+/// explain-error: a key given twice is refused (exit 2), so an error answer cannot read as
+/// a success; an error beside the messages makes the answer an error.
+#[test]
+fn explain_error_refuses_repeated_keys_and_sees_errors_beside_messages() {
+    let body = r#"{"MessageModelList":[{"messageType":"ERROR","messageCode":"ORDER_EXT_API_CONFIRM_ORDER_ERROR_103","orderNumber":"1"}],
+        "MessageModelList":[{"messageType":"INFO","messageCode":"ORDER_EXT_API_CONFIRM_ORDER_INFO_101","orderNumber":"1"}]}"#;
+    let out = run(&["explain-error", "-"], Some(body.as_bytes()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("at `MessageModelList`: duplicate field"),
+        "{}",
+        stderr(&out)
+    );
+    let body = r#"{"Results":{"errorCode":"ES01-01","message":"Un-Authorised"},
+        "MessageModelList":[{"messageType":"INFO","messageCode":"ORDER_EXT_API_CONFIRM_ORDER_INFO_101","orderNumber":"1"}]}"#;
+    let out = run(
+        &["explain-error", "--format", "json", "-"],
+        Some(body.as_bytes()),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["outcome"], "error", "{v}");
+    assert_eq!(v["error"], "license_expired", "{v}");
+    let body = r#"{"MessageModelList":[{"messageType":"ERROR","messageCode":"ORDER_EXT_API_CONFIRM_ORDER_ERROR_103","orderNumber":375055}]}"#;
+    let out = run(
+        &["explain-error", "--format", "json", "-"],
+        Some(body.as_bytes()),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["orders"][0]["orderNumber"], "375055", "{v}");
+}
+
 /// A pasted getOrder response that holds no order says so, instead of "missing field".
 #[test]
 fn a_get_order_response_without_orders_is_explained() {
@@ -265,7 +379,7 @@ fn lint_the_shipped_rules() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "rules/rakuten_pay.yaml: ok: 9 statuses, 17 transitions, 35 rules, 9 error entries, 0 warnings\n"
+        "rules/rakuten_pay.yaml: ok: 9 statuses, 17 transitions, 40 rules, 9 error entries, 0 warnings\n"
     );
 }
 
