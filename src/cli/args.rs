@@ -231,6 +231,10 @@ pub enum SchemaKind {
     Request,
     /// Scenario files of `simulate`
     Scenario,
+    /// The answer of `check --format json`
+    CheckOutput,
+    /// The answer of `explain-error --format json`
+    ExplainErrorOutput,
 }
 
 #[derive(Debug, Subcommand)]

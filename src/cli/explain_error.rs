@@ -12,7 +12,8 @@ use crate::rules::{Lang, Retry};
 
 /// The JSON answer. Every key is always present (`wait` only when the error has one):
 /// a success has `error: null`, `retry: null`, no `next` and no `remedy`.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "ExplainErrorOutput")]
 struct Out<'a> {
     outcome: &'static str,
     error: Option<&'a str>,
@@ -24,11 +25,19 @@ struct Out<'a> {
     next: &'a [String],
     message: &'a str,
     remedy: Vec<&'a str>,
+    /// `{"code": …}`, `{"text": …}`, `{"http_status": …}`, `{"transport": …}` or
+    /// `"fallback"`.
     matched_by: serde_json::Value,
+    /// One per order the answer's `MessageModelList` names, in its order.
     orders: Vec<OrderOut<'a>>,
 }
 
-#[derive(Serialize)]
+/// The JSON Schema of `explain-error --format json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Out<'static>)).unwrap_or_default()
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
 struct OrderOut<'a> {
     #[serde(rename = "orderNumber")]
     order_number: &'a str,

@@ -13,7 +13,7 @@ use crate::model::Request;
 use crate::rules::{Lang, RuleSet};
 
 /// Counts of decisions.
-#[derive(Debug, Default, Clone, Copy, Serialize)]
+#[derive(Debug, Default, Clone, Copy, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub allow: usize,
     pub warn: usize,
@@ -30,7 +30,33 @@ impl Summary {
     }
 }
 
-#[derive(Serialize)]
+/// The whole answer of `check --format json` (written piece by piece as results come).
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct CheckOutput<'a> {
+    results: Vec<ResultOut<'a>>,
+    summary: Summary,
+    /// Present when bad input cut the document short (exit code 2).
+    error: Option<InputErrorOut>,
+}
+
+/// Where the input went wrong.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct InputErrorOut {
+    message: String,
+    /// JSON path of the offending value; `.` for the whole document.
+    path: String,
+    line: Option<usize>,
+    column: Option<usize>,
+}
+
+/// The JSON Schema of `check --format json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(CheckOutput<'static>)).unwrap_or_default()
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
 struct ResultOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<usize>,
@@ -43,26 +69,26 @@ struct ResultOut<'a> {
     explain: Option<Vec<TraceOut<'a>>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct FindingOut<'a> {
     rule: &'a str,
     source: &'a str,
     severity: &'a str,
     message: &'a str,
     /// The fields behind the finding (`order.goodsTax: -9999`, `batch.repeat_of: 0`).
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     fields: serde_json::Map<String, serde_json::Value>,
     remedy: Vec<&'a str>,
     remedies: Vec<RemedyOut<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct RemedyOut<'a> {
     source: &'a str,
     steps: Vec<&'a str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct TraceOut<'a> {
     rule: &'a str,
     source: &'a str,

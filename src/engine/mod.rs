@@ -26,7 +26,9 @@ use crate::model::{Action, Request};
 use crate::rules::{Rule, RuleSet, Severity, Text};
 
 /// The answer to a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Allow,

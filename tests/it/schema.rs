@@ -26,3 +26,35 @@ fn rules_schema_is_current() {
 fn request_schema_is_current() {
     check("request", "rules/check-request.schema.json");
 }
+
+#[test]
+fn check_output_schema_is_current() {
+    check("check-output", "rules/check-output.schema.json");
+}
+
+#[test]
+fn explain_error_output_schema_is_current() {
+    check(
+        "explain-error-output",
+        "rules/explain-error-output.schema.json",
+    );
+}
+
+/// The shipped outputs fit their schemas' shape: every key the schema requires is there.
+#[test]
+fn outputs_carry_the_schema_keys() {
+    let schema: serde_json::Value =
+        serde_json::from_slice(&run(&["rules", "schema", "explain-error-output"], None).stdout)
+            .unwrap();
+    let body = br#"{"MessageModelList":[{"messageType":"ERROR","messageCode":"ORDER_EXT_API_CONFIRM_ORDER_ERROR_103","orderNumber":"1"}]}"#;
+    let out: serde_json::Value = serde_json::from_slice(
+        &run(&["explain-error", "--format", "json", "-"], Some(body)).stdout,
+    )
+    .unwrap();
+    for key in schema["required"].as_array().unwrap() {
+        assert!(
+            out.get(key.as_str().unwrap()).is_some(),
+            "{key} missing in {out}"
+        );
+    }
+}
