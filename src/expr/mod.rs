@@ -1,6 +1,7 @@
 //! Guard expressions: the small typed language of the rules file's `when:` fields.
 //!
-//! Three stages, one file each: [`parse`](parse_expr) (text → [`Expr`], nom),
+//! Three stages, one file each, after a size check (`bounds.rs`: length, nesting and
+//! operator count, so no stage can overflow the stack): [`parse`](parse_expr) (text → [`Expr`], nom),
 //! [`compile`] (names resolved against the [vocabulary](vocabulary), types checked,
 //! lowered to a [`Compiled`] tree) and [`Compiled::eval`] (a request → `bool`). Errors of
 //! the first two carry a [`Span`]; the third cannot fail: `null` and overflow make a
@@ -20,6 +21,7 @@
 //! - `now - order.orderDatetime` is a duration; `order.orderDatetime + 14d` a time.
 
 mod ast;
+mod bounds;
 mod check;
 mod error;
 mod eval;

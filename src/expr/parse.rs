@@ -33,6 +33,7 @@ use crate::model::Duration;
 
 /// Parses one guard expression.
 pub fn parse_expr(src: &str) -> Result<Expr, ExprError> {
+    super::bounds::check(src)?;
     let result = expr(src, src).and_then(|(rest, e)| {
         let rest = skip_ws(rest);
         if rest.is_empty() {

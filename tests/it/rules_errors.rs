@@ -281,3 +281,57 @@ fn rendered_diagnostics() {
         insta::assert_snapshot!(name, rendered);
     }
 }
+
+/// A guard nested thousands deep used to overflow the stack (exit 134). The size check
+/// refuses it before any stage recurses, underlining the first bracket too deep.
+#[test]
+fn deep_nesting_is_refused_with_the_place() {
+    let deep = format!("when: {}oms.confirm_sent{}", "(".repeat(40), ")".repeat(40));
+    let (msg, line, col, under) = first_error("when: oms.confirm_sent\n", &format!("{deep}\n"));
+    assert_eq!(
+        msg,
+        "the guard nests too deeply: more than 32 levels of brackets"
+    );
+    assert_eq!((line, col), (line_of("when: oms.confirm_sent\n"), 11 + 32));
+    assert_eq!(under, "(");
+}
+
+/// A 6,000-term `and` chain (and anything past 4,096 bytes or 256 operators) is refused
+/// with the operator or byte where it goes over, instead of overflowing the stack.
+#[test]
+fn long_guards_are_refused_with_the_place() {
+    let chain = vec!["true"; 300].join(" and ");
+    let (msg, _, _, under) = first_error("when: oms.confirm_sent\n", &format!("when: {chain}\n"));
+    assert_eq!(msg, "the guard is too long: more than 256 operators");
+    assert_eq!(under, "and");
+    let chain = vec!["oms.confirm_sent"; 6000].join(" and ");
+    let (msg, _, _, _) = first_error("when: oms.confirm_sent\n", &format!("when: {chain}\n"));
+    assert_eq!(msg, "the guard is too long: more than 4096 bytes");
+    // Through the CLI: exit 2, not a crash.
+    let dir = std::env::temp_dir().join(format!("rp-long-guard-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rules.yaml");
+    let deep = format!(
+        "when: \"{}oms.confirm_sent{}\"\n",
+        "(".repeat(4000),
+        ")".repeat(4000)
+    );
+    std::fs::write(
+        &file,
+        EMBEDDED_RULES.replacen("when: oms.confirm_sent\n", &deep, 1),
+    )
+    .unwrap();
+    for args in [
+        vec!["lint", "--rules", file.to_str().unwrap()],
+        vec!["check", "--rules", file.to_str().unwrap(), "-"],
+    ] {
+        let out = super::run(&args, Some(b"action: import\n"));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            super::stderr(&out)
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
