@@ -7,6 +7,9 @@ use miette::{
 
 use crate::rules::{Diagnostic, Level, RulesError};
 
+/// Longest source line shown under a diagnostic, in bytes.
+const MAX_SHOWN_LINE: usize = 400;
+
 /// Renders every diagnostic against `text`.
 pub fn render_all(path: &str, text: &str, diagnostics: &[Diagnostic], color: bool) -> String {
     let theme = if color {
@@ -25,6 +28,29 @@ pub fn render_all(path: &str, text: &str, diagnostics: &[Diagnostic], color: boo
         });
         if let Some(help) = &d.help {
             md = md.with_help(help.clone());
+        }
+        // A line too long to show (a hostile or minified file) is named, not printed.
+        let long_line = d.span.is_some_and(|(start, _)| {
+            let start = start.min(text.len());
+            let from = text[..start].rfind('\n').map_or(0, |i| i + 1);
+            let to = text[start..].find('\n').map_or(text.len(), |i| start + i);
+            to - from > MAX_SHOWN_LINE
+        });
+        if long_line {
+            let at = match (d.line, d.column) {
+                (Some(l), Some(c)) => format!(" ({path}:{l}:{c})"),
+                _ => String::new(),
+            };
+            let kind = match d.level {
+                Level::Error => "error",
+                Level::Warning => "warning",
+            };
+            out.push_str(&format!("  × {kind}: {}{at}\n", d.message));
+            if let Some(help) = &d.help {
+                out.push_str(&format!("  help: {help}\n"));
+            }
+            out.push('\n');
+            continue;
         }
         if let Some((start, end)) = d.span {
             md = md.with_label(LabeledSpan::new(

@@ -1,7 +1,7 @@
 //! `rms-preflight explain-error`: classify an RMS answer — success, or which error and its
 //! remedy — as a whole and per order.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use serde::Serialize;
 
@@ -118,7 +118,9 @@ pub fn run(args: &ExplainErrorArgs, out: &mut dyn Write, err: &mut dyn Write) ->
     let lang: Lang = args.lang.into();
     let path = args.input.as_deref().unwrap_or("-");
     let mut body = String::new();
-    let read = open_input(path).and_then(|mut r| r.read_to_string(&mut body));
+    let read = open_input(path)
+        .and_then(crate::model::limits::read_to_string_capped)
+        .map(|text| body = text);
     if let Err(e) = read {
         let _ = writeln!(err, "error: cannot read `{path}`: {e}");
         return EXIT_BAD_INPUT;

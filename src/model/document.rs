@@ -79,11 +79,16 @@ pub fn read_document<R: BufRead>(
         sink,
         refused: None,
         confirms: std::collections::HashMap::new(),
+        marker: None,
     };
     let mut track = serde_path_to_error::Track::new();
     let result = match format {
         DocumentFormat::Json => {
-            let mut de = serde_json::Deserializer::from_reader(reader);
+            // Counted per entry of a batch (marked after each), so a batch of any length
+            // streams while no single entry can exceed the input limit.
+            let counting = super::limits::CountingReader::new(reader);
+            state.marker = Some(counting.marker());
+            let mut de = serde_json::Deserializer::from_reader(counting);
             let r = DocumentSeed { state: &mut state }
                 .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
             match r {
@@ -95,15 +100,24 @@ pub fn read_document<R: BufRead>(
             }
         }
         DocumentFormat::Yaml => {
-            let mut text = String::new();
-            reader
-                .read_to_string(&mut text)
-                .map_err(|e| DocumentError {
-                    message: format!("cannot read the document: {e}"),
+            let text = super::limits::read_to_string_capped(reader).map_err(|e| DocumentError {
+                message: format!("cannot read the document: {e}"),
+                path: ".".into(),
+                line: None,
+                column: None,
+            })?;
+            if let Some(i) = super::limits::yaml_too_deep(&text) {
+                let (line, column) = crate::rules::line_column(&text, i);
+                return Err(DocumentError {
+                    message: format!(
+                        "the document nests deeper than {} levels",
+                        super::limits::MAX_YAML_NESTING
+                    ),
                     path: ".".into(),
-                    line: None,
-                    column: None,
-                })?;
+                    line: Some(line),
+                    column: Some(column),
+                });
+            }
             let de = serde_yaml::Deserializer::from_str(&text);
             DocumentSeed { state: &mut state }
                 .deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
@@ -210,6 +224,8 @@ struct State<'s> {
     /// Two different numbers with one hash (odds ~1e-8 in a million-order batch) would
     /// deny a confirmation, never allow a second one.
     confirms: std::collections::HashMap<u64, usize>,
+    /// Restarts the input count after each entry of a streamed JSON batch.
+    marker: Option<super::limits::Marker>,
 }
 
 impl State<'_> {
@@ -525,6 +541,9 @@ impl<'de> Visitor<'de> for RequestsSeed<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
         let mut index = 0;
         while let Some(entry) = seq.next_element::<Entry>()? {
+            if let Some(m) = &self.state.marker {
+                m.mark();
+            }
             match &self.header {
                 Some((shop, now)) => self.state.deliver(index, entry.into_request(shop, *now))?,
                 None => self.held.push(entry),

@@ -3,6 +3,7 @@
 
 mod action;
 mod document;
+pub mod limits;
 mod order;
 mod request;
 mod timestamp;

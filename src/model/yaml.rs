@@ -50,7 +50,7 @@ impl FileError {
 
     /// Reads the file at `path`, or says why not.
     pub fn read(kind: &'static str, path: &std::path::Path) -> Result<String, FileError> {
-        std::fs::read_to_string(path).map_err(|e| {
+        super::limits::read_file_capped(path).map_err(|e| {
             FileError::new(
                 kind,
                 &path.display().to_string(),
@@ -72,10 +72,47 @@ impl FileError {
 }
 
 /// Deserialises `text`, tracking the path of any error.
+///
+/// Before the YAML parser sees it: a leading byte-order mark is skipped (positions stay
+/// those of the file), and flow collections nested deeper than
+/// [`MAX_YAML_NESTING`](super::limits::MAX_YAML_NESTING) are refused at once (the parser's
+/// time grows with the square of the nesting). A second document (`---`) is refused with
+/// its position.
 pub fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    let (text, shift) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, '\u{feff}'.len_utf8()),
+        None => (text, 0),
+    };
+    let at = |index: usize, message: String| {
+        let (line, column) = crate::rules::line_column(text, index);
+        YamlError {
+            message,
+            path: ".".into(),
+            line: Some(line),
+            column: Some(column + usize::from(shift > 0 && line == 1)),
+            index: Some(index + shift),
+        }
+    };
+    if let Some(i) = super::limits::yaml_too_deep(text) {
+        return Err(at(
+            i,
+            format!(
+                "the document nests deeper than {} levels",
+                super::limits::MAX_YAML_NESTING
+            ),
+        ));
+    }
     let mut track = serde_path_to_error::Track::new();
     let de = serde_yaml::Deserializer::from_str(text);
     T::deserialize(serde_path_to_error::Deserializer::new(de, &mut track)).map_err(|e| {
+        if e.to_string().contains("more than one document") {
+            if let Some(i) = second_document(text) {
+                return at(
+                    i,
+                    "a second YAML document (`---`): this file holds one document".into(),
+                );
+            }
+        }
         let path = track.path().to_string();
         let message = yaml_message(&e, &path);
         let located = e.location();
@@ -87,10 +124,30 @@ pub fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
             },
             path,
             line: located.as_ref().map(|l| l.line()),
-            column: located.as_ref().map(|l| l.column()),
-            index: located.as_ref().map(|l| l.index()),
+            column: located
+                .as_ref()
+                .map(|l| l.column() + usize::from(shift > 0 && l.line() == 1)),
+            index: located.as_ref().map(|l| l.index() + shift),
         }
     })
+}
+
+/// Where the second document of a YAML stream starts: a `---` line after content.
+fn second_document(text: &str) -> Option<usize> {
+    let mut seen_content = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_end();
+        if trimmed == "---" || trimmed.starts_with("--- ") {
+            if seen_content {
+                return Some(offset);
+            }
+        } else if !trimmed.is_empty() && !trimmed.starts_with('#') && trimmed != "..." {
+            seen_content = true;
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// A serde_yaml error's message without its location (reported apart) and without the

@@ -90,7 +90,7 @@ impl Credentials {
             path: path.display().to_string(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let text = crate::model::limits::read_file_capped(path).map_err(|e| err(e.to_string()))?;
         // serde_yaml's messages quote the offending value: keep only where it is.
         serde_yaml::from_str(&text).map_err(|e| {
             err(match e.location() {

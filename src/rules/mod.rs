@@ -51,16 +51,18 @@ impl RuleSet {
     pub fn from_path(path: impl AsRef<std::path::Path>) -> Result<RuleSet, RulesError> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let text =
+            crate::model::limits::read_file_capped(path).map_err(|source| RulesError::Io {
+                path: name.clone(),
+                source,
+            })?;
         RuleSet::from_yaml(&name, &text)
     }
 
     /// Loads a rules file from its text; `name` is used in diagnostics.
     pub fn from_yaml(name: &str, text: &str) -> Result<RuleSet, RulesError> {
-        load::load(name, text)
+        // A byte-order mark is not part of the rules (spans are then counted without it).
+        load::load(name, text.strip_prefix('\u{feff}').unwrap_or(text))
     }
 
     /// Where the rules came from.

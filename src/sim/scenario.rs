@@ -376,6 +376,9 @@ impl Step {
 /// A scenario file that cannot be run, and where.
 pub type ScenarioError = crate::model::FileError;
 
+/// The longest duration a scenario may write (`advance`, a fault's `for`, delays).
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+
 impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -429,6 +432,39 @@ impl Scenario {
                     "oms",
                     format!("unknown order `{n}`: it is not in `orders`"),
                 ));
+            }
+        }
+        // Virtual time is cheap but not free: every simulated 5 minutes polls RMS. A
+        // duration beyond a year is a typo (`100000000000000d`), refused here rather than
+        // simulated for hours.
+        let too_long =
+            |d: &Option<Duration>| d.is_some_and(|d| d.as_secs() > MAX_DURATION.as_secs());
+        let long = |path: String| {
+            at(
+                &path,
+                format!(
+                    "a duration over {MAX_DURATION} is not simulated: write at most {MAX_DURATION}"
+                ),
+            )
+        };
+        if let Some(sim) = &scenario.sim {
+            if too_long(&sim.screening_delay) {
+                return Err(long("sim.screening_delay".into()));
+            }
+            if too_long(&sim.timeout) {
+                return Err(long("sim.timeout".into()));
+            }
+        }
+        for (i, step) in scenario.steps.iter().enumerate() {
+            if too_long(&step.advance) {
+                return Err(long(format!("steps[{i}].advance")));
+            }
+            if step.fault.as_ref().is_some_and(|f| too_long(&f.duration)) {
+                return Err(long(format!("steps[{i}].fault.for")));
+            }
+            let renewal = step.event.as_ref().and_then(|e| e.renew_license.as_ref());
+            if renewal.is_some_and(|r| too_long(&r.activation)) {
+                return Err(long(format!("steps[{i}].event.renew_license.activation")));
             }
         }
         for (i, step) in scenario.steps.iter().enumerate() {
