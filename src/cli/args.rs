@@ -69,6 +69,42 @@ pub struct SimServerArgs {
     /// A scenario file whose `shop`, `orders` and `sim` set the starting state
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// How `record`, `replay` and `sim-server` bound their clients.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Time a client has to send a request's headers, from connecting or from the
+    /// previous answer on a kept-alive connection (e.g. `10s`)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub header_timeout: std::time::Duration,
+    /// Connections served at once (1 to 65,536); more wait to be accepted
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
+    /// How long a stop (Ctrl-C, SIGTERM) waits for requests in flight (e.g. `10s`)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub drain_timeout: std::time::Duration,
+}
+
+impl ServerArgs {
+    pub fn limits(&self) -> crate::fixture::Limits {
+        crate::fixture::Limits {
+            header_timeout: self.header_timeout,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            drain_timeout: self.drain_timeout,
+        }
+    }
+}
+
+/// `1s` to `1d`, written like the rules file's durations.
+fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d: crate::model::Duration = s.parse().map_err(|e| format!("{e}"))?;
+    match u64::try_from(d.as_secs()) {
+        Ok(secs @ 1..=86_400) => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(format!("`{s}` is out of range: from `1s` to `1d`")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +137,8 @@ pub struct RecordArgs {
     /// Cassette to write (replaced)
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +155,8 @@ pub struct ReplayArgs {
     /// Exit 1 when a request matched nothing or an interaction went unused
     #[arg(long)]
     pub strict: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]

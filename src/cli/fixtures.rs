@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use super::args::{RecordArgs, ReplayArgs};
 use super::{EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
+use crate::fixture::cassette::TornTail;
 use crate::fixture::{
-    lint as lint_cassette, Cassette, Recorder, Redactor, ReplayHandler, Replayer, Server,
+    lint as lint_cassette, Cassette, Limits, Recorder, Redactor, ReplayHandler, Replayer, Server,
+    Stopped,
 };
 
 pub(crate) fn runtime(err: &mut dyn Write) -> Option<tokio::runtime::Runtime> {
@@ -54,28 +56,95 @@ pub(crate) fn stop_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Serves `handler` on `addr` until Ctrl-C or SIGTERM, after printing `banner(url)`;
-/// `false` when the address cannot be bound (the error is printed).
+/// Serves `handler` on `addr` within `limits` until Ctrl-C or SIGTERM, after printing
+/// `banner(url)`; then drains (see [`Server::shutdown`]) and says what the stop left
+/// undone. `None` when the address cannot be bound (the error is printed).
 pub(crate) async fn serve_until_stopped<H: crate::fixture::Handler>(
     addr: std::net::SocketAddr,
     handler: Arc<H>,
+    limits: Limits,
     banner: impl FnOnce(&str) -> String,
     err: &mut dyn Write,
-) -> bool {
+) -> Option<Stopped> {
+    serve_logging(
+        addr,
+        handler,
+        limits,
+        banner,
+        err,
+        None::<tokio::sync::mpsc::Receiver<String>>,
+    )
+    .await
+}
+
+/// [`serve_until_stopped`], printing each line of `log` as an error as it comes.
+async fn serve_logging<H: crate::fixture::Handler, L: std::fmt::Display>(
+    addr: std::net::SocketAddr,
+    handler: Arc<H>,
+    limits: Limits,
+    banner: impl FnOnce(&str) -> String,
+    err: &mut dyn Write,
+    mut log: Option<tokio::sync::mpsc::Receiver<L>>,
+) -> Option<Stopped> {
     // Listen for the stop before anyone can learn the address and send it.
     let stopped = stop_signal();
-    let server = match Server::start(addr, handler).await {
+    let server = match Server::start_with(addr, handler, limits).await {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(err, "error: cannot listen on `{addr}`: {e}");
-            return false;
+            return None;
         }
     };
     let _ = writeln!(err, "{}", banner(&server.url()));
     let _ = err.flush();
-    stopped.await;
-    server.shutdown().await;
-    true
+    tokio::pin!(stopped);
+    loop {
+        let line = match log.as_mut() {
+            Some(rx) => tokio::select! {
+                _ = &mut stopped => break,
+                line = rx.recv() => line,
+            },
+            None => {
+                stopped.as_mut().await;
+                break;
+            }
+        };
+        match line {
+            Some(line) => {
+                let _ = writeln!(err, "error: {line}");
+                let _ = err.flush();
+            }
+            None => log = None,
+        }
+    }
+    let _ = writeln!(
+        err,
+        "stopping: finishing requests in flight (at most {}s)",
+        limits.drain_timeout.as_secs()
+    );
+    let _ = err.flush();
+    let report = server.shutdown().await;
+    if let Some(rx) = log.as_mut() {
+        while let Ok(line) = rx.try_recv() {
+            let _ = writeln!(err, "error: {line}");
+        }
+    }
+    if report.abandoned > 0 {
+        let _ = writeln!(
+            err,
+            "warning: {} requests were still in flight after {}s and got no answer",
+            report.abandoned,
+            limits.drain_timeout.as_secs()
+        );
+    }
+    Some(report)
+}
+
+/// A recording cut short mid-append: say what was dropped.
+fn warn_torn(path: &Path, torn: Option<&TornTail>, err: &mut dyn Write) {
+    if let Some(torn) = torn {
+        let _ = writeln!(err, "warning: cassette `{}`: {torn}", path.display());
+    }
 }
 
 pub fn record(args: &RecordArgs, err: &mut dyn Write) -> u8 {
@@ -89,6 +158,7 @@ pub fn record(args: &RecordArgs, err: &mut dyn Write) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
+    let failures = recorder.failures();
     rt.block_on(async {
         let banner = |url: &str| {
             format!(
@@ -97,16 +167,45 @@ pub fn record(args: &RecordArgs, err: &mut dyn Write) -> u8 {
                 args.out.display()
             )
         };
-        if !serve_until_stopped(args.listen, recorder.clone(), banner, err).await {
+        let limits = args.server.limits();
+        let Some(stopped) = serve_logging(
+            args.listen,
+            recorder.clone(),
+            limits,
+            banner,
+            err,
+            Some(failures),
+        )
+        .await
+        else {
             return EXIT_BAD_INPUT;
-        }
+        };
         let _ = writeln!(
             err,
             "recorded {} interactions to {}",
             recorder.recorded(),
             args.out.display()
         );
-        EXIT_OK
+        let mut code = EXIT_OK;
+        if recorder.unrecorded() > 0 {
+            let _ = writeln!(
+                err,
+                "error: {} interactions RMS answered are not in `{}` (see above): the recording is incomplete",
+                recorder.unrecorded(),
+                args.out.display()
+            );
+            code = EXIT_DENIED;
+        }
+        if stopped.abandoned > 0 {
+            let _ = writeln!(
+                err,
+                "error: {} requests were still waiting for RMS when the stop gave up: they may have run on RMS and are not in `{}`",
+                stopped.abandoned,
+                args.out.display()
+            );
+            code = EXIT_DENIED;
+        }
+        code
     })
 }
 
@@ -114,8 +213,11 @@ fn load_all(paths: &[PathBuf], err: &mut dyn Write) -> Option<Vec<(String, Casse
     let mut cassettes = Vec::new();
     let mut ok = true;
     for p in paths {
-        match Cassette::load(p) {
-            Ok(c) => cassettes.push((p.display().to_string(), c)),
+        match Cassette::open(p) {
+            Ok((c, torn)) => {
+                warn_torn(p, torn.as_ref(), err);
+                cassettes.push((p.display().to_string(), c));
+            }
             Err(e) => {
                 let _ = writeln!(err, "error: {e}");
                 ok = false;
@@ -144,7 +246,10 @@ pub fn replay(args: &ReplayArgs, err: &mut dyn Write) -> u8 {
                 args.cassettes.len()
             )
         };
-        if !serve_until_stopped(args.listen, handler, banner, err).await {
+        if serve_until_stopped(args.listen, handler, args.server.limits(), banner, err)
+            .await
+            .is_none()
+        {
             return EXIT_BAD_INPUT;
         }
         let unused = replayer.unused();
@@ -174,12 +279,13 @@ pub fn lint(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let mut bad_input = false;
     let mut problems = 0;
     for path in files {
-        match Cassette::load(path) {
+        match Cassette::open(path) {
             Err(e) => {
                 let _ = writeln!(err, "error: {e}");
                 bad_input = true;
             }
-            Ok(c) => {
+            Ok((c, torn)) => {
+                warn_torn(path, torn.as_ref(), err);
                 let found = lint_cassette::lint(&c);
                 problems += found.len();
                 for p in &found {
@@ -206,8 +312,11 @@ pub fn lint(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 pub fn import(file: &Path, to: &Path, err: &mut dyn Write) -> u8 {
-    let mut cassette = match Cassette::load(file) {
-        Ok(c) => c,
+    let mut cassette = match Cassette::open(file) {
+        Ok((c, torn)) => {
+            warn_torn(file, torn.as_ref(), err);
+            c
+        }
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             return EXIT_BAD_INPUT;

@@ -150,7 +150,16 @@ pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {
                 "simulated RMS with {orders} orders on {url} (base {url}/es/2.0; Ctrl-C to stop)"
             )
         };
-        if !super::fixtures::serve_until_stopped(args.listen, handler, banner, err).await {
+        if super::fixtures::serve_until_stopped(
+            args.listen,
+            handler,
+            args.server.limits(),
+            banner,
+            err,
+        )
+        .await
+        .is_none()
+        {
             return EXIT_BAD_INPUT;
         }
         let _ = writeln!(err, "sim-server: {} calls", sim.call_count());

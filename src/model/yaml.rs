@@ -106,12 +106,18 @@ pub fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     let de = serde_yaml::Deserializer::from_str(text);
     T::deserialize(serde_path_to_error::Deserializer::new(de, &mut track)).map_err(|e| {
         if e.to_string().contains("more than one document") {
-            if let Some(i) = second_document(text) {
-                return at(
+            return match second_document(text) {
+                Some(i) => at(
                     i,
                     "a second YAML document (`---`): this file holds one document".into(),
-                );
-            }
+                ),
+                // No `---`: the parser ended the first document early (an indented first
+                // key, a stray `...`); the first line is where to look.
+                None => at(
+                    0,
+                    "the text reads as more than one YAML document (is the first key indented?): this file holds one document".into(),
+                ),
+            };
         }
         let path = track.path().to_string();
         let message = yaml_message(&e, &path);

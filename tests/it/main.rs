@@ -7,6 +7,7 @@ mod explain_error;
 mod fixtures;
 mod guard;
 mod properties;
+mod recording;
 mod rms_client;
 mod rules_errors;
 mod schema;
