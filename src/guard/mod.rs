@@ -18,7 +18,7 @@ use crate::engine::{Classification, Engine};
 use crate::model::{Action, OmsState, Order, Request, Shop, Timestamp};
 use crate::rms::wire::{
     CancelOrderRequest, ConfirmOrderRequest, GetOrderRequest, MessagesResponse,
-    UpdateOrderShippingRequest, MAX_ORDER_NUMBERS,
+    UpdateOrderDeliveryRequest, UpdateOrderShippingRequest, MAX_ORDER_NUMBERS,
 };
 use crate::rms::{RmsApi, RmsError};
 use crate::rules::Retry;
@@ -390,6 +390,20 @@ impl<C: RmsApi> Guard<C> {
     }
 
     /// Fetches the RMS status (RMSステータスを取得) of one order, if the rules allow.
+    /// 入力内容を反映する (API option): pushes the OMS's edits to RMS, if the rules allow.
+    pub async fn reflect(
+        &self,
+        tracked: &Tracked,
+        request: &UpdateOrderDeliveryRequest,
+    ) -> Outcome {
+        self.guarded(
+            Action::Reflect,
+            tracked,
+            self.api.update_order_delivery(request),
+        )
+        .await
+    }
+
     pub async fn fetch_status(&self, tracked: &Tracked) -> Outcome {
         let report = self.check(Action::FetchStatus, tracked);
         if report.is_denied() {

@@ -37,6 +37,8 @@ pub mod function {
     pub const SEARCH_ORDER: &str = "searchOrder";
     pub const UPDATE_ORDER_SHIPPING: &str = "updateOrderShipping";
     pub const CANCEL_ORDER: &str = "cancelOrder";
+    /// 入力内容を反映する (API option): push the OMS's edits of an order to RMS.
+    pub const UPDATE_ORDER_DELIVERY: &str = "updateOrderDelivery";
 
     /// Functions that only read: safe to retry.
     pub fn is_read(function: &str) -> bool {
@@ -223,6 +225,14 @@ pub trait RmsApi: Send + Sync {
         request: &CancelOrderRequest,
     ) -> impl Future<Output = Result<MessagesResponse, RmsError>> + Send {
         self.call(function::CANCEL_ORDER, request)
+    }
+
+    /// `updateOrderDelivery` (入力内容を反映する, API option only).
+    fn update_order_delivery(
+        &self,
+        request: &UpdateOrderDeliveryRequest,
+    ) -> impl Future<Output = Result<MessagesResponse, RmsError>> + Send {
+        self.call(function::UPDATE_ORDER_DELIVERY, request)
     }
 }
 

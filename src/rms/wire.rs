@@ -194,6 +194,17 @@ pub struct CancelOrderRequest {
     pub change_reason_detail_apply: u8,
 }
 
+/// `updateOrderDelivery` request (入力内容を反映する): the order and the fields the OMS
+/// changed, in RMS's names. RMS's exact body for this function is not documented
+/// publicly (rms-api-facts.md: unsure); this is the shape the simulator takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateOrderDeliveryRequest {
+    pub order_number: String,
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
 /// The API gateway's error shape: `{"Results": {"errorCode": "ES01-01", "message": "Un-Authorised"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GatewayError {

@@ -17,9 +17,10 @@ use crate::engine::Engine;
 use crate::guard::{Done, Guard, Outcome, Report, Tracked};
 use crate::model::{Action, Label, OmsState, Order, Shop, Timestamp};
 use crate::rms::wire::{
-    CancelOrderRequest, GetOrderRequest, UpdateOrderShippingRequest, MAX_ORDER_NUMBERS,
+    CancelOrderRequest, GetOrderRequest, UpdateOrderDeliveryRequest, UpdateOrderShippingRequest,
+    MAX_ORDER_NUMBERS,
 };
-use crate::rms::{RmsApi, RmsCall};
+use crate::rms::RmsApi;
 
 /// One order as the OMS holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -254,49 +255,28 @@ impl Oms {
         Ok(Self::single(number, report, outcome))
     }
 
-    /// 入力内容を反映する (API option): pushes the OMS's edits to RMS.
+    /// 入力内容を反映する (API option): pushes the OMS's edits to RMS, through the guard.
     pub async fn reflect(&mut self, number: &str) -> Result<ActionResult, String> {
-        let (report, mut outcome) = self.local(Action::Reflect, number)?;
+        let tracked = self.tracked_or_err(number)?;
+        let guard = self.guard();
+        let report = guard.check(Action::Reflect, &tracked);
+        let fields = self
+            .orders
+            .get(number)
+            .map(|o| o.pending.clone())
+            .unwrap_or_default();
+        let request = UpdateOrderDeliveryRequest {
+            order_number: number.to_owned(),
+            fields,
+        };
+        let outcome = guard.reflect(&tracked, &request).await;
         if outcome.is_done() {
-            let pending = self
-                .orders
-                .get(number)
-                .map(|o| o.pending.clone())
-                .unwrap_or_default();
-            let mut body = pending.clone();
-            body.insert("orderNumber".into(), Value::String(number.to_owned()));
-            let sent = self
-                .sim
-                .send(RmsCall {
-                    function: "updateOrderDelivery".into(),
-                    body: Value::Object(body),
-                })
-                .await;
-            match sent {
-                Ok(r) if (200..300).contains(&r.status) => {
-                    if let Some(o) = self.orders.get_mut(number) {
-                        o.pending.clear();
-                        o.state.unreflected_changes = false;
-                    }
-                }
-                Ok(r) => {
-                    let c = self
-                        .engine
-                        .classify(Some(r.status), &String::from_utf8_lossy(&r.body));
-                    outcome = Outcome::Failed(crate::guard::Failure::from_classification(
-                        &c,
-                        format!("HTTP {}", r.status),
-                    ));
-                }
-                Err(e) => {
-                    let c = e.classify(&self.engine);
-                    outcome = Outcome::Failed(crate::guard::Failure::from_classification(
-                        &c,
-                        e.to_string(),
-                    ));
-                }
+            if let Some(o) = self.orders.get_mut(number) {
+                o.pending.clear();
+                o.state.unreflected_changes = false;
             }
         }
+        self.record_failure(number, &outcome);
         Ok(Self::single(number, report, outcome))
     }
 
