@@ -30,12 +30,15 @@ pub struct HttpRmsConfig {
 impl HttpRmsConfig {
     /// Production settings, with the rate limit from the rules' `timing.request_interval`.
     pub fn for_rules(engine: &Engine) -> Self {
-        let interval = engine
-            .rules()
-            .timing("request_interval")
-            .map_or(Duration::from_secs(1), |d| {
-                Duration::from_secs(d.as_secs().max(0).unsigned_abs())
-            });
+        let interval = Duration::from_secs(
+            engine
+                .rules()
+                .facts()
+                .request_interval
+                .as_secs()
+                .max(0)
+                .unsigned_abs(),
+        );
         HttpRmsConfig {
             base: DEFAULT_BASE.to_owned(),
             timeout: Duration::from_secs(30),

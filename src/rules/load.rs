@@ -190,6 +190,16 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
         .iter()
         .map(|(k, v)| (k.clone(), v.value))
         .collect();
+    for name in super::Timing::NAMES {
+        if !timing.contains_key(name) {
+            loader.at(
+                Level::Error,
+                "timing",
+                format!("missing timing fact `{name}`"),
+                Some("the client and the simulator read it: add it with a `value`, a `source` and a `note`".into()),
+            );
+        }
+    }
     check_sources(&mut loader, &file);
     check_texts(&mut loader, &file);
     let sentinels = sentinel_groups(&mut loader, &file);
@@ -308,12 +318,17 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
         diagnostics.sort_by_key(|d| (std::cmp::Reverse(d.level), d.span.map(|s| s.0)));
         return Err(invalid(diagnostics));
     }
+    let Some(facts) = super::Timing::from_table(&timing) else {
+        // Each missing name was reported above.
+        return Err(invalid(loader.diagnostics));
+    };
     Ok(RuleSet {
         path: path.to_owned(),
         file,
         guards,
         sentinels,
         timing,
+        facts,
         warnings: loader.diagnostics,
     })
 }

@@ -38,7 +38,71 @@ pub struct RuleSet {
     pub(crate) guards: Vec<RuleGuards>,
     pub(crate) sentinels: Vec<SentinelGroup>,
     timing: BTreeMap<String, Duration>,
+    facts: Timing,
     warnings: Vec<Diagnostic>,
+}
+
+/// The timing facts the Rust side itself reads (the client's rate limit, the simulated
+/// OMS's poll, the simulated RMS's licence and auto-cancel). The loader refuses a rules
+/// file without any of them, so none has a silent fallback in code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// S5: the OMS fetches results every 5 minutes.
+    pub result_poll_interval: Duration,
+    /// S17: a renewed key works after at most this long.
+    pub license_activation_max: Duration,
+    /// A licence key lasts this long (rms-api, likely).
+    pub license_lifetime: Duration,
+    /// Unconfirmed orders are cancelled after this long (rms-api, likely).
+    pub auto_cancel_after: Duration,
+    /// One request per this long, per shop (rms-api, likely).
+    pub request_interval: Duration,
+    /// RMS's time zone, as an offset east of UTC (JST, +9h).
+    pub rms_utc_offset: Duration,
+}
+
+impl Timing {
+    /// The names, as the rules file's `timing:` table writes them.
+    pub const NAMES: [&'static str; 6] = [
+        "result_poll_interval",
+        "license_activation_max",
+        "license_lifetime",
+        "auto_cancel_after",
+        "request_interval",
+        "rms_utc_offset",
+    ];
+
+    pub(crate) fn from_table(t: &BTreeMap<String, Duration>) -> Option<Timing> {
+        let get = |k: &str| t.get(k).copied();
+        Some(Timing {
+            result_poll_interval: get("result_poll_interval")?,
+            license_activation_max: get("license_activation_max")?,
+            license_lifetime: get("license_lifetime")?,
+            auto_cancel_after: get("auto_cancel_after")?,
+            request_interval: get("request_interval")?,
+            rms_utc_offset: get("rms_utc_offset")?,
+        })
+    }
+
+    /// When the shop's licence key expires: the explicit date if the shop gave one, else
+    /// 23:59:59 (RMS's time) of the day `license_lifetime` after it was issued — the same
+    /// reading as the rules' `license-expired` guard.
+    pub fn license_expiry(&self, shop: &crate::model::Shop) -> Option<crate::model::Timestamp> {
+        if let Some(t) = shop.license_expires_at {
+            return Some(t);
+        }
+        let issued = shop.license_issued_at?;
+        let offset = self.rms_utc_offset.as_secs();
+        let local = issued
+            .unix_seconds()
+            .checked_add(self.license_lifetime.as_secs())?
+            .checked_add(offset)?;
+        let end = local.div_euclid(86_400) * 86_400 + 86_399 - offset;
+        Some(crate::model::Timestamp::from_unix(
+            end,
+            i32::try_from(offset).ok()?,
+        ))
+    }
 }
 
 impl RuleSet {
@@ -78,6 +142,11 @@ impl RuleSet {
     /// A timing fact by name (`result_poll_interval`, `license_activation_max`, …).
     pub fn timing(&self, name: &str) -> Option<Duration> {
         self.timing.get(name).copied()
+    }
+
+    /// The timing facts the code reads, typed (every one is required by the loader).
+    pub fn facts(&self) -> &Timing {
+        &self.facts
     }
 
     /// What `lint` warns about.

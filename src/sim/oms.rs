@@ -58,10 +58,7 @@ pub struct Oms {
 
 impl Oms {
     pub fn new(engine: Arc<Engine>, sim: Arc<SimRms>, shop: Shop) -> Self {
-        let poll = engine
-            .rules()
-            .timing("result_poll_interval")
-            .map_or(300, |d| d.as_secs().max(1));
+        let poll = engine.rules().facts().result_poll_interval.as_secs().max(1);
         let now = sim.clock().now();
         Oms {
             shop,

@@ -137,12 +137,7 @@ pub fn build(engine: Arc<Engine>, scenario: &Scenario, seed: Option<u64>) -> Res
         });
     }
     let sim = Arc::new(SimRms::new(engine.clone(), clock, config));
-    let lifetime = engine.rules().timing("license_lifetime");
-    let expiry = shop.license_expires_at.or_else(|| {
-        shop.license_issued_at
-            .zip(lifetime)
-            .map(|(t, l)| Timestamp::from_unix(t.unix_seconds() + l.as_secs(), t.offset_seconds()))
-    });
+    let expiry = engine.rules().facts().license_expiry(&shop);
     sim.set_license_expiry(expiry);
     let mut oms = Oms::new(engine, sim.clone(), shop);
     for o in &scenario.orders {
@@ -359,22 +354,21 @@ fn event_step(
         return ("event license_expires".into(), Ok(None));
     }
     if let Some(renewal) = &event.renew_license {
-        let activation = renewal
-            .activation
-            .or_else(|| engine.rules().timing("license_activation_max"))
-            .map_or(std::time::Duration::from_secs(600), std_duration);
+        let activation = std_duration(
+            renewal
+                .activation
+                .unwrap_or(engine.rules().facts().license_activation_max),
+        );
         oms.sim().renew_license(activation);
         let now = oms.sim().clock().now();
         oms.shop.license_issued_at = Some(now);
         if oms.shop.license_expires_at.is_some() {
-            let lifetime = engine
-                .rules()
-                .timing("license_lifetime")
-                .map_or(90 * 86_400, |d| d.as_secs());
-            oms.shop.license_expires_at = Some(Timestamp::from_unix(
-                now.unix_seconds() + lifetime,
-                now.offset_seconds(),
-            ));
+            // The renewed key's date replaces the old one (the shop's record of it).
+            let renewed = crate::model::Shop {
+                license_expires_at: None,
+                ..oms.shop.clone()
+            };
+            oms.shop.license_expires_at = engine.rules().facts().license_expiry(&renewed);
         }
         return ("event renew_license".into(), Ok(None));
     }

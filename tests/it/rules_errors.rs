@@ -335,3 +335,16 @@ fn long_guards_are_refused_with_the_place() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The code reads some timing facts itself (the client's rate limit, the simulated OMS's
+/// poll, the licence): a rules file without one is refused, never silently defaulted.
+#[test]
+fn a_timing_fact_the_code_reads_is_required() {
+    let (_, diagnostics) = broken("  request_interval:\n", "  request_interval_typo:\n");
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.message == "missing timing fact `request_interval`"),
+        "{diagnostics:?}"
+    );
+}
