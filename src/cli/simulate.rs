@@ -143,7 +143,7 @@ pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {
             }
         };
         let sim = oms.sim().clone();
-        let handler = Arc::new(crate::sim::SimHandler { sim: sim.clone() });
+        let handler = Arc::new(crate::sim::SimHandler::new(sim.clone()));
         let orders = scenario.orders.len();
         let banner = |url: &str| {
             format!(

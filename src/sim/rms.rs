@@ -118,8 +118,38 @@ struct State {
     license_active_from: Option<Timestamp>,
     faults: Vec<FaultRule>,
     rng: u64,
-    calls: Vec<CallRecord>,
+    calls: CallLog,
     accepted_confirms: HashMap<String, u32>,
+}
+
+/// The calls received: a count of all, and their records — every one, or the last
+/// `limit` ([`SimRms::limit_call_log`], what `sim-server` sets).
+#[derive(Default)]
+struct CallLog {
+    kept: std::collections::VecDeque<CallRecord>,
+    /// Records dropped from the front.
+    dropped: usize,
+    limit: Option<usize>,
+}
+
+impl CallLog {
+    fn push(&mut self, record: CallRecord) {
+        self.kept.push_back(record);
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        if let Some(limit) = self.limit {
+            while self.kept.len() > limit {
+                self.kept.pop_front();
+                self.dropped += 1;
+            }
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.dropped + self.kept.len()
+    }
 }
 
 /// The simulated RMS. Cheap to share (`Arc`).
@@ -157,7 +187,7 @@ impl SimRms {
                 license_active_from: None,
                 faults: Vec::new(),
                 rng,
-                calls: Vec::new(),
+                calls: CallLog::default(),
                 accepted_confirms: HashMap::new(),
             }),
         }
@@ -235,20 +265,30 @@ impl SimRms {
         self.lock().faults.push(rule);
     }
 
-    /// Every call received so far.
+    /// Every call received so far (the last `keep` with [`SimRms::limit_call_log`]).
     pub fn calls(&self) -> Vec<CallRecord> {
-        self.lock().calls.clone()
+        self.lock().calls.kept.iter().cloned().collect()
     }
 
-    /// The calls received after the first `n`.
+    /// The calls received after the first `n` (those still kept).
     pub fn calls_since(&self, n: usize) -> Vec<CallRecord> {
         let s = self.lock();
-        s.calls[n.min(s.calls.len())..].to_vec()
+        let from = n.saturating_sub(s.calls.dropped).min(s.calls.kept.len());
+        s.calls.kept.range(from..).cloned().collect()
     }
 
-    /// How many calls were received so far.
+    /// How many calls were received so far (all of them, kept or not).
     pub fn call_count(&self) -> usize {
-        self.lock().calls.len()
+        self.lock().calls.count()
+    }
+
+    /// Keeps only the last `keep` call records from now on ([`SimRms::call_count`]
+    /// still counts every call): a long-running server stays in bounded memory. Without
+    /// it every record is kept (a scenario or an exploration checks them step by step).
+    pub fn limit_call_log(&self, keep: usize) {
+        let mut s = self.lock();
+        s.calls.limit = Some(keep);
+        s.calls.trim();
     }
 
     /// How many confirmations RMS accepted for an order.
@@ -809,18 +849,79 @@ impl RmsApi for SimRms {
 }
 
 /// `sim-server`: the simulator behind RMS's wire protocol.
+///
+/// It answers `POST /es/2.0/order/<function>` (with or without a trailing slash) like
+/// RMS; any other path gets 404 and another method on an RMS path 405, both in RMS's
+/// gateway shape (`{"Results": {"errorCode", "message"}}`).
 pub struct SimHandler {
     pub sim: Arc<SimRms>,
 }
 
+/// How many call records [`SimHandler::new`] keeps (the most recent; every call is still
+/// counted).
+pub const SERVER_CALL_LOG: usize = 1_000;
+
+/// Where RMS's RakutenPayOrderAPI functions live.
+const ORDER_API_PREFIX: &str = "/es/2.0/order/";
+
+impl SimHandler {
+    /// Serves `sim` for a long run: only the last [`SERVER_CALL_LOG`] call records are
+    /// kept ([`SimRms::limit_call_log`]).
+    pub fn new(sim: Arc<SimRms>) -> Self {
+        sim.limit_call_log(SERVER_CALL_LOG);
+        SimHandler { sim }
+    }
+}
+
+/// The function an RMS order API path names: `/es/2.0/order/confirmOrder/` →
+/// `confirmOrder` (the query, if any, ignored).
+fn order_api_function(path: &str) -> Option<&str> {
+    let path = path.split('?').next().unwrap_or(path);
+    let rest = path.strip_prefix(ORDER_API_PREFIX)?;
+    let function = rest.strip_suffix('/').unwrap_or(rest);
+    (!function.is_empty() && function.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then_some(function)
+}
+
+/// An error in RMS's gateway shape.
+fn gateway_error(status: u16, message: String) -> crate::fixture::HttpResponse {
+    crate::fixture::HttpResponse::json(
+        status,
+        &json!({"Results": {"errorCode": "ES04-01", "message": message}}),
+    )
+}
+
+/// A client's text, short enough for a message.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(120) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
 impl crate::fixture::Handler for SimHandler {
     async fn handle(&self, request: crate::fixture::HttpRequest) -> crate::fixture::HttpResponse {
-        let Some(function) = crate::fixture::cassette::function_of(&request.path) else {
-            return crate::fixture::HttpResponse::json(
+        let Some(function) = order_api_function(&request.path) else {
+            return gateway_error(
                 404,
-                &json!({"error": "no function in the path"}),
+                format!(
+                    "Not Found: `{}` is not an RMS order API path (POST {ORDER_API_PREFIX}<function>/)",
+                    shown(&request.path)
+                ),
             );
         };
+        if request.method != "POST" {
+            let mut refused = gateway_error(
+                405,
+                format!(
+                    "Method Not Allowed: `{}`: RMS's order API takes POST",
+                    shown(&request.method)
+                ),
+            );
+            refused.headers.push(("allow".into(), "POST".into()));
+            return refused;
+        }
+        let function = function.to_owned();
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         match self.sim.send(RmsCall { function, body }).await {
             Ok(r) => crate::fixture::HttpResponse {

@@ -11,6 +11,7 @@ mod recording;
 mod rms_client;
 mod rules_errors;
 mod schema;
+mod servers;
 mod simulate;
 
 use std::path::{Path, PathBuf};
