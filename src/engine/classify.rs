@@ -32,6 +32,8 @@ pub enum MatchedBy {
     Text(String),
     Status(u16),
     Transport(TransportFailure),
+    /// A read-back found the order in a status whose `confirm_error` names the entry.
+    OrderStatus(i64),
     Fallback,
 }
 

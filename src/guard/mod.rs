@@ -14,8 +14,9 @@ use std::time::Duration;
 
 pub use outcome::{Done, Failure, Outcome, OwnedFinding, OwnedRemedy, Report};
 
-use crate::engine::{Classification, Engine};
+use crate::engine::{Classification, Engine, MatchedBy};
 use crate::model::{Action, OmsState, Order, Request, Shop, Timestamp};
+use crate::rms::function;
 use crate::rms::wire::{
     CancelOrderRequest, ConfirmOrderRequest, GetOrderRequest, MessagesResponse,
     UpdateOrderDeliveryRequest, UpdateOrderShippingRequest, MAX_ORDER_NUMBERS,
@@ -236,7 +237,7 @@ impl<C: RmsApi> Guard<C> {
                 return;
             }
             let cause = cause.unwrap_or_else(|| RmsError::Decode {
-                function: "confirmOrder".into(),
+                function: function::CONFIRM_ORDER.into(),
                 message: "no message for the order".into(),
             });
             // The outcome is unknown: read the orders back before anything else.
@@ -323,7 +324,7 @@ impl<C: RmsApi> Guard<C> {
             .await
             .and_then(|r| {
                 r.orders().map_err(|message| RmsError::Decode {
-                    function: "getOrder".into(),
+                    function: function::GET_ORDER.into(),
                     message,
                 })
             });
@@ -342,6 +343,7 @@ impl<C: RmsApi> Guard<C> {
                 return Vec::new();
             }
         };
+        let rules = self.engine.rules();
         let mut still_100 = Vec::new();
         for &i in uncertain {
             let number = orders[i].order_number();
@@ -356,15 +358,17 @@ impl<C: RmsApi> Guard<C> {
                     );
                     outcomes[i] = Some(Outcome::Failed(f));
                 }
-                Some(o) if o.order_progress == 100 => still_100.push(i),
-                Some(o) if o.order_progress == 800 || o.order_progress == 900 => {
-                    let c = self
-                        .engine
-                        .classify(None, "ORDER_EXT_API_CONFIRM_ORDER_ERROR_102");
-                    let f = self.failure(
-                        c,
-                        format!("`{number}` is in {} (cancelled)", o.order_progress),
+                Some(o) if o.order_progress == rules.initial_status() => still_100.push(i),
+                Some(o) if rules.confirm_error_of(o.order_progress).is_some() => {
+                    let entry = rules.confirm_error_of(o.order_progress);
+                    let c = entry.map_or_else(
+                        || self.engine.classify(None, ""),
+                        |entry| Classification {
+                            entry,
+                            matched_by: MatchedBy::OrderStatus(o.order_progress),
+                        },
                     );
+                    let f = self.failure(c, format!("`{number}` is in {}", o.order_progress));
                     outcomes[i] = Some(Outcome::Failed(f));
                 }
                 Some(o) => mark_done(&mut outcomes[i], true, Some(o.clone())),
@@ -418,7 +422,7 @@ impl<C: RmsApi> Guard<C> {
             .await;
         match read.and_then(|r| {
             r.orders().map_err(|message| RmsError::Decode {
-                function: "getOrder".into(),
+                function: function::GET_ORDER.into(),
                 message,
             })
         }) {

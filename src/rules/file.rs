@@ -89,6 +89,14 @@ pub struct Status {
     /// No transition leaves it.
     #[serde(default)]
     pub terminal: bool,
+    /// The label the OMS shows once its poll reads this status (S5): `processing`
+    /// (【楽天処理中】) or `processed` (【楽天処理済】); none keeps the label it had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<crate::model::Label>,
+    /// The error-table id a confirmation of an order in this status meets (a cancelled
+    /// order: `order_cancelled`); the guard reports it when a read-back finds the status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_error: Option<String>,
 }
 
 /// Who moves an order from one status to another.

@@ -308,6 +308,21 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
     }
 
     check_errors(&mut loader, &file);
+    for (i, s) in file.statuses.iter().enumerate() {
+        if let Some(id) = &s.confirm_error {
+            if !error_ids.contains(id) {
+                let help = vocabulary::closest(id, error_ids.iter().map(String::as_str))
+                    .map(|c| format!("did you mean `{c}`?"));
+                loader.at_scalar(
+                    Level::Error,
+                    &format!("statuses[{i}].confirm_error"),
+                    id,
+                    format!("unknown error id `{id}`"),
+                    help,
+                );
+            }
+        }
+    }
     lint::statuses(&mut loader, &file);
     lint::shadowed_rules(&mut loader, &file, &asts);
     lint::shadowed_errors(&mut loader, &file);

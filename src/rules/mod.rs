@@ -144,6 +144,37 @@ impl RuleSet {
         self.timing.get(name).copied()
     }
 
+    /// The status new orders start in (the one `initial: true`; 100), the only one a
+    /// confirmation may be sent — or resent after a read-back — in.
+    pub fn initial_status(&self) -> i64 {
+        self.file
+            .statuses
+            .iter()
+            .find(|s| s.initial)
+            .map_or(i64::MIN, |s| s.code)
+    }
+
+    /// The label the OMS shows for an order RMS holds in `code` (S5), if the status sets one.
+    pub fn label_of(&self, code: i64) -> Option<crate::model::Label> {
+        self.file
+            .statuses
+            .iter()
+            .find(|s| s.code == code)
+            .and_then(|s| s.label)
+    }
+
+    /// The error entry a confirmation of an order in `code` meets, if the status names one.
+    pub fn confirm_error_of(&self, code: i64) -> Option<&ErrorEntry> {
+        let id = self
+            .file
+            .statuses
+            .iter()
+            .find(|s| s.code == code)?
+            .confirm_error
+            .as_deref()?;
+        self.file.errors.iter().find(|e| e.id == id)
+    }
+
     /// The timing facts the code reads, typed (every one is required by the loader).
     pub fn facts(&self) -> &Timing {
         &self.facts

@@ -24,6 +24,7 @@ use super::scenario::{
 use crate::engine::Engine;
 use crate::guard::Outcome;
 use crate::model::{Duration, Label, Timestamp};
+use crate::rms::function;
 
 /// How much to explore.
 #[derive(Debug, Clone)]
@@ -214,7 +215,7 @@ pub fn generate(config: &ExploreConfig) -> Scenario {
                 s.fault = Some(FaultStep {
                     kind: kinds[rng.below(kinds.len())],
                     functions: if rng.chance(50) {
-                        vec!["confirmOrder".into()]
+                        vec![function::CONFIRM_ORDER.into()]
                     } else {
                         vec![]
                     },
@@ -264,7 +265,7 @@ fn before(oms: &Oms, engine: &Engine, n: &str) -> Before {
         Some("bundled")
     } else if has_sentinel {
         Some("with a -9,999 amount")
-    } else if t.order.order_progress != 100 {
+    } else if t.order.order_progress != engine.rules().initial_status() {
         Some("outside 100")
     } else {
         None
@@ -313,7 +314,10 @@ async fn play(engine: &Arc<Engine>, oms: &mut Oms, scenario: &Scenario) -> Optio
         // uncertain order back before it resends; a repeat in the OMS's list is refused).
         let mut accepted_in_step: Vec<&str> = Vec::new();
         let calls = oms.sim().calls_since(calls_before);
-        for call in calls.iter().filter(|c| c.function == "confirmOrder") {
+        for call in calls
+            .iter()
+            .filter(|c| c.function == function::CONFIRM_ORDER)
+        {
             for (k, n) in call.orders.iter().enumerate() {
                 if call.orders[..k].contains(n) {
                     return Some((i, format!("S1: one confirmOrder call listed `{n}` twice")));
@@ -332,7 +336,7 @@ async fn play(engine: &Arc<Engine>, oms: &mut Oms, scenario: &Scenario) -> Optio
                 let Some((_, b)) = snapshot.iter().find(|(m, _)| m == n) else {
                     continue;
                 };
-                if call.function == "confirmOrder" && step.confirm.is_some() {
+                if call.function == function::CONFIRM_ORDER && step.confirm.is_some() {
                     if b.confirm_sent {
                         return Some((i, format!("S1: a confirmation was sent for `{n}`, which the OMS had already confirmed")));
                     }
@@ -521,9 +525,9 @@ pub fn shrink(engine: Arc<Engine>, violation: &Violation) -> Shrunk {
     }
     // The last step states the invariant, so `simulate` fails while the bug is there.
     let function = if message.starts_with("S6") {
-        "updateOrderShipping"
+        function::UPDATE_ORDER_SHIPPING
     } else {
-        "confirmOrder"
+        function::CONFIRM_ORDER
     };
     if let Some(last) = best.steps.last_mut() {
         if message.starts_with("S6") || message.contains("confirmation was sent") {

@@ -16,6 +16,7 @@ use super::rms::SimRms;
 use crate::engine::Engine;
 use crate::guard::{Done, Guard, Outcome, Report, Tracked};
 use crate::model::{Action, Label, OmsState, Order, Shop, Timestamp};
+use crate::rms::function;
 use crate::rms::wire::{
     CancelOrderRequest, GetOrderRequest, UpdateOrderDeliveryRequest, UpdateOrderShippingRequest,
     MAX_ORDER_NUMBERS,
@@ -170,16 +171,17 @@ impl Oms {
             snapshot.insert(k.clone(), v.clone());
         }
         o.snapshot = snapshot;
-        let label = match progress {
-            200 => Label::Processing,
-            300..=700 => Label::Processed,
-            _ => o.state.label,
-        };
+        // The label the rules give the status read (S5), or the one it had.
+        let rules = self.engine.rules();
+        let label = rules.label_of(progress).unwrap_or(o.state.label);
         if label == Label::Processed && o.state.label != Label::Processed {
             o.state.modified_after_processed = false;
         }
         o.state.label = label;
-        if matches!(progress, 300..=900) {
+        // Nothing more to wait for once 【楽天処理済】 or cancelled.
+        if rules.label_of(progress) == Some(Label::Processed)
+            || rules.confirm_error_of(progress).is_some()
+        {
             o.watching = false;
         }
     }
@@ -489,7 +491,7 @@ impl Oms {
     /// shop's confirmation in RMS's screens: S7b, S7c).
     pub fn event(&mut self, number: &str, via: &str) -> Result<i64, String> {
         let to = self.sim.event(number, via)?;
-        if via == "confirmOrder" {
+        if via == function::CONFIRM_ORDER {
             if let Some(o) = self.orders.get_mut(number) {
                 o.state.confirmed_in_rms = true;
             }

@@ -13,6 +13,7 @@ use super::scenario::{Canceller, Event, Expect, OutcomeKind, Scenario, Step};
 use crate::engine::{Decision, Engine};
 use crate::guard::Outcome;
 use crate::model::{Action, Timestamp};
+use crate::rms::function;
 use crate::rules::Lang;
 
 /// A difference between what a step expected and what happened.
@@ -324,7 +325,7 @@ fn event_step(
         );
     }
     if let Some(r) = &event.confirm_in_rms {
-        let moved = oms.event(&r.order, "confirmOrder");
+        let moved = oms.event(&r.order, function::CONFIRM_ORDER);
         if !r.oms_knows {
             if let Some(o) = oms.orders.get_mut(&r.order) {
                 o.state.confirmed_in_rms = false;
