@@ -8,6 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "rms-preflight", version, about, long_about = None)]
 pub struct Cli {
+    /// Largest input document (a file, stdin, a body; each entry of a JSON batch), e.g.
+    /// `64MiB`, `512KiB`, `1GiB`
+    #[arg(long, global = true, value_name = "SIZE", default_value = "64MiB", value_parser = crate::model::limits::parse_bytes)]
+    pub max_input_size: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -107,14 +111,21 @@ fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// Most orders `explore` generates (each holds an order, its OMS state and its history).
+pub const MAX_EXPLORE_ORDERS: u64 = 10_000;
+/// Most steps of one `explore` run.
+pub const MAX_EXPLORE_STEPS: u64 = 100_000_000;
+
 #[derive(Debug, Args)]
 pub struct ExploreArgs {
     #[command(flatten)]
     pub rules: RulesArg,
-    #[arg(long, default_value_t = 20)]
-    pub orders: usize,
-    #[arg(long, default_value_t = 1000)]
-    pub steps: usize,
+    /// How many orders (1 to 10,000)
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPLORE_ORDERS))]
+    pub orders: u64,
+    /// How many random steps (1 to 100,000,000)
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=MAX_EXPLORE_STEPS))]
+    pub steps: u64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Where to write the shortest scenario that reproduces a violation

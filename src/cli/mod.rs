@@ -51,6 +51,7 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command, writing to `out` and `err`; returns the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    crate::model::limits::set_max_input_bytes(cli.max_input_size);
     match cli.command {
         Command::Check(args) => check::run(&args, out, err),
         Command::ExplainError(args) => explain_error::run(&args, out, err),

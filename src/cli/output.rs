@@ -100,8 +100,8 @@ struct TraceOut<'a> {
 
 fn finding_out<'a>(f: &'a Finding<'a>, lang: Lang) -> FindingOut<'a> {
     FindingOut {
-        rule: f.rule,
-        source: f.source,
+        rule: &f.rule,
+        source: &f.source,
         severity: f.severity.name(),
         message: f.message.get(lang),
         fields: f.fields.iter().cloned().collect(),
@@ -110,7 +110,7 @@ fn finding_out<'a>(f: &'a Finding<'a>, lang: Lang) -> FindingOut<'a> {
             .remedies
             .iter()
             .map(|r| RemedyOut {
-                source: r.source,
+                source: &r.source,
                 steps: r.steps.iter().map(|s| s.get(lang)).collect(),
             })
             .collect(),
@@ -288,7 +288,7 @@ impl ResultWriter for TextWriter<'_> {
             writeln!(out, "    {remedy_word}:")?;
             let mut n = 1;
             for r in &f.remedies {
-                for step in r.steps {
+                for step in r.steps.iter() {
                     let tag = if r.source != f.source {
                         format!("[{}] ", r.source)
                     } else {

@@ -173,8 +173,8 @@ pub fn explore(args: &ExploreArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     };
     let engine = Arc::new(Engine::new(rules));
     let config = crate::sim::explore::ExploreConfig {
-        orders: args.orders,
-        steps: args.steps,
+        orders: usize::try_from(args.orders).unwrap_or(usize::MAX),
+        steps: usize::try_from(args.steps).unwrap_or(usize::MAX),
         seed: args.seed,
     };
     let result = crate::sim::explore::explore(engine.clone(), &config);

@@ -12,6 +12,7 @@
 
 mod classify;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -52,21 +53,22 @@ impl fmt::Display for Decision {
     }
 }
 
-/// A remedy variant that applies, borrowed from the rules file.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A remedy variant that applies: borrowed from the rules file by [`Engine::check`], owned
+/// once [`Verdict::into_owned`] lets it outlive the engine (the guard's reports).
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemedyRef<'e> {
     /// The seed tag of this variant (`S14`, `S15`, `S16`…).
-    pub source: &'e str,
-    pub steps: &'e [Text],
+    pub source: Cow<'e, str>,
+    pub steps: Cow<'e, [Text]>,
 }
 
 /// One rule that fired.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding<'e> {
-    pub rule: &'e str,
-    pub source: &'e str,
+    pub rule: Cow<'e, str>,
+    pub source: Cow<'e, str>,
     pub severity: Severity,
-    pub message: &'e Text,
+    pub message: Cow<'e, Text>,
     pub remedies: Vec<RemedyRef<'e>>,
     /// The fields behind the finding, with their values: every field a `sentinel` or
     /// `negative` search found (`order.PackageModelList[0].goodsTax`: -9999) and the
@@ -74,12 +76,31 @@ pub struct Finding<'e> {
     pub fields: Vec<(String, serde_json::Value)>,
 }
 
-impl<'e> Finding<'e> {
+impl Finding<'_> {
     /// Every remedy step, in order, in `lang`.
-    pub fn remedy_steps(&self, lang: crate::Lang) -> impl Iterator<Item = &'e str> + '_ {
+    pub fn remedy_steps(&self, lang: crate::Lang) -> impl Iterator<Item = &str> + '_ {
         self.remedies
             .iter()
             .flat_map(move |r| r.steps.iter().map(move |s| s.get(lang)))
+    }
+
+    /// The finding with its text owned.
+    pub fn into_owned(self) -> Finding<'static> {
+        Finding {
+            rule: Cow::Owned(self.rule.into_owned()),
+            source: Cow::Owned(self.source.into_owned()),
+            severity: self.severity,
+            message: Cow::Owned(self.message.into_owned()),
+            remedies: self
+                .remedies
+                .into_iter()
+                .map(|r| RemedyRef {
+                    source: Cow::Owned(r.source.into_owned()),
+                    steps: Cow::Owned(r.steps.into_owned()),
+                })
+                .collect(),
+            fields: self.fields,
+        }
     }
 }
 
@@ -89,6 +110,25 @@ impl<'e> Finding<'e> {
 pub struct Verdict<'e> {
     pub decision: Decision,
     pub findings: Vec<Finding<'e>>,
+}
+
+impl Verdict<'_> {
+    pub fn is_denied(&self) -> bool {
+        self.decision == Decision::Deny
+    }
+
+    /// The seed tags of the findings, in order.
+    pub fn sources(&self) -> Vec<&str> {
+        self.findings.iter().map(|f| &*f.source).collect()
+    }
+
+    /// The verdict with its text owned, free of the engine's lifetime.
+    pub fn into_owned(self) -> Verdict<'static> {
+        Verdict {
+            decision: self.decision,
+            findings: self.findings.into_iter().map(Finding::into_owned).collect(),
+        }
+    }
 }
 
 /// One applicable rule, as `--explain` shows it.
@@ -203,8 +243,8 @@ impl Engine {
             .zip(&guards.remedies)
             .filter(|(_, when)| when.as_ref().is_none_or(|w| w.eval(env)))
             .map(|(r, _)| RemedyRef {
-                source: r.source.as_deref().unwrap_or(&rule.source),
-                steps: &r.steps,
+                source: Cow::Borrowed(r.source.as_deref().unwrap_or(&rule.source)),
+                steps: Cow::Borrowed(&r.steps),
             })
             .collect();
         let mut fields = Vec::new();
@@ -219,10 +259,10 @@ impl Engine {
             }
         }
         Finding {
-            rule: &rule.id,
-            source: &rule.source,
+            rule: Cow::Borrowed(&rule.id),
+            source: Cow::Borrowed(&rule.source),
             severity: rule.severity,
-            message: &rule.message,
+            message: Cow::Borrowed(&rule.message),
             remedies,
             fields,
         }

@@ -152,7 +152,7 @@ impl<C: RmsApi> Guard<C> {
             oms: tracked.oms.clone(),
             batch,
         };
-        Report::from(&self.engine.check(&request))
+        self.engine.check(&request).into_owned()
     }
 
     fn failure(&self, c: Classification<'_>, detail: impl Into<String>) -> Failure {

@@ -1,69 +1,19 @@
 //! What a guarded call returns: denied (nothing sent), done, or failed (with the error
 //! table's entry and remedy). Owned, so outcomes outlive the engine borrow.
 
-use crate::engine::{Classification, Decision, Verdict};
+use crate::engine::{Classification, Verdict};
 use crate::model::Order;
-use crate::rules::{Retry, Severity, Text};
+use crate::rules::{Retry, Text};
 
-/// One finding, owned.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OwnedFinding {
-    pub rule: String,
-    pub source: String,
-    pub severity: Severity,
-    pub message: Text,
-    pub remedies: Vec<OwnedRemedy>,
-}
+/// One finding, owned: the engine's [`Finding`](crate::engine::Finding) with its text
+/// owned ([`Verdict::into_owned`]).
+pub type OwnedFinding = crate::engine::Finding<'static>;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct OwnedRemedy {
-    pub source: String,
-    pub steps: Vec<Text>,
-}
+/// A remedy variant, owned.
+pub type OwnedRemedy = crate::engine::RemedyRef<'static>;
 
-/// An owned [`Verdict`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    pub decision: Decision,
-    pub findings: Vec<OwnedFinding>,
-}
-
-impl Report {
-    pub fn is_denied(&self) -> bool {
-        self.decision == Decision::Deny
-    }
-
-    /// The seed tags of the findings, in order.
-    pub fn sources(&self) -> Vec<&str> {
-        self.findings.iter().map(|f| f.source.as_str()).collect()
-    }
-}
-
-impl From<&Verdict<'_>> for Report {
-    fn from(v: &Verdict<'_>) -> Self {
-        Report {
-            decision: v.decision,
-            findings: v
-                .findings
-                .iter()
-                .map(|f| OwnedFinding {
-                    rule: f.rule.to_owned(),
-                    source: f.source.to_owned(),
-                    severity: f.severity,
-                    message: f.message.clone(),
-                    remedies: f
-                        .remedies
-                        .iter()
-                        .map(|r| OwnedRemedy {
-                            source: r.source.to_owned(),
-                            steps: r.steps.to_vec(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-}
+/// An owned [`Verdict`]: what a guarded call reports, outliving the engine borrow.
+pub type Report = Verdict<'static>;
 
 /// A call that was made and failed, classified by the error table.
 #[derive(Debug, Clone, PartialEq)]

@@ -344,7 +344,7 @@ impl Oms {
             oms: OmsState::default(),
             batch: crate::model::BatchFacts::default(),
         };
-        let report = Report::from(&self.engine.check(&request));
+        let report = self.engine.check(&request).into_owned();
         let outcome = if report.is_denied() {
             Outcome::Denied(report.clone())
         } else {

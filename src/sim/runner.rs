@@ -470,8 +470,8 @@ fn compare(
         let mut seen: Vec<String> = Vec::new();
         if let Some((_, r)) = report {
             for f in &r.findings {
-                seen.push(f.source.clone());
-                seen.extend(f.remedies.iter().map(|m| m.source.clone()));
+                seen.push(f.source.to_string());
+                seen.extend(f.remedies.iter().map(|m| m.source.to_string()));
             }
         }
         if let Some((_, Outcome::Failed(f))) = outcome {
@@ -486,7 +486,7 @@ fn compare(
             .map(|(_, r)| {
                 r.findings
                     .iter()
-                    .flat_map(|f| f.remedies.iter().map(|m| m.source.clone()))
+                    .flat_map(|f| f.remedies.iter().map(|m| m.source.to_string()))
                     .collect()
             })
             .unwrap_or_default();

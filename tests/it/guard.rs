@@ -35,7 +35,7 @@ fn tracked(number: &str) -> Tracked {
 
 fn sources(o: &Outcome) -> Vec<String> {
     match o {
-        Outcome::Denied(r) => r.findings.iter().map(|f| f.source.clone()).collect(),
+        Outcome::Denied(r) => r.findings.iter().map(|f| f.source.to_string()).collect(),
         other => panic!("expected a denial, got {other:?}"),
     }
 }
