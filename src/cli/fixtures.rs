@@ -163,7 +163,7 @@ pub fn record(args: &RecordArgs, err: &mut dyn Write) -> u8 {
         let banner = |url: &str| {
             format!(
                 "recording {} → {} on {url} (Ctrl-C to stop)",
-                args.upstream,
+                recorder.origin(),
                 args.out.display()
             )
         };
@@ -186,6 +186,9 @@ pub fn record(args: &RecordArgs, err: &mut dyn Write) -> u8 {
             recorder.recorded(),
             args.out.display()
         );
+        for w in recorder.warnings() {
+            let _ = writeln!(err, "warning: {w} (a placeholder is in the cassette)");
+        }
         let mut code = EXIT_OK;
         if recorder.unrecorded() > 0 {
             let _ = writeln!(
@@ -286,7 +289,7 @@ pub fn lint(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             }
             Ok((c, torn)) => {
                 warn_torn(path, torn.as_ref(), err);
-                let found = lint_cassette::lint(&c);
+                let found = lint_cassette::lint_file(path, &c);
                 problems += found.len();
                 for p in &found {
                     let _ = writeln!(out, "{}: {}: {}", path.display(), p.at, p.message);
@@ -323,30 +326,14 @@ pub fn import(file: &Path, to: &Path, err: &mut dyn Write) -> u8 {
         }
     };
     let redactor = Redactor::from_env();
-    for it in &mut cassette.interactions {
+    for (i, it) in cassette.interactions.iter_mut().enumerate() {
         it.request
             .headers
             .retain(|k, _| k.eq_ignore_ascii_case("content-type"));
-        for body in [&mut it.request.json, &mut it.response.json]
-            .into_iter()
-            .flatten()
-        {
-            redactor.redact_json(body);
-        }
-        for text in [&mut it.request.text, &mut it.response.text]
-            .into_iter()
-            .flatten()
-        {
-            if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text) {
-                let before = v.clone();
-                redactor.redact_json(&mut v);
-                if v != before {
-                    *text = v.to_string();
-                }
-            } else {
-                *text = redactor.redact_free_text(text);
-            }
-        }
+        redactor.redact_interaction(&format!("interactions[{i}]"), it);
+    }
+    for w in redactor.warnings() {
+        let _ = writeln!(err, "warning: {w} (a placeholder is in the cassette)");
     }
     cassette.meta.redacted = true;
     if cassette.meta.tool.is_none() {

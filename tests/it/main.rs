@@ -1,5 +1,6 @@
 //! One integration-test binary (ripgrep style): one module per area.
 
+mod cassette_safety;
 mod classify;
 mod cli;
 mod corpus;
