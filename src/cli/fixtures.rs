@@ -148,6 +148,10 @@ fn warn_torn(path: &Path, torn: Option<&TornTail>, err: &mut dyn Write) {
 }
 
 pub fn record(args: &RecordArgs, err: &mut dyn Write) -> u8 {
+    if let Err(e) = check_upstream(&args.upstream) {
+        let _ = writeln!(err, "error: {e}");
+        return EXIT_BAD_INPUT;
+    }
     let Some(rt) = runtime(err) else {
         return EXIT_BAD_INPUT;
     };
@@ -354,4 +358,28 @@ pub fn import(file: &Path, to: &Path, err: &mut dyn Write) -> u8 {
             EXIT_BAD_INPUT
         }
     }
+}
+
+/// An upstream must be an `http`/`https` origin with a host, checked before anything
+/// listens (a recorder that starts and then answers 502 to everything records nothing).
+/// The message never repeats a value that may carry credentials (`user:secret@host`).
+fn check_upstream(upstream: &str) -> Result<(), String> {
+    let shown = if upstream.contains('@') {
+        "(the value, which holds credentials, is not shown)".to_owned()
+    } else {
+        format!("`{upstream}`")
+    };
+    let url = reqwest::Url::parse(upstream)
+        .map_err(|e| format!("invalid `--upstream` {shown}: {e}: expected an origin such as `https://api.rms.rakuten.co.jp`"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "invalid `--upstream` {shown}: expected an `http` or `https` origin such as `https://api.rms.rakuten.co.jp`"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "invalid `--upstream` {shown}: an origin has no query or fragment"
+        ));
+    }
+    Ok(())
 }

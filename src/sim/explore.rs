@@ -19,7 +19,8 @@ use super::oms::Oms;
 use super::rms::FaultKind;
 use super::runner::{build, perform};
 use super::scenario::{
-    CancelEvent, Canceller, Edit, Event, FaultStep, RmsConfirmation, Scenario, Step, Targets,
+    CancelEvent, Canceller, Edit, Event, FaultStep, RmsConfirmation, Scenario, Step, StepAction,
+    Targets,
 };
 use crate::engine::Engine;
 use crate::guard::Outcome;
@@ -127,8 +128,7 @@ pub fn generate(config: &ExploreConfig) -> Scenario {
     let pick = |rng: &mut Rng| number(rng.below(n));
     let mut steps = Vec::with_capacity(config.steps);
     for _ in 0..config.steps {
-        let mut s = Step::default();
-        match rng.below(100) {
+        let action = match rng.below(100) {
             0..=17 => {
                 if rng.chance(30) {
                     // Repeats are kept, and one in four bulk runs repeats an order on
@@ -139,70 +139,62 @@ pub fn generate(config: &ExploreConfig) -> Scenario {
                         let again = numbers[rng.below(numbers.len())].clone();
                         numbers.push(again);
                     }
-                    s.confirm = Some(Targets::Many(numbers));
+                    StepAction::Confirm(Targets::Many(numbers))
                 } else {
-                    s.confirm = Some(Targets::One(pick(&mut rng)));
+                    StepAction::Confirm(Targets::One(pick(&mut rng)))
                 }
             }
-            18..=23 => s.fetch_status = Some(pick(&mut rng)),
+            18..=23 => StepAction::FetchStatus(pick(&mut rng)),
             24..=31 => {
                 let mut set = Map::new();
                 set.insert("postagePrice".into(), json!(660));
                 set.insert("totalPrice".into(), json!(4640));
                 set.insert("requestPrice".into(), json!(4640));
-                s.modify = Some(Edit {
+                StepAction::Modify(Edit {
                     order: pick(&mut rng),
                     set,
-                });
+                })
             }
-            32..=35 => s.reflect = Some(pick(&mut rng)),
+            32..=35 => StepAction::Reflect(pick(&mut rng)),
             36..=40 => {
                 let order = pick(&mut rng);
                 let mut set = Map::new();
                 set.insert("postagePrice".into(), json!(660));
                 set.insert("totalPrice".into(), json!(4640));
                 set.insert("requestPrice".into(), json!(4640));
-                s.rms_edit = Some(Edit { order, set });
+                StepAction::RmsEdit(Edit { order, set })
             }
-            41..=45 => s.bundle = Some(vec![pick(&mut rng), pick(&mut rng)]),
-            46..=48 => s.unbundle = Some(pick(&mut rng)),
-            49..=54 => s.ship = Some(pick(&mut rng)),
-            55..=57 => s.send_mail = Some(pick(&mut rng)),
-            58..=59 => s.print_slip = Some(pick(&mut rng)),
-            60..=62 => s.cancel = Some(pick(&mut rng)),
+            41..=45 => StepAction::Bundle(vec![pick(&mut rng), pick(&mut rng)]),
+            46..=48 => StepAction::Unbundle(pick(&mut rng)),
+            49..=54 => StepAction::Ship(pick(&mut rng)),
+            55..=57 => StepAction::SendMail(pick(&mut rng)),
+            58..=59 => StepAction::PrintSlip(pick(&mut rng)),
+            60..=62 => StepAction::Cancel(pick(&mut rng)),
             63..=80 => {
                 let minutes = [1, 2, 3, 5, 5, 10, 15, 30, 60][rng.below(9)];
-                s.advance = Some(Duration::from_secs(minutes * 60));
+                StepAction::Advance(Duration::from_secs(minutes * 60))
             }
             81..=88 => {
                 let order = pick(&mut rng);
-                let mut e = Event::default();
-                match rng.below(4) {
-                    0 => {
-                        e.cancel = Some(CancelEvent {
-                            order,
-                            by: Canceller::Buyer,
-                        })
-                    }
-                    1 => {
-                        e.cancel = Some(CancelEvent {
-                            order,
-                            by: Canceller::Rakuten,
-                        })
-                    }
-                    2 => {
-                        e.confirm_in_rms = Some(RmsConfirmation {
-                            order,
-                            oms_knows: rng.chance(50),
-                        })
-                    }
+                StepAction::Event(match rng.below(4) {
+                    0 => Event::Cancel(CancelEvent {
+                        order,
+                        by: Canceller::Buyer,
+                    }),
+                    1 => Event::Cancel(CancelEvent {
+                        order,
+                        by: Canceller::Rakuten,
+                    }),
+                    2 => Event::ConfirmInRms(RmsConfirmation {
+                        order,
+                        oms_knows: rng.chance(50),
+                    }),
                     _ => {
                         let mut set = Map::new();
                         set.insert("postagePrice".into(), json!(-9999));
-                        e.change_amount = Some(Edit { order, set });
+                        Event::ChangeAmount(Edit { order, set })
                     }
-                }
-                s.event = Some(e);
+                })
             }
             _ => {
                 let kinds = [
@@ -212,7 +204,7 @@ pub fn generate(config: &ExploreConfig) -> Scenario {
                     FaultKind::Timeout,
                     FaultKind::LostResponse,
                 ];
-                s.fault = Some(FaultStep {
+                StepAction::Fault(FaultStep {
                     kind: kinds[rng.below(kinds.len())],
                     functions: if rng.chance(50) {
                         vec![function::CONFIRM_ORDER.into()]
@@ -221,9 +213,10 @@ pub fn generate(config: &ExploreConfig) -> Scenario {
                     },
                     calls: Some(1 + rng.below(3) as u32),
                     duration: None,
-                });
+                })
             }
-        }
+        };
+        let s = Step::doing(action);
         steps.push(s);
     }
     Scenario {
@@ -336,7 +329,9 @@ async fn play(engine: &Arc<Engine>, oms: &mut Oms, scenario: &Scenario) -> Optio
                 let Some((_, b)) = snapshot.iter().find(|(m, _)| m == n) else {
                     continue;
                 };
-                if call.function == function::CONFIRM_ORDER && step.confirm.is_some() {
+                if call.function == function::CONFIRM_ORDER
+                    && matches!(step.action, Some(StepAction::Confirm(_)))
+                {
                     if b.confirm_sent {
                         return Some((i, format!("S1: a confirmation was sent for `{n}`, which the OMS had already confirmed")));
                     }
@@ -487,7 +482,7 @@ pub fn shrink(engine: Arc<Engine>, violation: &Violation) -> Shrunk {
     }
     // Narrow bulk steps to the orders that matter.
     for i in 0..best.steps.len() {
-        let Some(Targets::Many(list)) = best.steps[i].confirm.clone() else {
+        let Some(StepAction::Confirm(Targets::Many(list))) = best.steps[i].action.clone() else {
             continue;
         };
         let mut keep = list;
@@ -496,11 +491,11 @@ pub fn shrink(engine: Arc<Engine>, violation: &Violation) -> Shrunk {
             let mut candidate = best.clone();
             let mut fewer = keep.clone();
             fewer.remove(j);
-            candidate.steps[i].confirm = Some(if fewer.len() == 1 {
+            candidate.steps[i].action = Some(StepAction::Confirm(if fewer.len() == 1 {
                 Targets::One(fewer[0].clone())
             } else {
                 Targets::Many(fewer.clone())
-            });
+            }));
             if let Some(m) = reproduces(&engine, &candidate) {
                 best = candidate;
                 message = m;

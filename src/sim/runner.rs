@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::clock::{std_duration, SimClock};
 use super::oms::{ActionResult, Oms};
 use super::rms::{FaultKind, FaultRule, RandomFaults, SimConfig, SimRms};
-use super::scenario::{Canceller, Event, Expect, OutcomeKind, Scenario, Step};
+use super::scenario::{Canceller, Event, Expect, OutcomeKind, Scenario, Step, StepAction};
 use crate::engine::{Decision, Engine};
 use crate::guard::Outcome;
 use crate::model::{Action, Timestamp};
@@ -217,96 +217,76 @@ pub async fn perform(
     oms: &mut Oms,
     step: &Step,
 ) -> (String, Result<Option<ActionResult>, String>) {
-    if let Some(t) = &step.confirm {
-        let list = t.list();
-        return (
-            format!("confirm {}", list.join(", ")),
-            oms.confirm(&list).await.map(Some),
-        );
-    }
-    if let Some(n) = &step.fetch_status {
-        return (
+    let Some(action) = &step.action else {
+        return ("expect".into(), Ok(None));
+    };
+    match action {
+        StepAction::Confirm(t) => {
+            let list = t.list();
+            (
+                format!("confirm {}", list.join(", ")),
+                oms.confirm(&list).await.map(Some),
+            )
+        }
+        StepAction::FetchStatus(n) => (
             format!("fetch_status {n}"),
             oms.fetch_status(n).await.map(Some),
-        );
-    }
-    if let Some(e) = &step.modify {
-        return (
+        ),
+        StepAction::Modify(e) => (
             format!("modify {} {}", e.order, Value::Object(e.set.clone())),
             oms.modify(&e.order, &e.set).map(Some),
-        );
-    }
-    if let Some(n) = &step.reflect {
-        return (format!("reflect {n}"), oms.reflect(n).await.map(Some));
-    }
-    if let Some(e) = &step.rms_edit {
-        return (
+        ),
+        StepAction::Reflect(n) => (format!("reflect {n}"), oms.reflect(n).await.map(Some)),
+        StepAction::RmsEdit(e) => (
             format!("rms_edit {} {}", e.order, Value::Object(e.set.clone())),
             oms.rms_edit(&e.order, &e.set).map(|()| None),
-        );
-    }
-    if let Some(list) = &step.bundle {
-        return (
+        ),
+        StepAction::Bundle(list) => (
             format!("bundle {}", list.join(", ")),
             oms.bundle(list).map(Some),
-        );
-    }
-    if let Some(n) = &step.unbundle {
-        return (format!("unbundle {n}"), oms.unbundle(n).map(Some));
-    }
-    if let Some(n) = &step.ship {
-        return (format!("ship {n}"), oms.ship(n).await.map(Some));
-    }
-    if let Some(n) = &step.send_mail {
-        return (
+        ),
+        StepAction::Unbundle(n) => (format!("unbundle {n}"), oms.unbundle(n).map(Some)),
+        StepAction::Ship(n) => (format!("ship {n}"), oms.ship(n).await.map(Some)),
+        StepAction::SendMail(n) => (
             format!("send_mail {n}"),
             oms.process(Action::SendMail, n).map(Some),
-        );
-    }
-    if let Some(n) = &step.print_slip {
-        return (
+        ),
+        StepAction::PrintSlip(n) => (
             format!("print_slip {n}"),
             oms.process(Action::PrintSlip, n).map(Some),
-        );
+        ),
+        StepAction::Cancel(n) => (format!("cancel {n}"), oms.cancel(n).await.map(Some)),
+        StepAction::Import => ("import".into(), Ok(Some(oms.import_check()))),
+        StepAction::Shop(shop) => {
+            oms.shop = shop.clone();
+            ("shop settings changed".into(), Ok(None))
+        }
+        StepAction::Advance(d) => {
+            oms.advance(*d).await;
+            (format!("advance {d}"), Ok(None))
+        }
+        StepAction::Event(event) => event_step(engine, oms, event),
+        StepAction::Fault(f) => {
+            let clock = oms.sim().clock();
+            let until = f.duration.map(|d| super::rms::until(&clock, d));
+            let remaining = match (f.calls, until) {
+                (Some(n), _) => Some(n),
+                (None, Some(_)) => None,
+                (None, None) => Some(1),
+            };
+            oms.sim().inject(FaultRule {
+                kind: f.kind,
+                functions: f.functions.clone(),
+                remaining,
+                until,
+            });
+            let how = match (f.calls, f.duration) {
+                (_, Some(d)) => format!("for {d}"),
+                (n, None) => format!("×{}", n.unwrap_or(1)),
+            };
+            (format!("fault {:?} {how}", f.kind).to_lowercase(), Ok(None))
+        }
     }
-    if let Some(n) = &step.cancel {
-        return (format!("cancel {n}"), oms.cancel(n).await.map(Some));
-    }
-    if step.import.is_some() {
-        return ("import".into(), Ok(Some(oms.import_check())));
-    }
-    if let Some(shop) = &step.shop {
-        oms.shop = shop.clone();
-        return ("shop settings changed".into(), Ok(None));
-    }
-    if let Some(d) = step.advance {
-        oms.advance(d).await;
-        return (format!("advance {d}"), Ok(None));
-    }
-    if let Some(event) = &step.event {
-        return event_step(engine, oms, event);
-    }
-    if let Some(f) = &step.fault {
-        let clock = oms.sim().clock();
-        let until = f.duration.map(|d| super::rms::until(&clock, d));
-        let remaining = match (f.calls, until) {
-            (Some(n), _) => Some(n),
-            (None, Some(_)) => None,
-            (None, None) => Some(1),
-        };
-        oms.sim().inject(FaultRule {
-            kind: f.kind,
-            functions: f.functions.clone(),
-            remaining,
-            until,
-        });
-        let how = match (f.calls, f.duration) {
-            (_, Some(d)) => format!("for {d}"),
-            (n, None) => format!("×{}", n.unwrap_or(1)),
-        };
-        return (format!("fault {:?} {how}", f.kind).to_lowercase(), Ok(None));
-    }
-    ("expect".into(), Ok(None))
 }
 
 fn event_step(
@@ -314,69 +294,65 @@ fn event_step(
     oms: &mut Oms,
     event: &Event,
 ) -> (String, Result<Option<ActionResult>, String>) {
-    if let Some(c) = &event.cancel {
-        let via = match c.by {
-            Canceller::Buyer => "buyer_cancel",
-            Canceller::Rakuten => "rakuten_cancel",
-        };
-        return (
-            format!("event {via} {}", c.order),
-            oms.event(&c.order, via).map(|_| None),
-        );
-    }
-    if let Some(r) = &event.confirm_in_rms {
-        let moved = oms.event(&r.order, function::CONFIRM_ORDER);
-        if !r.oms_knows {
-            if let Some(o) = oms.orders.get_mut(&r.order) {
-                o.state.confirmed_in_rms = false;
-            }
+    match event {
+        Event::Cancel(c) => {
+            let via = match c.by {
+                Canceller::Buyer => "buyer_cancel",
+                Canceller::Rakuten => "rakuten_cancel",
+            };
+            (
+                format!("event {via} {}", c.order),
+                oms.event(&c.order, via).map(|_| None),
+            )
         }
-        return (
-            format!("event confirm_in_rms {}", r.order),
-            moved.map(|_| None),
-        );
-    }
-    if let Some(e) = &event.change_amount {
-        return (
+        Event::ConfirmInRms(r) => {
+            let moved = oms.event(&r.order, function::CONFIRM_ORDER);
+            if !r.oms_knows {
+                if let Some(o) = oms.orders.get_mut(&r.order) {
+                    o.state.confirmed_in_rms = false;
+                }
+            }
+            (
+                format!("event confirm_in_rms {}", r.order),
+                moved.map(|_| None),
+            )
+        }
+        Event::ChangeAmount(e) => (
             format!(
                 "event change_amount {} {}",
                 e.order,
                 Value::Object(e.set.clone())
             ),
             oms.sim().edit(&e.order, &e.set).map(|()| None),
-        );
-    }
-    if event.license_expires.is_some() {
-        let now = oms.sim().clock().now();
-        oms.sim().set_license_expiry(Some(Timestamp::from_unix(
-            now.unix_seconds() - 1,
-            now.offset_seconds(),
-        )));
-        return ("event license_expires".into(), Ok(None));
-    }
-    if let Some(renewal) = &event.renew_license {
-        let activation = std_duration(
-            renewal
-                .activation
-                .unwrap_or(engine.rules().facts().license_activation_max),
-        );
-        oms.sim().renew_license(activation);
-        let now = oms.sim().clock().now();
-        oms.shop.license_issued_at = Some(now);
-        if oms.shop.license_expires_at.is_some() {
-            // The renewed key's date replaces the old one (the shop's record of it).
-            let renewed = crate::model::Shop {
-                license_expires_at: None,
-                ..oms.shop.clone()
-            };
-            oms.shop.license_expires_at = engine.rules().facts().license_expiry(&renewed);
+        ),
+        Event::LicenseExpires => {
+            let now = oms.sim().clock().now();
+            oms.sim().set_license_expiry(Some(Timestamp::from_unix(
+                now.unix_seconds() - 1,
+                now.offset_seconds(),
+            )));
+            ("event license_expires".into(), Ok(None))
         }
-        return ("event renew_license".into(), Ok(None));
+        Event::RenewLicense(renewal) => {
+            let activation = std_duration(
+                renewal
+                    .activation
+                    .unwrap_or(engine.rules().facts().license_activation_max),
+            );
+            oms.sim().renew_license(activation);
+            let now = oms.sim().clock().now();
+            oms.shop.license_issued_at = Some(now);
+            if oms.shop.license_expires_at.is_some() {
+                // The renewed key's date replaces the old one (the shop's record of it).
+                let renewed = crate::model::Shop {
+                    license_expires_at: None,
+                    ..oms.shop.clone()
+                };
+                oms.shop.license_expires_at = engine.rules().facts().license_expiry(&renewed);
+            }
+            ("event renew_license".into(), Ok(None))
+        }
     }
-    (
-        "event (none)".into(),
-        Err("an event needs one of its kinds".into()),
-    )
 }
 
 fn explain(result: &ActionResult) -> Vec<String> {

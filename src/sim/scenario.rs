@@ -140,10 +140,12 @@ pub struct Renewal {
     pub activation: Option<Duration>,
 }
 
-/// Something Rakuten, the buyer or the shop (in RMS's own screens) does. Exactly one.
+/// An event as a scenario file writes it: a map with exactly one key. Read into
+/// [`Event`] once validated.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Event {
+#[schemars(rename = "Event")]
+pub struct EventInput {
     /// The buyer or Rakuten cancels (S7b).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel: Option<CancelEvent>,
@@ -161,7 +163,74 @@ pub struct Event {
     pub renew_license: Option<Renewal>,
 }
 
-impl Event {
+/// Something Rakuten, the buyer or the shop (in RMS's own screens) does.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "EventInput", into = "EventInput")]
+pub enum Event {
+    /// The buyer or Rakuten cancels (S7b).
+    Cancel(CancelEvent),
+    /// The shop confirms in RMS's own screens (S7c).
+    ConfirmInRms(RmsConfirmation),
+    /// An amount changes in RMS.
+    ChangeAmount(Edit),
+    /// The licence key expires now (S17).
+    LicenseExpires,
+    /// A renewed key (S17).
+    RenewLicense(Renewal),
+}
+
+impl JsonSchema for Event {
+    fn schema_name() -> String {
+        EventInput::schema_name()
+    }
+
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        EventInput::json_schema(gen)
+    }
+}
+
+/// The message of an event that is not exactly one kind.
+const ONE_EVENT: &str = "an event is exactly one of `cancel`, `confirm_in_rms`, `change_amount`, `license_expires`, `renew_license`";
+
+impl TryFrom<EventInput> for Event {
+    type Error = String;
+
+    fn try_from(e: EventInput) -> Result<Event, String> {
+        if e.count() != 1 {
+            return Err(ONE_EVENT.into());
+        }
+        let EventInput {
+            cancel,
+            confirm_in_rms,
+            change_amount,
+            license_expires,
+            renew_license,
+        } = e;
+        cancel
+            .map(Event::Cancel)
+            .or(confirm_in_rms.map(Event::ConfirmInRms))
+            .or(change_amount.map(Event::ChangeAmount))
+            .or(license_expires.map(|_| Event::LicenseExpires))
+            .or(renew_license.map(Event::RenewLicense))
+            .ok_or_else(|| ONE_EVENT.into())
+    }
+}
+
+impl From<Event> for EventInput {
+    fn from(e: Event) -> EventInput {
+        let mut i = EventInput::default();
+        match e {
+            Event::Cancel(c) => i.cancel = Some(c),
+            Event::ConfirmInRms(c) => i.confirm_in_rms = Some(c),
+            Event::ChangeAmount(c) => i.change_amount = Some(c),
+            Event::LicenseExpires => i.license_expires = Some(true),
+            Event::RenewLicense(r) => i.renew_license = Some(r),
+        }
+        i
+    }
+}
+
+impl EventInput {
     fn count(&self) -> usize {
         usize::from(self.cancel.is_some())
             + usize::from(self.confirm_in_rms.is_some())
@@ -262,10 +331,12 @@ pub struct Expect {
     pub accepted_confirms: Option<u32>,
 }
 
-/// One step: exactly one action (or none, for a step that only checks), and `expect`.
+/// A step as a scenario file writes it: one action key (or none, for a step that only
+/// checks) beside `expect`. Read into [`Step`] once validated.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+#[schemars(rename = "Step")]
+pub struct StepInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<Targets>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -297,7 +368,7 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advance: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<Event>,
+    pub event: Option<EventInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<FaultStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -306,9 +377,191 @@ pub struct Step {
     pub note: Option<String>,
 }
 
+/// What a step does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepAction {
+    /// 注文確認通知を送る, one order or many (S3).
+    Confirm(Targets),
+    FetchStatus(String),
+    Modify(Edit),
+    Reflect(String),
+    /// The shop edits the order in RMS's own screens.
+    RmsEdit(Edit),
+    Bundle(Vec<String>),
+    Unbundle(String),
+    Ship(String),
+    SendMail(String),
+    PrintSlip(String),
+    Cancel(String),
+    /// Import orders with the shop's import settings (S11, S12): a check only.
+    Import,
+    /// Changes the shop's settings from here on.
+    Shop(Shop),
+    Advance(Duration),
+    Event(Event),
+    Fault(FaultStep),
+}
+
+/// One step: an action (or none, for a step that only checks) and what to expect.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "StepInput", into = "StepInput")]
+pub struct Step {
+    pub action: Option<StepAction>,
+    pub expect: Option<Expect>,
+    pub note: Option<String>,
+}
+
+impl JsonSchema for Step {
+    fn schema_name() -> String {
+        StepInput::schema_name()
+    }
+
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        StepInput::json_schema(gen)
+    }
+}
+
+impl TryFrom<StepInput> for Step {
+    type Error = String;
+
+    fn try_from(s: StepInput) -> Result<Step, String> {
+        let count = s.action_count();
+        if count > 1 {
+            return Err("a step does one thing: split it into several steps".into());
+        }
+        if count == 0 && s.expect.is_none() {
+            return Err(
+                "a step needs an action (`confirm`, `advance`, `event`, …) or an `expect`".into(),
+            );
+        }
+        let StepInput {
+            confirm,
+            fetch_status,
+            modify,
+            reflect,
+            rms_edit,
+            bundle,
+            unbundle,
+            ship,
+            send_mail,
+            print_slip,
+            cancel,
+            import,
+            shop,
+            advance,
+            event,
+            fault,
+            expect,
+            note,
+        } = s;
+        let event = event.map(Event::try_from).transpose()?;
+        let action = confirm
+            .map(StepAction::Confirm)
+            .or(fetch_status.map(StepAction::FetchStatus))
+            .or(modify.map(StepAction::Modify))
+            .or(reflect.map(StepAction::Reflect))
+            .or(rms_edit.map(StepAction::RmsEdit))
+            .or(bundle.map(StepAction::Bundle))
+            .or(unbundle.map(StepAction::Unbundle))
+            .or(ship.map(StepAction::Ship))
+            .or(send_mail.map(StepAction::SendMail))
+            .or(print_slip.map(StepAction::PrintSlip))
+            .or(cancel.map(StepAction::Cancel))
+            .or(import.map(|_| StepAction::Import))
+            .or(shop.map(StepAction::Shop))
+            .or(advance.map(StepAction::Advance))
+            .or(event.map(StepAction::Event))
+            .or(fault.map(StepAction::Fault));
+        Ok(Step {
+            action,
+            expect,
+            note,
+        })
+    }
+}
+
+impl From<Step> for StepInput {
+    fn from(s: Step) -> StepInput {
+        let mut i = StepInput {
+            expect: s.expect,
+            note: s.note,
+            ..StepInput::default()
+        };
+        match s.action {
+            None => {}
+            Some(StepAction::Confirm(t)) => i.confirm = Some(t),
+            Some(StepAction::FetchStatus(n)) => i.fetch_status = Some(n),
+            Some(StepAction::Modify(e)) => i.modify = Some(e),
+            Some(StepAction::Reflect(n)) => i.reflect = Some(n),
+            Some(StepAction::RmsEdit(e)) => i.rms_edit = Some(e),
+            Some(StepAction::Bundle(v)) => i.bundle = Some(v),
+            Some(StepAction::Unbundle(n)) => i.unbundle = Some(n),
+            Some(StepAction::Ship(n)) => i.ship = Some(n),
+            Some(StepAction::SendMail(n)) => i.send_mail = Some(n),
+            Some(StepAction::PrintSlip(n)) => i.print_slip = Some(n),
+            Some(StepAction::Cancel(n)) => i.cancel = Some(n),
+            Some(StepAction::Import) => i.import = Some(true),
+            Some(StepAction::Shop(shop)) => i.shop = Some(shop),
+            Some(StepAction::Advance(d)) => i.advance = Some(d),
+            Some(StepAction::Event(e)) => i.event = Some(e.into()),
+            Some(StepAction::Fault(f)) => i.fault = Some(f),
+        }
+        i
+    }
+}
+
 impl Step {
+    /// A step that does `action`.
+    pub fn doing(action: StepAction) -> Step {
+        Step {
+            action: Some(action),
+            ..Step::default()
+        }
+    }
+
+    /// The order numbers the step names (for reference checks).
+    pub fn orders(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        match &self.action {
+            Some(StepAction::Confirm(t)) => v.extend(t.list()),
+            Some(
+                StepAction::FetchStatus(n)
+                | StepAction::Reflect(n)
+                | StepAction::Unbundle(n)
+                | StepAction::Ship(n)
+                | StepAction::SendMail(n)
+                | StepAction::PrintSlip(n)
+                | StepAction::Cancel(n),
+            ) => v.push(n.clone()),
+            Some(StepAction::Modify(e) | StepAction::RmsEdit(e)) => v.push(e.order.clone()),
+            Some(StepAction::Bundle(b)) => v.extend(b.iter().cloned()),
+            Some(StepAction::Event(
+                Event::Cancel(CancelEvent { order, .. })
+                | Event::ConfirmInRms(RmsConfirmation { order, .. })
+                | Event::ChangeAmount(Edit { order, .. }),
+            )) => v.push(order.clone()),
+            Some(
+                StepAction::Import
+                | StepAction::Shop(_)
+                | StepAction::Advance(_)
+                | StepAction::Event(Event::LicenseExpires | Event::RenewLicense(_))
+                | StepAction::Fault(_),
+            )
+            | None => {}
+        }
+        if let Some(x) = &self.expect {
+            if let Some(o) = &x.order {
+                v.push(o.clone());
+            }
+            v.extend(x.outcomes.keys().cloned());
+        }
+        v
+    }
+}
+
+impl StepInput {
     /// How many action keys the step has (valid: 0 with an `expect`, or 1).
-    pub fn action_count(&self) -> usize {
+    fn action_count(&self) -> usize {
         [
             self.confirm.is_some(),
             self.fetch_status.is_some(),
@@ -331,46 +584,6 @@ impl Step {
         .filter(|b| *b)
         .count()
     }
-
-    /// The order numbers the step names (for reference checks).
-    pub fn orders(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        if let Some(t) = &self.confirm {
-            v.extend(t.list());
-        }
-        for s in [
-            &self.fetch_status,
-            &self.reflect,
-            &self.unbundle,
-            &self.ship,
-            &self.send_mail,
-            &self.print_slip,
-            &self.cancel,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            v.push(s.clone());
-        }
-        for e in [&self.modify, &self.rms_edit].into_iter().flatten() {
-            v.push(e.order.clone());
-        }
-        if let Some(b) = &self.bundle {
-            v.extend(b.iter().cloned());
-        }
-        if let Some(e) = &self.event {
-            v.extend(e.cancel.iter().map(|c| c.order.clone()));
-            v.extend(e.confirm_in_rms.iter().map(|c| c.order.clone()));
-            v.extend(e.change_amount.iter().map(|c| c.order.clone()));
-        }
-        if let Some(x) = &self.expect {
-            if let Some(o) = &x.order {
-                v.push(o.clone());
-            }
-            v.extend(x.outcomes.keys().cloned());
-        }
-        v
-    }
 }
 
 /// A scenario file that cannot be run, and where.
@@ -388,8 +601,19 @@ impl Scenario {
 
     /// Parses and checks scenario text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario = crate::model::from_yaml(text)
-            .map_err(|e| ScenarioError::from_yaml("scenario", file, e))?;
+        let scenario: Scenario = crate::model::from_yaml(text).map_err(|mut e| {
+            // A step or an event refused as a whole is reported by the YAML reader at the
+            // list item's dash; point at the step's first key, as for every other error.
+            if e.path.ends_with(']') || e.path.ends_with(".event") {
+                let map = crate::rules::SourceMap::build(text);
+                if let Some(start) = map.start(&e.path) {
+                    let (line, column) = crate::rules::line_column(text, start);
+                    e.line = Some(line);
+                    e.column = Some(column);
+                }
+            }
+            ScenarioError::from_yaml("scenario", file, e)
+        })?;
         let map = crate::rules::SourceMap::build(text);
         let at = |path: &str, message: String| {
             let (line, column) = map
@@ -456,40 +680,20 @@ impl Scenario {
             }
         }
         for (i, step) in scenario.steps.iter().enumerate() {
-            if too_long(&step.advance) {
-                return Err(long(format!("steps[{i}].advance")));
-            }
-            if step.fault.as_ref().is_some_and(|f| too_long(&f.duration)) {
-                return Err(long(format!("steps[{i}].fault.for")));
-            }
-            let renewal = step.event.as_ref().and_then(|e| e.renew_license.as_ref());
-            if renewal.is_some_and(|r| too_long(&r.activation)) {
-                return Err(long(format!("steps[{i}].event.renew_license.activation")));
+            match &step.action {
+                Some(StepAction::Advance(d)) if too_long(&Some(*d)) => {
+                    return Err(long(format!("steps[{i}].advance")));
+                }
+                Some(StepAction::Fault(f)) if too_long(&f.duration) => {
+                    return Err(long(format!("steps[{i}].fault.for")));
+                }
+                Some(StepAction::Event(Event::RenewLicense(r))) if too_long(&r.activation) => {
+                    return Err(long(format!("steps[{i}].event.renew_license.activation")));
+                }
+                _ => {}
             }
         }
         for (i, step) in scenario.steps.iter().enumerate() {
-            let count = step.action_count();
-            if count > 1 {
-                return Err(at(
-                    &format!("steps[{i}]"),
-                    "a step does one thing: split it into several steps".into(),
-                ));
-            }
-            if let Some(e) = &step.event {
-                if e.count() != 1 {
-                    return Err(at(
-                        &format!("steps[{i}].event"),
-                        "an event is exactly one of `cancel`, `confirm_in_rms`, `change_amount`, `license_expires`, `renew_license`".into(),
-                    ));
-                }
-            }
-            if count == 0 && step.expect.is_none() {
-                return Err(at(
-                    &format!("steps[{i}]"),
-                    "a step needs an action (`confirm`, `advance`, `event`, …) or an `expect`"
-                        .into(),
-                ));
-            }
             for n in step.orders() {
                 if !known.contains(&n) {
                     return Err(at(

@@ -1,11 +1,13 @@
 //! One integration-test binary (ripgrep style): one module per area.
 
+mod bounded_input;
 mod cassette_safety;
 mod classify;
 mod cli;
 mod corpus;
 mod explain_error;
 mod fixtures;
+mod fuzz;
 mod guard;
 mod properties;
 mod recording;
