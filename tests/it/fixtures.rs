@@ -427,6 +427,12 @@ fn replay_command_reports_and_strict_fails() {
     assert_eq!(code, Some(1), "--strict with unused interactions fails");
 }
 
+/// Text the recorder's detector finds nothing in (what it finds is pseudonymised on
+/// purpose, so the bytes would differ by design).
+fn nothing_to_redact(s: &String) -> bool {
+    rms_preflight::fixture::detect::scan(s).is_empty()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -436,11 +442,13 @@ proptest! {
     /// pseudonymised on purpose: see `recording_redacts_credentials_and_pii`).
     #[test]
     fn a_recorded_interaction_replays_byte_for_byte(
-        status in prop_oneof![Just(200u16), Just(401), Just(403), Just(500), Just(503), 200u16..600],
+        // Statuses that carry a body (204, 205 and 304 never do in HTTP).
+        status in prop_oneof![Just(200u16), Just(401), Just(403), Just(500), Just(503), 200u16..600]
+            .prop_filter("a status with a body", |s| !matches!(s, 204 | 205 | 304)),
         body in prop_oneof![
             "[a-zA-Z0-9 ]{0,40}".prop_map(|s| serde_json::json!({"MessageModelList": [{"messageType": "INFO", "message": s}]}).to_string()),
-            "\\PC{0,40}".prop_filter("nothing PII-like", |s| !s.contains('@') && s.chars().filter(char::is_ascii_digit).count() < 10).prop_map(|s| format!("{{\"message\": \"{}\", \"n\": 1}}", s.replace(['"', '\\'], ""))),
-            "\\PC{0,60}".prop_filter("nothing PII-like", |s| !s.contains('@') && s.chars().filter(char::is_ascii_digit).count() < 10),
+            "\\PC{0,40}".prop_filter("nothing PII-like", nothing_to_redact).prop_map(|s| format!("{{\"message\": \"{}\", \"n\": 1}}", s.replace(['"', '\\'], ""))),
+            "\\PC{0,60}".prop_filter("nothing PII-like", nothing_to_redact),
             Just(String::from(r#"{"message":"\u6CE8\u6587"}"#)),
         ],
     ) {
