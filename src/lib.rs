@@ -27,6 +27,13 @@
 //! - [`expr`]: the guard-expression language of the rules file (parse → check → eval);
 //! - [`rules`]: the rules file's types, loading with source spans, and `lint`;
 //! - [`engine`]: a compiled rule set; `check` → [`Verdict`], `classify` → error entry;
+//! - [`rms`]: the client side of RMS — wire types, the one-method [`RmsApi`](rms::RmsApi)
+//!   trait, `HttpRms` (reqwest) with its rate limit and retries of safe reads;
+//! - [`guard`]: the engine in front of any client — every state-changing call is checked
+//!   first, bulk confirmations are chunked and reconciled (S1);
+//! - [`fixture`]: recorded RMS traffic — cassettes, VCR import, redaction, the recording
+//!   proxy, the replay server;
+//! - [`sim`]: the simulated RMS and OMS, scenarios, reports and the explorer;
 //! - [`cli`]: the command-line edge (arguments, output formats, exit codes).
 
 pub mod cli;

@@ -9,6 +9,7 @@ mod explain_error;
 mod fixtures;
 mod fuzz;
 mod guard;
+mod invariants;
 mod properties;
 mod recording;
 mod rms_client;
