@@ -180,6 +180,17 @@ impl<C: RmsApi> Guard<C> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; orders.len()];
         let mut allowed: Vec<usize> = Vec::new();
         let reports = self.check_bulk(Action::Confirm, orders);
+        // The warnings each allowed order was sent with, for its outcome whatever it is.
+        let warnings: Vec<Vec<crate::guard::OwnedFinding>> = reports
+            .iter()
+            .map(|r| {
+                if r.is_denied() {
+                    Vec::new()
+                } else {
+                    r.findings.clone()
+                }
+            })
+            .collect();
         for (i, (t, report)) in orders.iter().zip(reports).enumerate() {
             if report.is_denied() {
                 outcomes[i] = Some(Outcome::Denied(report));
@@ -203,11 +214,12 @@ impl<C: RmsApi> Guard<C> {
         orders
             .iter()
             .zip(outcomes)
-            .map(|(t, o)| {
+            .zip(warnings)
+            .map(|((t, o), w)| {
                 let o = o.unwrap_or_else(|| {
                     Outcome::Failed(self.failure(self.engine.classify(None, ""), "no outcome"))
                 });
-                (t.order_number().to_owned(), o)
+                (t.order_number().to_owned(), with_warnings(o, w))
             })
             .collect()
     }
@@ -431,11 +443,14 @@ impl<C: RmsApi> Guard<C> {
                 reconciled: false,
                 order: Some(found.remove(0)),
             })),
-            Ok(_) => Outcome::Failed(self.failure(
-                self.engine.classify(None, ""),
-                format!("getOrder did not return `{}`", tracked.order_number()),
-            )),
-            Err(e) => Outcome::Failed(self.failure_of(&e)),
+            Ok(_) => with_warnings(
+                Outcome::Failed(self.failure(
+                    self.engine.classify(None, ""),
+                    format!("getOrder did not return `{}`", tracked.order_number()),
+                )),
+                report.findings,
+            ),
+            Err(e) => with_warnings(Outcome::Failed(self.failure_of(&e)), report.findings),
         }
     }
 
@@ -455,7 +470,12 @@ impl<C: RmsApi> Guard<C> {
                 Some(m) => {
                     let body = serde_json::json!({ "MessageModelList": [m] });
                     let c = self.engine.classify_value(Some(200), &body);
-                    Outcome::Failed(self.failure(c, format!("{}: {}", m.message_code, m.message)))
+                    with_warnings(
+                        Outcome::Failed(
+                            self.failure(c, format!("{}: {}", m.message_code, m.message)),
+                        ),
+                        report.findings,
+                    )
                 }
                 None => Outcome::Done(Box::new(Done {
                     warnings: report.findings,
@@ -463,8 +483,19 @@ impl<C: RmsApi> Guard<C> {
                     order: None,
                 })),
             },
-            Err(e) => Outcome::Failed(self.failure_of(&e)),
+            Err(e) => with_warnings(Outcome::Failed(self.failure_of(&e)), report.findings),
         }
+    }
+}
+
+/// A failure keeps the warnings of the check that let the call go.
+fn with_warnings(outcome: Outcome, warnings: Vec<crate::guard::OwnedFinding>) -> Outcome {
+    match outcome {
+        Outcome::Failed(mut f) => {
+            f.warnings = warnings;
+            Outcome::Failed(f)
+        }
+        other => other,
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Failure {
     pub remedy: Vec<Text>,
     /// What happened, for logs (never a credential).
     pub detail: String,
+    /// Warnings of the check that let the call go (as [`Done::warnings`]).
+    pub warnings: Vec<OwnedFinding>,
 }
 
 impl Failure {
@@ -40,6 +42,7 @@ impl Failure {
             message: e.message.clone(),
             remedy: e.remedy.clone(),
             detail,
+            warnings: Vec::new(),
         }
     }
 }
@@ -77,6 +80,24 @@ impl Outcome {
         match self {
             Outcome::Failed(f) => Some(f),
             _ => None,
+        }
+    }
+
+    /// The verdict of the check the guard made before the call: the denial itself, or
+    /// the warnings it let the call go with (no second check needed to learn it).
+    pub fn report(&self) -> Report {
+        let warnings = match self {
+            Outcome::Denied(r) => return r.clone(),
+            Outcome::Done(d) => &d.warnings,
+            Outcome::Failed(f) => &f.warnings,
+        };
+        Verdict {
+            decision: if warnings.is_empty() {
+                crate::engine::Decision::Allow
+            } else {
+                crate::engine::Decision::Warn
+            },
+            findings: warnings.clone(),
         }
     }
 }

@@ -13,6 +13,15 @@ use tokio::time::Instant;
 use crate::guard::Clock;
 use crate::model::Timestamp;
 
+/// A single-threaded tokio runtime whose clock starts paused: virtual time for a scenario
+/// or an exploration (time moves when the simulation advances it or every task waits).
+pub fn paused_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+}
+
 /// One clock for the simulated RMS, the simulated OMS and the guard.
 #[derive(Debug, Clone, Copy)]
 pub struct SimClock {

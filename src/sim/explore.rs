@@ -372,11 +372,7 @@ async fn play(engine: &Arc<Engine>, oms: &mut Oms, scenario: &Scenario) -> Optio
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> Option<T> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .ok()?;
+    let rt = super::clock::paused_runtime().ok()?;
     Some(rt.block_on(f))
 }
 

@@ -134,12 +134,12 @@ impl Oms {
             .map(|n| self.tracked_or_err(n))
             .collect::<Result<_, _>>()?;
         let guard = self.guard();
-        let reports = tracked
-            .iter()
-            .map(|t| t.order_number().to_owned())
-            .zip(guard.check_bulk(Action::Confirm, &tracked))
-            .collect();
         let outcomes = guard.confirm_bulk(&tracked).await;
+        // The guard's own check, carried by each outcome: no second evaluation.
+        let reports = outcomes
+            .iter()
+            .map(|(n, o)| (n.clone(), o.report()))
+            .collect();
         for (n, outcome) in &outcomes {
             match outcome {
                 Outcome::Done(_) => {
@@ -190,8 +190,8 @@ impl Oms {
     pub async fn fetch_status(&mut self, number: &str) -> Result<ActionResult, String> {
         let tracked = self.tracked_or_err(number)?;
         let guard = self.guard();
-        let report = guard.check(Action::FetchStatus, &tracked);
         let outcome = guard.fetch_status(&tracked).await;
+        let report = outcome.report();
         match &outcome {
             Outcome::Done(d) => {
                 let fresh = self.sim.order(number);
@@ -258,7 +258,6 @@ impl Oms {
     pub async fn reflect(&mut self, number: &str) -> Result<ActionResult, String> {
         let tracked = self.tracked_or_err(number)?;
         let guard = self.guard();
-        let report = guard.check(Action::Reflect, &tracked);
         let fields = self
             .orders
             .get(number)
@@ -269,6 +268,7 @@ impl Oms {
             fields,
         };
         let outcome = guard.reflect(&tracked, &request).await;
+        let report = outcome.report();
         if outcome.is_done() {
             if let Some(o) = self.orders.get_mut(number) {
                 o.pending.clear();
@@ -367,7 +367,6 @@ impl Oms {
     pub async fn ship(&mut self, number: &str) -> Result<ActionResult, String> {
         let tracked = self.tracked_or_err(number)?;
         let guard = self.guard();
-        let report = guard.check(Action::Ship, &tracked);
         let basket = tracked
             .order
             .package_model_list
@@ -395,6 +394,7 @@ impl Oms {
             }],
         };
         let outcome = guard.ship(&tracked, &request).await;
+        let report = outcome.report();
         if outcome.is_done() {
             let fresh = self.sim.order(number);
             self.apply_read(number, fresh);
@@ -407,7 +407,6 @@ impl Oms {
     pub async fn cancel(&mut self, number: &str) -> Result<ActionResult, String> {
         let tracked = self.tracked_or_err(number)?;
         let guard = self.guard();
-        let report = guard.check(Action::Cancel, &tracked);
         let outcome = guard
             .cancel(
                 &tracked,
@@ -418,6 +417,7 @@ impl Oms {
                 },
             )
             .await;
+        let report = outcome.report();
         if outcome.is_done() {
             let fresh = self.sim.order(number);
             self.apply_read(number, fresh);

@@ -82,10 +82,7 @@ pub fn run_scenario(
     options: &RunOptions,
 ) -> ScenarioReport {
     let wall = Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build();
+    let runtime = super::clock::paused_runtime();
     let mut report = match runtime {
         Ok(rt) => rt.block_on(run(engine, scenario, file, options)),
         Err(e) => ScenarioReport {
