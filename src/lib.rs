@@ -33,10 +33,12 @@
 //!   first, bulk confirmations are chunked and reconciled (S1);
 //! - [`fixture`]: recorded RMS traffic — cassettes, VCR import, redaction, the recording
 //!   proxy, the replay server;
-//! - [`sim`]: the simulated RMS and OMS, scenarios, reports and the explorer;
-//! - [`cli`]: the command-line edge (arguments, output formats, exit codes).
+//! - [`sim`]: the simulated RMS and OMS, scenarios, reports and the explorer.
+//!
+//! The command-line edge (arguments, output formats, rendered diagnostics, exit codes)
+//! is the binary's own (`src/main.rs` and `src/cli/`): clap and miette are not part of
+//! this library's API.
 
-pub mod cli;
 pub mod engine;
 pub mod expr;
 pub mod fixture;

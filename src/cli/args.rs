@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     /// Largest input document (a file, stdin, a body; each entry of a JSON batch), e.g.
     /// `64MiB`, `512KiB`, `1GiB`
-    #[arg(long, global = true, value_name = "SIZE", default_value = "64MiB", value_parser = crate::model::limits::parse_bytes)]
+    #[arg(long, global = true, value_name = "SIZE", default_value = "64MiB", value_parser = rms_preflight::model::limits::parse_bytes)]
     pub max_input_size: u64,
     #[command(subcommand)]
     pub command: Command,
@@ -93,8 +93,8 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    pub fn limits(&self) -> crate::fixture::Limits {
-        crate::fixture::Limits {
+    pub fn limits(&self) -> rms_preflight::fixture::Limits {
+        rms_preflight::fixture::Limits {
             header_timeout: self.header_timeout,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             drain_timeout: self.drain_timeout,
@@ -104,7 +104,7 @@ impl ServerArgs {
 
 /// `1s` to `1d`, written like the rules file's durations.
 fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
-    let d: crate::model::Duration = s.parse().map_err(|e| format!("{e}"))?;
+    let d: rms_preflight::model::Duration = s.parse().map_err(|e| format!("{e}"))?;
     match u64::try_from(d.as_secs()) {
         Ok(secs @ 1..=86_400) => Ok(std::time::Duration::from_secs(secs)),
         _ => Err(format!("`{s}` is out of range: from `1s` to `1d`")),
@@ -205,11 +205,11 @@ pub enum LangArg {
     En,
 }
 
-impl From<LangArg> for crate::Lang {
+impl From<LangArg> for rms_preflight::Lang {
     fn from(l: LangArg) -> Self {
         match l {
-            LangArg::Ja => crate::Lang::Ja,
-            LangArg::En => crate::Lang::En,
+            LangArg::Ja => rms_preflight::Lang::Ja,
+            LangArg::En => rms_preflight::Lang::En,
         }
     }
 }

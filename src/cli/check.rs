@@ -5,8 +5,8 @@ use std::io::Write;
 use super::args::{CheckArgs, Format, InputFormat};
 use super::output::{JsonWriter, ResultWriter, Summary, TextWriter};
 use super::{load_rules, open_input, EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
-use crate::engine::Engine;
-use crate::model::{read_document, DocumentFormat, Timestamp};
+use rms_preflight::engine::Engine;
+use rms_preflight::model::{read_document, DocumentFormat, Timestamp};
 
 pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let Some(rules) = load_rules(&args.rules, err) else {

@@ -5,7 +5,7 @@ use miette::{
     GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Severity,
 };
 
-use crate::rules::{Diagnostic, Level, RulesError};
+use rms_preflight::rules::{Diagnostic, Level, RulesError};
 
 /// Longest source line shown under a diagnostic, in bytes.
 const MAX_SHOWN_LINE: usize = 400;

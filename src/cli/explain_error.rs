@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::args::{ExplainErrorArgs, Format};
 use super::{load_rules, open_input, EXIT_BAD_INPUT, EXIT_OK};
-use crate::engine::{Engine, MatchedBy, ResponseOutcome};
-use crate::rules::{Lang, Retry};
+use rms_preflight::engine::{Engine, MatchedBy, ResponseOutcome};
+use rms_preflight::rules::{Lang, Retry};
 
 /// The JSON answer. Every key is always present (`wait` only when the error has one):
 /// a success has `error: null`, `retry: null`, no `next` and no `remedy`.
@@ -120,7 +120,7 @@ pub fn run(args: &ExplainErrorArgs, out: &mut dyn Write, err: &mut dyn Write) ->
     let path = args.input.as_deref().unwrap_or("-");
     let mut body = String::new();
     let read = open_input(path)
-        .and_then(crate::model::limits::read_to_string_capped)
+        .and_then(rms_preflight::model::limits::read_to_string_capped)
         .map(|text| body = text);
     if let Err(e) = read {
         let _ = writeln!(err, "error: cannot read `{path}`: {e}");
@@ -173,7 +173,7 @@ pub fn run(args: &ExplainErrorArgs, out: &mut dyn Write, err: &mut dyn Write) ->
         Format::Text => {
             let file = engine.rules().file();
             let step_name = |s: &String| {
-                crate::model::Action::from_name(s)
+                rms_preflight::model::Action::from_name(s)
                     .and_then(|a| file.actions.get(&a))
                     .or_else(|| file.manual_steps.get(s))
                     .map(|t| format!("{s} ({})", t.get(lang)))

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::args::{RecordArgs, ReplayArgs};
 use super::{EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
-use crate::fixture::cassette::TornTail;
-use crate::fixture::{
+use rms_preflight::fixture::cassette::TornTail;
+use rms_preflight::fixture::{
     lint as lint_cassette, Cassette, Limits, Recorder, Redactor, ReplayHandler, Replayer, Server,
     Stopped,
 };
@@ -59,7 +59,7 @@ pub(crate) fn stop_signal() -> impl std::future::Future<Output = ()> {
 /// Serves `handler` on `addr` within `limits` until Ctrl-C or SIGTERM, after printing
 /// `banner(url)`; then drains (see [`Server::shutdown`]) and says what the stop left
 /// undone. `None` when the address cannot be bound (the error is printed).
-pub(crate) async fn serve_until_stopped<H: crate::fixture::Handler>(
+pub(crate) async fn serve_until_stopped<H: rms_preflight::fixture::Handler>(
     addr: std::net::SocketAddr,
     handler: Arc<H>,
     limits: Limits,
@@ -78,7 +78,7 @@ pub(crate) async fn serve_until_stopped<H: crate::fixture::Handler>(
 }
 
 /// [`serve_until_stopped`], printing each line of `log` as an error as it comes.
-async fn serve_logging<H: crate::fixture::Handler, L: std::fmt::Display>(
+async fn serve_logging<H: rms_preflight::fixture::Handler, L: std::fmt::Display>(
     addr: std::net::SocketAddr,
     handler: Arc<H>,
     limits: Limits,

@@ -6,7 +6,6 @@
 mod args;
 mod check;
 mod diagnostics;
-pub use diagnostics::{render_all as render_diagnostics, render_rules_error};
 mod explain_error;
 mod fixtures;
 mod output;
@@ -20,7 +19,7 @@ use clap::Parser;
 pub use args::Cli;
 use args::{Command, FixturesCommand, GraphFormatArg, RulesArg, RulesCommand, SchemaKind};
 
-use crate::rules::{GraphFormat, RuleSet};
+use rms_preflight::rules::{GraphFormat, RuleSet};
 
 /// Exit code: nothing denied.
 pub const EXIT_OK: u8 = 0;
@@ -51,7 +50,7 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command, writing to `out` and `err`; returns the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    crate::model::limits::set_max_input_bytes(cli.max_input_size);
+    rms_preflight::model::limits::set_max_input_bytes(cli.max_input_size);
     match cli.command {
         Command::Check(args) => check::run(&args, out, err),
         Command::ExplainError(args) => explain_error::run(&args, out, err),
@@ -67,7 +66,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             write_or_fail(
                 out,
                 err,
-                crate::rules::render_graph(rules.file(), format).as_bytes(),
+                rms_preflight::rules::render_graph(rules.file(), format).as_bytes(),
             )
         }
         Command::Record(args) => fixtures::record(&args, err),
@@ -82,8 +81,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Rules(RulesCommand::Schema { kind }) => {
             let schema = match kind {
                 SchemaKind::Rules => RuleSet::json_schema(),
-                SchemaKind::Request => crate::model::request_json_schema(),
-                SchemaKind::Scenario => crate::sim::scenario::Scenario::json_schema(),
+                SchemaKind::Request => rms_preflight::model::request_json_schema(),
+                SchemaKind::Scenario => rms_preflight::sim::scenario::Scenario::json_schema(),
                 SchemaKind::CheckOutput => output::json_schema(),
                 SchemaKind::ExplainErrorOutput => explain_error::json_schema(),
             };
@@ -150,7 +149,7 @@ fn lint(arg: &RulesArg, deny_warnings: bool, out: &mut dyn Write, err: &mut dyn 
 fn rules_text(arg: &RulesArg) -> String {
     match &arg.rules {
         Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
-        None => crate::rules::EMBEDDED_RULES.to_owned(),
+        None => rms_preflight::rules::EMBEDDED_RULES.to_owned(),
     }
 }
 

@@ -8,9 +8,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::engine::{Decision, Explanation, Finding, RuleTrace, Verdict};
-use crate::model::Request;
-use crate::rules::{Lang, RuleSet};
+use rms_preflight::engine::{Decision, Explanation, Finding, RuleTrace, Verdict};
+use rms_preflight::model::Request;
+use rms_preflight::rules::{Lang, RuleSet};
 
 /// Counts of decisions.
 #[derive(Debug, Default, Clone, Copy, Serialize, schemars::JsonSchema)]
@@ -272,8 +272,8 @@ impl ResultWriter for TextWriter<'_> {
         )?;
         for f in &verdict.findings {
             let sym = match f.severity {
-                crate::rules::Severity::Deny => "✗",
-                crate::rules::Severity::Warn => "!",
+                rms_preflight::rules::Severity::Deny => "✗",
+                rms_preflight::rules::Severity::Warn => "!",
             };
             writeln!(
                 out,

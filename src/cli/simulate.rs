@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use super::args::{ExploreArgs, ReportFormat, SimServerArgs, SimulateArgs};
 use super::{load_rules, EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
-use crate::engine::Engine;
-use crate::sim::report;
-use crate::sim::runner::{run_scenario, RunOptions};
-use crate::sim::scenario::Scenario;
+use rms_preflight::engine::Engine;
+use rms_preflight::sim::report;
+use rms_preflight::sim::runner::{run_scenario, RunOptions};
+use rms_preflight::sim::scenario::Scenario;
 
 /// Scenario files under `paths` (folders searched recursively for `*.yaml`/`*.yml`), sorted.
 fn collect(paths: &[PathBuf], err: &mut dyn Write) -> Option<Vec<PathBuf>> {
@@ -123,7 +123,7 @@ pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {
             name: "empty".into(),
             description: None,
             tags: vec![],
-            start: crate::model::Timestamp::now_jst(),
+            start: rms_preflight::model::Timestamp::now_jst(),
             shop: None,
             sim: None,
             orders: vec![],
@@ -135,7 +135,7 @@ pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {
         return EXIT_BAD_INPUT;
     };
     rt.block_on(async {
-        let oms = match crate::sim::runner::build(engine, &scenario, None) {
+        let oms = match rms_preflight::sim::runner::build(engine, &scenario, None) {
             Ok(o) => o,
             Err(e) => {
                 let _ = writeln!(err, "error: {e}");
@@ -143,7 +143,7 @@ pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {
             }
         };
         let sim = oms.sim().clone();
-        let handler = Arc::new(crate::sim::SimHandler::new(sim.clone()));
+        let handler = Arc::new(rms_preflight::sim::SimHandler::new(sim.clone()));
         let orders = scenario.orders.len();
         let banner = |url: &str| {
             format!(
@@ -172,12 +172,12 @@ pub fn explore(args: &ExploreArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
         return EXIT_BAD_INPUT;
     };
     let engine = Arc::new(Engine::new(rules));
-    let config = crate::sim::explore::ExploreConfig {
+    let config = rms_preflight::sim::explore::ExploreConfig {
         orders: usize::try_from(args.orders).unwrap_or(usize::MAX),
         steps: usize::try_from(args.steps).unwrap_or(usize::MAX),
         seed: args.seed,
     };
-    let result = crate::sim::explore::explore(engine.clone(), &config);
+    let result = rms_preflight::sim::explore::explore(engine.clone(), &config);
     match result.violation {
         None => {
             let _ = writeln!(
@@ -188,7 +188,7 @@ pub fn explore(args: &ExploreArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
             EXIT_OK
         }
         Some(v) => {
-            let shrunk = crate::sim::explore::shrink(engine, &v);
+            let shrunk = rms_preflight::sim::explore::shrink(engine, &v);
             let _ = std::fs::write(&args.out, shrunk.scenario.to_yaml());
             let _ = writeln!(
                 out,

@@ -273,13 +273,29 @@ fn rendered_diagnostics() {
             "when: any(order.PackageModelList, p => p.postage == -9999)",
         ),
     ];
+    // Rendered by the binary (the miette edge is the CLI's, not the library's), from a
+    // scratch folder where the broken file is `rules/rakuten_pay.yaml`, as a user sees it.
+    let dir = std::env::temp_dir().join(format!("rp-rendered-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
     for (name, from, to) in cases {
         assert!(EMBEDDED_RULES.contains(from), "{name}");
         let text = EMBEDDED_RULES.replacen(from, to, 1);
-        let err = RuleSet::from_yaml("rules/rakuten_pay.yaml", &text).unwrap_err();
-        let rendered = rms_preflight::cli::render_rules_error(&err, false);
+        assert!(
+            RuleSet::from_yaml("rules/rakuten_pay.yaml", &text).is_err(),
+            "{name}"
+        );
+        std::fs::write(dir.join("rules/rakuten_pay.yaml"), &text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rms-preflight"))
+            .args(["lint", "--rules", "rules/rakuten_pay.yaml"])
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let rendered = String::from_utf8_lossy(&out.stderr).into_owned();
         insta::assert_snapshot!(name, rendered);
     }
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A guard nested thousands deep used to overflow the stack (exit 134). The size check
