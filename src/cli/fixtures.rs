@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use super::args::{RecordArgs, ReplayArgs};
 use super::{EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
-use rms_preflight::fixture::cassette::TornTail;
 use rms_preflight::fixture::{
-    lint as lint_cassette, Cassette, Limits, Recorder, Redactor, ReplayHandler, Replayer, Server,
-    Stopped,
+    lint_file, Cassette, Limits, Recorder, Redactor, ReplayHandler, Replayer, Server, Stopped,
+    TornTail,
 };
 
 pub(crate) fn runtime(err: &mut dyn Write) -> Option<tokio::runtime::Runtime> {
@@ -293,7 +292,7 @@ pub fn lint(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             }
             Ok((c, torn)) => {
                 warn_torn(path, torn.as_ref(), err);
-                let found = lint_cassette::lint_file(path, &c);
+                let found = lint_file(path, &c);
                 problems += found.len();
                 for p in &found {
                     let _ = writeln!(out, "{}: {}: {}", path.display(), p.at, p.message);

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use rms_preflight::fixture::cassette::{Interaction, RecordedRequest, RecordedResponse};
 use rms_preflight::fixture::{
     lint, Cassette, Handler, HttpRequest, HttpResponse, Recorder, Redactor, Server,
 };
+use rms_preflight::fixture::{Interaction, RecordedRequest, RecordedResponse};
 
 use super::{corpus, run, stdout};
 
@@ -239,7 +239,7 @@ async fn lint_and_recorder_agree_on_hostile_strings() {
                 } else {
                     cassette_with(response(Some(order_with(s)), None))
                 };
-                let flagged = !lint::lint(&written).is_empty();
+                let flagged = !lint(&written).is_empty();
 
                 let upstream = if as_text {
                     canned("text/plain; charset=utf-8", &[], s.clone())
@@ -261,7 +261,7 @@ async fn lint_and_recorder_agree_on_hostile_strings() {
                     body.as_json()
                         .is_some_and(|v| v["OrderModelList"][0]["remarks"] == s.as_str())
                 };
-                let after = lint::lint(&recorded);
+                let after = lint(&recorded);
                 if flagged != hostile || kept == hostile || !after.is_empty() {
                     disagreements.push(format!(
                         "{class} {s:?} as {place}: lint flags it: {flagged}, recorder keeps it: {kept}, \

@@ -430,7 +430,7 @@ fn replay_command_reports_and_strict_fails() {
 /// Text the recorder's detector finds nothing in (what it finds is pseudonymised on
 /// purpose, so the bytes would differ by design).
 fn nothing_to_redact(s: &str) -> bool {
-    rms_preflight::fixture::detect::scan(s).is_empty()
+    rms_preflight::fixture::scan(s).is_empty()
 }
 
 proptest! {
