@@ -50,11 +50,10 @@ fn main() {
         oms.confirm(&numbers).await.expect("known orders");
         oms.advance("24h".parse().expect("a duration")).await;
         let processed = oms
-            .orders
-            .values()
-            .filter(|o| o.state.label == rms_preflight::Label::Processed)
+            .orders()
+            .filter(|(_, o)| o.state.label == rms_preflight::Label::Processed)
             .count();
-        (oms.polls, sim.call_count(), processed)
+        (oms.polls(), sim.call_count(), processed)
     });
     let elapsed = wall.elapsed();
     assert_eq!(processed, orders, "every order reached 【楽天処理済】");

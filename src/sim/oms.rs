@@ -46,15 +46,14 @@ pub struct ActionResult {
 
 /// The OMS.
 pub struct Oms {
-    pub shop: Shop,
-    pub orders: BTreeMap<String, OmsOrder>,
+    shop: Shop,
+    orders: BTreeMap<String, OmsOrder>,
     engine: Arc<Engine>,
     sim: Arc<SimRms>,
     next_poll: Timestamp,
     poll_interval: std::time::Duration,
     bundles: u32,
-    /// Polls run so far.
-    pub polls: u64,
+    polls: u64,
 }
 
 impl Oms {
@@ -94,6 +93,45 @@ impl Oms {
 
     pub fn sim(&self) -> &Arc<SimRms> {
         &self.sim
+    }
+
+    /// The shop's settings the OMS works with.
+    pub fn shop(&self) -> &Shop {
+        &self.shop
+    }
+
+    /// Changes the shop's settings from here on (a scenario's `shop` step).
+    pub fn set_shop(&mut self, shop: Shop) {
+        self.shop = shop;
+    }
+
+    /// The shop renewed its licence key now (S17): the OMS records the new key's issue
+    /// date, and its expiry if the shop keeps one.
+    pub fn record_license_renewal(&mut self) {
+        let now = self.sim.clock().now();
+        self.shop.license_issued_at = Some(now);
+        if self.shop.license_expires_at.is_some() {
+            let renewed = Shop {
+                license_expires_at: None,
+                ..self.shop.clone()
+            };
+            self.shop.license_expires_at = self.engine.rules().facts().license_expiry(&renewed);
+        }
+    }
+
+    /// One order as the OMS holds it.
+    pub fn order(&self, number: &str) -> Option<&OmsOrder> {
+        self.orders.get(number)
+    }
+
+    /// Every order the OMS holds, by number.
+    pub fn orders(&self) -> impl Iterator<Item = (&String, &OmsOrder)> {
+        self.orders.iter()
+    }
+
+    /// Polls run so far.
+    pub fn polls(&self) -> u64 {
+        self.polls
     }
 
     fn guard(&self) -> Guard<Arc<SimRms>> {
@@ -489,6 +527,16 @@ impl Oms {
 
     /// Rakuten or the buyer moved the order (`buyer_cancel`, `rakuten_cancel`, or the
     /// shop's confirmation in RMS's screens: S7b, S7c).
+    /// The shop confirmed `number` in RMS's screens without the OMS user knowing (S7c
+    /// unseen): the OMS keeps no record of it.
+    pub fn confirm_in_rms_unseen(&mut self, number: &str) -> Result<i64, String> {
+        let to = self.event(number, function::CONFIRM_ORDER)?;
+        if let Some(o) = self.orders.get_mut(number) {
+            o.state.confirmed_in_rms = false;
+        }
+        Ok(to)
+    }
+
     pub fn event(&mut self, number: &str, via: &str) -> Result<i64, String> {
         let to = self.sim.event(number, via)?;
         if via == function::CONFIRM_ORDER {

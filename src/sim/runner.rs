@@ -255,7 +255,7 @@ pub async fn perform(
         StepAction::Cancel(n) => (format!("cancel {n}"), oms.cancel(n).await.map(Some)),
         StepAction::Import => ("import".into(), Ok(Some(oms.import_check()))),
         StepAction::Shop(shop) => {
-            oms.shop = shop.clone();
+            oms.set_shop(shop.clone());
             ("shop settings changed".into(), Ok(None))
         }
         StepAction::Advance(d) => {
@@ -303,12 +303,11 @@ fn event_step(
             )
         }
         Event::ConfirmInRms(r) => {
-            let moved = oms.event(&r.order, function::CONFIRM_ORDER);
-            if !r.oms_knows {
-                if let Some(o) = oms.orders.get_mut(&r.order) {
-                    o.state.confirmed_in_rms = false;
-                }
-            }
+            let moved = if r.oms_knows {
+                oms.event(&r.order, function::CONFIRM_ORDER)
+            } else {
+                oms.confirm_in_rms_unseen(&r.order)
+            };
             (
                 format!("event confirm_in_rms {}", r.order),
                 moved.map(|_| None),
@@ -337,16 +336,7 @@ fn event_step(
                     .unwrap_or(engine.rules().facts().license_activation_max),
             );
             oms.sim().renew_license(activation);
-            let now = oms.sim().clock().now();
-            oms.shop.license_issued_at = Some(now);
-            if oms.shop.license_expires_at.is_some() {
-                // The renewed key's date replaces the old one (the shop's record of it).
-                let renewed = crate::model::Shop {
-                    license_expires_at: None,
-                    ..oms.shop.clone()
-                };
-                oms.shop.license_expires_at = engine.rules().facts().license_expiry(&renewed);
-            }
+            oms.record_license_renewal();
             ("event renew_license".into(), Ok(None))
         }
     }
@@ -497,7 +487,7 @@ fn compare(
         check(&format!("outcome of {n}"), name(k), got);
     }
     if let Some(t) = &target {
-        let state = oms.orders.get(t).map(|o| o.state.clone());
+        let state = oms.order(t).map(|o| o.state.clone());
         if let Some(l) = expect.label {
             check(
                 "label",
