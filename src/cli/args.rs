@@ -84,6 +84,9 @@ pub struct ServerArgs {
     /// previous answer on a kept-alive connection (e.g. `10s`)
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
     pub header_timeout: std::time::Duration,
+    /// Time a client has to send a request's body once its headers are in (e.g. `10s`)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub body_timeout: std::time::Duration,
     /// Connections served at once (1 to 65,536); more wait to be accepted
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub max_connections: u32,
@@ -96,6 +99,7 @@ impl ServerArgs {
     pub fn limits(&self) -> rms_preflight::fixture::Limits {
         rms_preflight::fixture::Limits {
             header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             drain_timeout: self.drain_timeout,
         }

@@ -272,6 +272,58 @@ async fn connections_beyond_the_limit_wait_for_a_slot() {
     let _ = server.shutdown().await;
 }
 
+/// A client that sends whole headers and then stalls mid-body held its connection slot
+/// for ever (the header timeout ends with the headers): with both slots held by stalled
+/// bodies, a good request is answered once the body timeout has answered them 408.
+#[tokio::test(start_paused = true)]
+async fn stalled_bodies_are_answered_408_and_free_their_slots() {
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let server = Server::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(ReplayHandler {
+            replayer: Arc::new(happy_path()),
+        }),
+        limits,
+    )
+    .await
+    .unwrap();
+    let started = tokio::time::Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(server.addr()).await.unwrap();
+        s.write_all(
+            b"POST /es/2.0/order/getOrder/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+        held.push(s);
+    }
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let body = format!(r#"{{"orderNumberList":["{A}"],"version":7}}"#);
+    let answered = tokio::time::timeout(
+        Duration::from_secs(120),
+        exchange(
+            server.addr(),
+            &http("POST", "/es/2.0/order/getOrder/", &body),
+        ),
+    )
+    .await
+    .expect("stalled bodies held every slot for 120 s");
+    assert!(answered.starts_with("HTTP/1.1 200 "), "{answered}");
+    assert!(started.elapsed() >= limits.body_timeout);
+    for mut s in held {
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.unwrap();
+        let rest = String::from_utf8_lossy(&rest);
+        assert!(rest.starts_with("HTTP/1.1 408 "), "{rest}");
+    }
+    let _ = server.shutdown().await;
+}
+
 /// A handler that never finishes (an upstream that never answers).
 struct Stuck;
 
