@@ -6,6 +6,7 @@ pub mod explore;
 pub mod oms;
 pub mod report;
 pub mod rms;
+mod rng;
 pub mod runner;
 pub mod scenario;
 
