@@ -589,7 +589,11 @@ impl StepInput {
 /// A scenario file that cannot be run, and where.
 pub type ScenarioError = crate::model::FileError;
 
-/// The longest duration a scenario may write (`advance`, a fault's `for`, delays).
+/// The most steps one scenario file may hold.
+pub const MAX_STEPS: usize = 100_000;
+
+/// The longest duration a scenario may write (`advance`, a fault's `for`, delays), and the
+/// longest a whole scenario may simulate.
 pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
 impl Scenario {
@@ -679,6 +683,12 @@ impl Scenario {
                 return Err(long("sim.timeout".into()));
             }
         }
+        if scenario.steps.len() > MAX_STEPS {
+            return Err(at(
+                &format!("steps[{MAX_STEPS}]"),
+                format!("a scenario runs at most {MAX_STEPS} steps: split it into several files"),
+            ));
+        }
         for (i, step) in scenario.steps.iter().enumerate() {
             match &step.action {
                 Some(StepAction::Advance(d)) if too_long(&Some(*d)) => {
@@ -691,6 +701,19 @@ impl Scenario {
                     return Err(long(format!("steps[{i}].event.renew_license.activation")));
                 }
                 _ => {}
+            }
+        }
+        // The whole scenario's virtual time is bounded too, not only each step's.
+        let mut total: i64 = 0;
+        for (i, step) in scenario.steps.iter().enumerate() {
+            if let Some(StepAction::Advance(d)) = &step.action {
+                total = total.saturating_add(d.as_secs());
+                if total > MAX_DURATION.as_secs() {
+                    return Err(at(
+                        &format!("steps[{i}].advance"),
+                        format!("the scenario's `advance` steps add up to more than {MAX_DURATION}: a scenario simulates at most {MAX_DURATION}"),
+                    ));
+                }
             }
         }
         for (i, step) in scenario.steps.iter().enumerate() {

@@ -209,6 +209,38 @@ fn absurd_scenario_durations_are_refused() {
     }
 }
 
+/// A scenario's whole virtual time and its number of steps are bounded too: 3,000 steps
+/// of `advance: 366d` would run for minutes though each step is within its own limit.
+#[test]
+fn a_scenario_is_bounded_as_a_whole() {
+    let dir = TempDir::new("whole");
+    let head = "name: many\nstart: 2026-11-30T09:00:00+09:00\norders: []\nsteps:\n";
+    let many = dir.file(
+        "many.yaml",
+        format!("{head}{}", "  - advance: 200d\n".repeat(3_000)).as_bytes(),
+    );
+    let out = run(&["simulate", &many], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "at `steps[1].advance`: the scenario's `advance` steps add up to more than 366d"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let long = dir.file(
+        "long.yaml",
+        format!("{head}{}", "  - advance: 1s\n".repeat(100_001)).as_bytes(),
+    );
+    let out = run(&["simulate", &long], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a scenario runs at most 100000 steps"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// A byte-order mark was refused or misread; a second document had no position; bad
 /// base64 replayed as an empty body; a bad upstream started and answered 502.
 #[test]
