@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "rms-preflight", version, about, long_about = None)]
 pub struct Cli {
     /// Largest input document (a file, stdin, a body; each entry of a JSON batch), e.g.
-    /// `64MiB`, `512KiB`, `1GiB`
-    #[arg(long, global = true, value_name = "SIZE", default_value = "64MiB", value_parser = rms_preflight::model::limits::parse_bytes)]
+    /// `16MiB`, `512KiB`, `1GiB`
+    #[arg(long, global = true, value_name = "SIZE", default_value = "16MiB", value_parser = rms_preflight::model::limits::parse_bytes)]
     pub max_input_size: u64,
     #[command(subcommand)]
     pub command: Command,

@@ -106,13 +106,10 @@ pub fn read_document<R: BufRead>(
                 line: None,
                 column: None,
             })?;
-            if let Some(i) = super::limits::yaml_too_deep(&text) {
+            if let Some((i, message)) = super::limits::yaml_shape(&text) {
                 let (line, column) = crate::rules::line_column(&text, i);
                 return Err(DocumentError {
-                    message: format!(
-                        "the document nests deeper than {} levels",
-                        super::limits::MAX_YAML_NESTING
-                    ),
+                    message,
                     path: ".".into(),
                     line: Some(line),
                     column: Some(column),

@@ -3,7 +3,7 @@
 //!
 //! - **Size**: one document — a rules file, a scenario, a cassette, a VCR file, an error
 //!   body, a YAML check document, and each entry of a streamed JSON batch — is at most
-//!   [`max_input_bytes`] (64 MiB by default; the CLI's `--max-input-size` changes it for
+//!   [`max_input_bytes`] (16 MiB by default; the CLI's `--max-input-size` changes it for
 //!   the process). A JSON batch streams: its entries are counted one by one, never the
 //!   whole, so a batch of any length still goes through in bounded memory.
 //! - **Nesting**: YAML flow collections (`[`, `{`) nest at most [`MAX_YAML_NESTING`] deep,
@@ -13,8 +13,8 @@
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The default of [`max_input_bytes`]: 64 MiB.
-pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+/// The default of [`max_input_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Deepest nesting of YAML flow collections (serde_yaml's own recursion limit is 128).
 pub const MAX_YAML_NESTING: usize = 128;
@@ -58,7 +58,7 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     };
     match n.checked_mul(per) {
         Some(0) | None => Err(format!(
-            "invalid size `{s}`: expected from 1 byte to 16 EiB"
+            "invalid size `{s}`: expected from 1 byte to 16383 GiB"
         )),
         Some(b) => Ok(b),
     }
@@ -152,6 +152,42 @@ impl<R: io::BufRead> io::BufRead for CountingReader<R> {
         self.since_mark.set(total);
         self.inner.consume(amt);
     }
+}
+
+/// Most values (lines and flow-collection items) one YAML document may hold: the parser
+/// keeps an event per value, so this bounds its memory (a legitimate 16 MiB document has
+/// far fewer; 15 MB of `[[],[],…]` has 5 million).
+pub const MAX_YAML_VALUES: usize = 2_000_000;
+
+/// Why a YAML text is refused before parsing: where (a byte offset) and what.
+pub fn yaml_shape(text: &str) -> Option<(usize, String)> {
+    if let Some(i) = yaml_too_deep(text) {
+        return Some((
+            i,
+            format!("the document nests deeper than {MAX_YAML_NESTING} levels"),
+        ));
+    }
+    yaml_too_many_values(text).map(|i| {
+        (
+            i,
+            format!("the document holds more than {MAX_YAML_VALUES} values"),
+        )
+    })
+}
+
+/// Where a YAML text passes [`MAX_YAML_VALUES`]: lines, plus the items of flow
+/// collections (`[`, `{` and `,`), counted without parsing.
+fn yaml_too_many_values(text: &str) -> Option<usize> {
+    let mut values = 0usize;
+    for (i, b) in text.bytes().enumerate() {
+        if matches!(b, b'\n' | b'[' | b'{' | b',') {
+            values += 1;
+            if values > MAX_YAML_VALUES {
+                return Some(i);
+            }
+        }
+    }
+    None
 }
 
 /// The first place a YAML text nests flow collections deeper than [`MAX_YAML_NESTING`]:

@@ -93,14 +93,8 @@ pub fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
             index: Some(index + shift),
         }
     };
-    if let Some(i) = super::limits::yaml_too_deep(text) {
-        return Err(at(
-            i,
-            format!(
-                "the document nests deeper than {} levels",
-                super::limits::MAX_YAML_NESTING
-            ),
-        ));
+    if let Some((i, message)) = super::limits::yaml_shape(text) {
+        return Err(at(i, message));
     }
     let mut track = serde_path_to_error::Track::new();
     let de = serde_yaml::Deserializer::from_str(text);

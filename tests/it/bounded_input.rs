@@ -65,6 +65,31 @@ fn deep_yaml_is_refused_by_every_reader() {
     }
 }
 
+/// Under the size limit, a document of millions of tiny values (`[[],[],…]`) took 3.9 GB
+/// in the YAML parser; the values are counted before parsing and refused at once.
+#[test]
+fn yaml_with_millions_of_values_is_refused_before_parsing() {
+    let dir = TempDir::new("values");
+    let many = dir.file(
+        "many.yaml",
+        format!("[{}]", "[],".repeat(3_000_000)).as_bytes(),
+    );
+    for args in [
+        vec!["simulate", many.as_str()],
+        vec!["fixtures", "lint", many.as_str()],
+        vec!["lint", "--rules", many.as_str()],
+        vec!["check", "--input-format", "yaml", many.as_str()],
+    ] {
+        let out = run(&args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("holds more than 2000000 values"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
 /// `check /dev/zero` grew to 4 GB; every reader now stops at the input limit.
 #[test]
 fn oversized_input_is_refused_at_the_limit() {
