@@ -20,6 +20,13 @@ fn collect(paths: &[PathBuf], err: &mut dyn Write) -> Option<Vec<PathBuf>> {
             walk(p, &mut files);
         } else if p.is_file() {
             files.push(p.clone());
+        } else if p.exists() {
+            let _ = writeln!(
+                err,
+                "error: `{}`: not a scenario file or a folder of them (a device or a pipe?)",
+                p.display()
+            );
+            ok = false;
         } else {
             let _ = writeln!(err, "error: `{}`: no such file or folder", p.display());
             ok = false;

@@ -115,6 +115,12 @@ pub fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
         }
         let path = track.path().to_string();
         let message = yaml_message(&e, &path);
+        // The scanner reports some errors as "… at position N" (a character count) with
+        // no location, or the document's start.
+        if let Some(i) = position_in(&e.to_string(), text) {
+            let message = strip_position(message);
+            return at(i, message);
+        }
         let located = e.location();
         YamlError {
             message: if path == "." || path.is_empty() {
@@ -171,6 +177,25 @@ pub fn yaml_message(e: &serde_yaml::Error, path: &str) -> String {
 /// serde's messages carry " at line N column M"; we report the location separately.
 pub(crate) fn strip_location(message: String) -> String {
     match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    }
+}
+
+/// The byte offset of "at position N" (N characters into `text`) in a YAML error message.
+fn position_in(message: &str, text: &str) -> Option<usize> {
+    let rest = &message[message.find(" at position ")? + " at position ".len()..];
+    let n: usize = rest
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()?;
+    Some(text.char_indices().nth(n).map_or(text.len(), |(i, _)| i))
+}
+
+fn strip_position(message: String) -> String {
+    match message.find(" at position ") {
         Some(i) => message[..i].to_owned(),
         None => message,
     }
