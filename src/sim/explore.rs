@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::oms::Oms;
 use super::rms::FaultKind;
+use super::rng::Rng;
 use super::runner::{build, perform};
 use super::scenario::{
     CancelEvent, Canceller, Edit, Event, FaultStep, RmsConfirmation, Scenario, Step, StepAction,
@@ -60,38 +61,13 @@ pub struct Shrunk {
     pub message: String,
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
 fn number(i: usize) -> String {
     format!("375055-20261130-{i:08}")
 }
 
 /// A random scenario: `orders` orders, `steps` steps.
 pub fn generate(config: &ExploreConfig) -> Scenario {
-    let mut rng = Rng(config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).max(1));
+    let mut rng = Rng::new(config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let start: Timestamp = "2026-11-30T09:00:00+09:00"
         .parse()
         .unwrap_or_else(|_| Timestamp::from_unix(1_796_000_000, 9 * 3600));

@@ -142,7 +142,7 @@ impl Oms {
     /// The order as the guard sees it.
     pub fn tracked(&self, number: &str) -> Option<Tracked> {
         let o = self.orders.get(number)?;
-        let order: Order = serde_json::from_value(Value::Object(o.snapshot.clone())).ok()?;
+        let order: Order = super::rms::read_order(&o.snapshot).ok()?;
         Some(Tracked {
             order,
             oms: o.state.clone(),

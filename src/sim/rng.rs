@@ -49,10 +49,6 @@ impl Rng {
     }
 
     /// True `percent` times in a hundred (always for 100 and more, never for 0).
-    #[allow(
-        dead_code,
-        reason = "the explorer's draws; explore.rs moves onto this type"
-    )]
     pub fn chance(&mut self, percent: u64) -> bool {
         self.next_u64() % 100 < percent
     }

@@ -640,8 +640,7 @@ impl Scenario {
                     "an order needs `orderNumber`".into(),
                 ));
             };
-            if let Err(e) = serde_json::from_value::<crate::model::Order>(Value::Object(o.clone()))
-            {
+            if let Err(e) = super::rms::read_order(o) {
                 return Err(at(
                     &format!("orders[{i}]"),
                     format!("not an RMS OrderModel: {e}"),
