@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use rms_preflight::sim::oms::Oms;
+use rms_preflight::sim::Oms;
 use rms_preflight::sim::{SimClock, SimConfig, SimRms};
 use rms_preflight::{Engine, OmsState, RuleSet, Shop};
 

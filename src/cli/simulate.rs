@@ -8,8 +8,8 @@ use super::args::{ExploreArgs, ReportFormat, SimServerArgs, SimulateArgs};
 use super::{load_rules, EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
 use rms_preflight::engine::Engine;
 use rms_preflight::sim::report;
-use rms_preflight::sim::runner::{run_scenario, RunOptions};
 use rms_preflight::sim::scenario::Scenario;
+use rms_preflight::sim::{run_scenario, RunOptions};
 
 /// Scenario files under `paths` (folders searched recursively for `*.yaml`/`*.yml`), sorted.
 fn collect(paths: &[PathBuf], err: &mut dyn Write) -> Option<Vec<PathBuf>> {
@@ -142,7 +142,7 @@ pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {
         return EXIT_BAD_INPUT;
     };
     rt.block_on(async {
-        let oms = match rms_preflight::sim::runner::build(engine, &scenario, None) {
+        let oms = match rms_preflight::sim::build_oms(engine, &scenario, None) {
             Ok(o) => o,
             Err(e) => {
                 let _ = writeln!(err, "error: {e}");
@@ -179,12 +179,12 @@ pub fn explore(args: &ExploreArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
         return EXIT_BAD_INPUT;
     };
     let engine = Arc::new(Engine::new(rules));
-    let config = rms_preflight::sim::explore::ExploreConfig {
+    let config = rms_preflight::sim::ExploreConfig {
         orders: usize::try_from(args.orders).unwrap_or(usize::MAX),
         steps: usize::try_from(args.steps).unwrap_or(usize::MAX),
         seed: args.seed,
     };
-    let result = rms_preflight::sim::explore::explore(engine.clone(), &config);
+    let result = rms_preflight::sim::explore(engine.clone(), &config);
     match result.violation {
         None => {
             let _ = writeln!(
@@ -195,7 +195,7 @@ pub fn explore(args: &ExploreArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
             EXIT_OK
         }
         Some(v) => {
-            let shrunk = rms_preflight::sim::explore::shrink(engine, &v);
+            let shrunk = rms_preflight::sim::shrink(engine, &v);
             let _ = std::fs::write(&args.out, shrunk.scenario.to_yaml());
             let _ = writeln!(
                 out,

@@ -1,15 +1,27 @@
 //! The simulator: a stateful RMS ([`SimRms`]), the OMS that drives it through the real
 //! [`Guard`](crate::guard::Guard), scenario files, and random exploration.
 
-pub mod clock;
-pub mod explore;
-pub mod oms;
+//!
+//! The public surface is the scenario format ([`scenario`]), its reports ([`report`]) and
+//! the re-exports below; the rest (the clock, the OMS's internals, the simulated RMS's
+//! seams, the runner and the explorer) stays inside.
+
+mod clock;
+mod explore;
+mod oms;
 pub mod report;
-pub mod rms;
+mod rms;
 mod rng;
-pub mod runner;
+mod runner;
 pub mod scenario;
 
 pub use clock::SimClock;
+pub use explore::{
+    explore, first_violation, generate, shrink, ExploreConfig, ExploreResult, Played, Shrunk,
+    Violation,
+};
 pub use oms::{ActionResult, Oms, OmsOrder};
-pub use rms::{FaultKind, FaultRule, RandomFaults, SimConfig, SimHandler, SimRms};
+pub use rms::{CallRecord, FaultKind, FaultRule, RandomFaults, SimConfig, SimHandler, SimRms};
+pub use runner::{
+    build as build_oms, run_scenario, Mismatch, RunOptions, ScenarioReport, StepReport,
+};

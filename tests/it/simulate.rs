@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use rms_preflight::rms::wire::{ConfirmOrderRequest, GetOrderRequest};
 use rms_preflight::rms::{Credentials, HttpRms, HttpRmsConfig, RmsApi};
-use rms_preflight::sim::explore::{explore, first_violation, shrink, ExploreConfig};
 use rms_preflight::sim::report;
-use rms_preflight::sim::runner::{run_scenario, RunOptions};
 use rms_preflight::sim::scenario::Scenario;
+use rms_preflight::sim::{explore, first_violation, shrink, ExploreConfig};
+use rms_preflight::sim::{run_scenario, RunOptions};
 use rms_preflight::sim::{FaultKind, FaultRule, SimClock, SimConfig, SimHandler, SimRms};
 use rms_preflight::{Engine, RuleSet};
 
@@ -425,7 +425,7 @@ fn random_faults_are_seeded_and_keep_the_invariants() {
         .build()
         .unwrap();
     for seed in [1u64, 2, 3] {
-        let mut scenario = rms_preflight::sim::explore::generate(&ExploreConfig {
+        let mut scenario = rms_preflight::sim::generate(&ExploreConfig {
             orders: 10,
             steps: 300,
             seed,

@@ -56,7 +56,7 @@ use crate::rules::TransportFailure;
 
 pub use calls::CallRecord;
 pub use faults::{until, FaultKind, FaultRule, RandomFaults};
-pub use http::{SimHandler, SERVER_CALL_LOG};
+pub use http::SimHandler;
 pub use store::{read_order, rms_time};
 
 use calls::CallLog;
