@@ -529,12 +529,13 @@ impl Oms {
     /// shop's confirmation in RMS's screens: S7b, S7c).
     /// The shop confirmed `number` in RMS's screens without the OMS user knowing (S7c
     /// unseen): the OMS keeps no record of it.
+    /// (Whether or not RMS took it, the OMS is left without that record.)
     pub fn confirm_in_rms_unseen(&mut self, number: &str) -> Result<i64, String> {
-        let to = self.event(number, function::CONFIRM_ORDER)?;
+        let moved = self.event(number, function::CONFIRM_ORDER);
         if let Some(o) = self.orders.get_mut(number) {
             o.state.confirmed_in_rms = false;
         }
-        Ok(to)
+        moved
     }
 
     pub fn event(&mut self, number: &str, via: &str) -> Result<i64, String> {
