@@ -197,7 +197,9 @@ fn json_error(e: serde_json::Error, path: String) -> DocumentError {
         message: super::yaml::strip_location(e.to_string()),
         path,
         line: (line > 0).then_some(line),
-        column: (line > 0).then_some(column),
+        // serde_json says column 0 for an error on a line's first byte (a newline or a
+        // control character there); columns count from 1.
+        column: (line > 0).then_some(column.max(1)),
     }
 }
 
