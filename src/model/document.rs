@@ -96,7 +96,7 @@ pub fn read_document<R: BufRead>(
                     .end()
                     .map(|()| summary)
                     .map_err(|e| json_error(e, ".".into())),
-                Err(e) => Err(json_error(e, track.path().to_string())),
+                Err(e) => Err(json_error(e, clean_path(track.path().to_string()))),
             }
         }
         DocumentFormat::Yaml => {
