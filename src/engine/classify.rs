@@ -120,6 +120,8 @@ pub(crate) struct Matcher {
     codes: Vec<String>,
     /// Texts in [`normalize`]d form, with their length in characters.
     texts: Vec<(String, usize)>,
+    /// `generic_text`, normalised: weaker than any `text`, stronger than a status.
+    generic: Vec<String>,
 }
 
 impl Matcher {
@@ -137,6 +139,12 @@ impl Matcher {
                         let len = n.chars().count();
                         (n, len)
                     })
+                    .collect(),
+                generic: e
+                    .matcher
+                    .generic_text
+                    .iter()
+                    .map(|t| normalize(t))
                     .collect(),
             })
             .collect()
@@ -218,6 +226,15 @@ impl<'e> Tables<'e> {
                         }
                     }
                     longest.map(|(len, written)| ((2, len), MatchedBy::Text(written.clone())))
+                })
+                .or_else(|| {
+                    // A generic wrapper: any specific text (length ≥ 1) beats it.
+                    matcher
+                        .generic
+                        .iter()
+                        .zip(&entry.matcher.generic_text)
+                        .find(|(norm, _)| ev.texts.iter().any(|t| t.contains(norm.as_str())))
+                        .map(|(_, written)| ((2, 0), MatchedBy::Text(written.clone())))
                 })
                 .or_else(|| {
                     status

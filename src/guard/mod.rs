@@ -120,12 +120,12 @@ impl<C: RmsApi> Guard<C> {
     ///
     /// [`confirm_bulk`]: Guard::confirm_bulk
     pub fn check_bulk(&self, action: Action, orders: &[Tracked]) -> Vec<Report> {
-        let mut first_of: std::collections::HashMap<&str, usize> = Default::default();
+        let mut first_of: std::collections::HashMap<String, usize> = Default::default();
         orders
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let number = t.order_number().trim();
+                let number = crate::model::canonical_order_number(t.order_number());
                 let mut batch = crate::model::BatchFacts::default();
                 if action == Action::Confirm && !number.is_empty() {
                     let first = *first_of.entry(number).or_insert(i);

@@ -230,9 +230,9 @@ struct State<'s> {
 impl State<'_> {
     fn deliver<E: de::Error>(&mut self, index: usize, mut request: Request) -> Result<(), E> {
         if index != usize::MAX && request.action == Action::Confirm {
-            let number = request.order_number().trim();
+            let number = super::order::canonical_order_number(request.order_number());
             if !number.is_empty() {
-                let key = order_number_key(number);
+                let key = order_number_key(&number);
                 match self.confirms.get(&key) {
                     Some(&first) => request.batch.repeat_of = Some(first),
                     None => {

@@ -103,6 +103,25 @@ pub struct Package {
     pub other_negatives: Vec<(String, i64)>,
 }
 
+/// An order number as S1 compares it: width-normalised (NFKC: `３７５０５５` is `375055`),
+/// without invisible format characters (zero-width space, joiners, a byte-order mark, a
+/// soft hyphen) and without surrounding whitespace — two spellings of one number are one
+/// order, never two confirmations.
+pub fn canonical_order_number(number: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    number
+        .nfkc()
+        .filter(|c| {
+            !matches!(
+                *c,
+                '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+            )
+        })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
 /// What the `order` of a check document holds: one `OrderModel`, or a whole `getOrder`
 /// response pasted in (`{"MessageModelList": …, "OrderModelList": […]}`).
 #[derive(Debug, Clone, PartialEq)]

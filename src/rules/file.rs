@@ -256,6 +256,10 @@ pub struct ErrorMatch {
     /// Text found in the body or message, either language.
     #[serde(default)]
     pub text: Vec<String>,
+    /// Text that names this entry only when no entry's `text` matches: a generic wrapper
+    /// an OMS puts around other errors (`APIエラー（認証エラー）` is the licence, not S19).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generic_text: Vec<String>,
     /// Failures without an answer: `timeout`, `connect`, `io`.
     #[serde(default)]
     pub transport: Vec<TransportFailure>,

@@ -449,10 +449,14 @@ fn the_most_specific_text_wins() {
         &list(vec![serde_json::json!({"messageType":"ERROR","messageCode":"X","message":"APIエラー: Forbidden-Exceeded QPS Limitation","orderNumber":"1"})]),
     );
     assert_eq!(c.entry.id, "qps_limit");
-    // Equally long patterns (`apiエラー`, `メンテナンス`: 6 characters each): the earlier
-    // entry.
+    // `APIエラー` is a generic wrapper (`generic_text`): any specific text beats it, so an
+    // OMS's "APIエラー（認証エラー）" is the licence, not S19.
     let c = e.classify(None, "メンテナンス APIエラー");
-    assert_eq!(c.matched_by, MatchedBy::Text("APIエラー".into()));
+    assert_eq!(c.matched_by, MatchedBy::Text("メンテナンス".into()));
+    let c = e.classify(None, "APIエラー（認証エラー）");
+    assert_eq!(c.entry.id, "license_expired");
+    let c = e.classify(None, "APIエラー");
+    assert_eq!(c.entry.id, "api_error");
     // A code still beats any text.
     let c = e.classify(
         None,
@@ -549,8 +553,8 @@ fn a_longer_text_is_not_shadowed_an_equal_one_is() {
     };
     assert_eq!(warnings("APIエラー (タイムアウト)"), Vec::<String>::new());
     assert_eq!(
-        warnings("ＡＰＩ エラー"),
-        ["error `extra` is shadowed by `api_error`"]
+        warnings("Ｕｎ-Ａｕｔｈｏｒｉｓｅｄ"),
+        ["error `extra` is shadowed by `license_expired`"]
     );
 }
 
