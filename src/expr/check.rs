@@ -13,7 +13,7 @@ use super::vocabulary::{
     closest, field_by_path, package_field, Base, Domain, FieldDef, PackageFieldDef, Type, FIELDS,
     PACKAGE_FIELDS,
 };
-use crate::model::{Action, Duration, Label};
+use crate::model::{Action, Duration, Label, LedgerState};
 
 /// What a guard may refer to besides the request's fields.
 #[derive(Debug, Clone, Copy)]
@@ -524,6 +524,7 @@ impl Checker<'_, '_> {
             Domain::ErrorIds => self.scope.error_ids.iter().map(String::as_str).collect(),
             Domain::Actions => Action::ALL.iter().map(|a| a.name()).collect(),
             Domain::Retry => RETRY_NAMES.to_vec(),
+            Domain::LedgerStates => LedgerState::NAMES.to_vec(),
         };
         if allowed.contains(&value) {
             return Ok(());

@@ -71,6 +71,8 @@ pub enum Domain {
     Actions,
     /// An error entry's `retry`: `never`, `after_fix`, `after_reconcile`.
     Retry,
+    /// A ledger row's state: `sending`, `confirmed`, `failed`, `unknown`.
+    LedgerStates,
 }
 
 /// A field of the request.
@@ -125,6 +127,7 @@ pub enum FieldId {
     OmsUnreflectedChanges,
     OmsLastError,
     BatchRepeatOf,
+    LedgerState,
     OrderNumber,
     OrderProgress,
     SubStatusId,
@@ -176,6 +179,7 @@ impl FieldId {
                 .repeat_of
                 .and_then(|i| i64::try_from(i).ok())
                 .map_or(Value::Null, Value::Int),
+            LedgerState => r.batch.ledger.map_or(Value::Null, |s| Value::Str(s.name())),
             _ => {
                 let Some(o) = r.order.as_ref() else {
                     return Value::Null;
@@ -323,6 +327,12 @@ pub static FIELDS: &[FieldDef] = &[
         INT_OR_NULL,
         Domain::Any,
         FieldId::BatchRepeatOf,
+    ),
+    field(
+        "ledger.state",
+        STR_OR_NULL,
+        Domain::LedgerStates,
+        FieldId::LedgerState,
     ),
     field(
         "order.orderNumber",

@@ -14,6 +14,6 @@ pub use document::{
     read_document, request_json_schema, DocumentError, DocumentFormat, DocumentSummary, SinkError,
 };
 pub use order::{canonical_order_number, Order, OrderInput, Package};
-pub use request::{BatchFacts, Label, OmsState, Request, Shop};
+pub use request::{BatchFacts, Label, LedgerState, OmsState, Request, Shop};
 pub use timestamp::{Duration, DurationError, Timestamp, TimestampError};
 pub use yaml::{from_yaml, yaml_message, FileError, YamlError};

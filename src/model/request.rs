@@ -154,13 +154,47 @@ pub struct Request {
     pub batch: BatchFacts,
 }
 
-/// Facts about a request that only the whole batch shows (S1 across entries). The engine
-/// stays pure: whoever reads the batch supplies them.
+/// Facts about a request that only the whole batch shows (S1 across entries), or the
+/// once-only ledger behind it (S1 across processes). The engine stays pure: whoever reads
+/// the batch, or claims in the ledger, supplies them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchFacts {
     /// The index of an earlier entry of the same batch that confirms the same order
     /// (order numbers compared after trimming whitespace).
     pub repeat_of: Option<usize>,
+    /// What the ledger holds for this order's call when the guard's claim was refused
+    /// (`ledger.state`); `None` when there is no ledger or the claim was won.
+    pub ledger: Option<LedgerState>,
+}
+
+/// The state of a ledger row ([`crate::ledger::State`] without its details), as the rules
+/// read it: `sending`, `confirmed`, `failed`, `unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerState {
+    /// Claimed: the call is on its way (another worker's, or one whose process died).
+    Sending,
+    /// RMS took the call.
+    Confirmed,
+    /// RMS did not take it; it may be claimed again.
+    Failed,
+    /// Whether RMS took it is unknown until the order is read back.
+    Unknown,
+}
+
+impl LedgerState {
+    /// The names a guard expression may compare `ledger.state` with.
+    pub const NAMES: &'static [&'static str] = &["sending", "confirmed", "failed", "unknown"];
+
+    /// The contract name.
+    pub fn name(self) -> &'static str {
+        match self {
+            LedgerState::Sending => "sending",
+            LedgerState::Confirmed => "confirmed",
+            LedgerState::Failed => "failed",
+            LedgerState::Unknown => "unknown",
+        }
+    }
 }
 
 impl Request {
