@@ -31,6 +31,8 @@
 //!   trait, `HttpRms` (reqwest) with its rate limit and retries of safe reads;
 //! - [`guard`]: the engine in front of any client — every state-changing call is checked
 //!   first, bulk confirmations are chunked and reconciled (S1);
+//! - [`ledger`]: the durable once-only ledger the guard claims each confirmation in before
+//!   sending it (S1 across processes) — SQLite (embedded) or PostgreSQL;
 //! - [`fixture`]: recorded RMS traffic — cassettes, VCR import, redaction, the recording
 //!   proxy, the replay server;
 //! - [`sim`]: the simulated RMS and OMS, scenarios, reports and the explorer.
@@ -43,6 +45,7 @@ pub mod engine;
 pub mod expr;
 pub mod fixture;
 pub mod guard;
+pub mod ledger;
 pub mod model;
 pub mod rms;
 pub mod rules;
