@@ -5,13 +5,17 @@
 //! request is sent**. Allowed confirmations go out in chunks of 100 (S3), and a
 //! confirmation whose outcome is unknown (timeout, 5xx, QPS, maintenance: S19–S21) is
 //! never sent again blindly: the guard reads the orders back with `getOrder` and resends
-//! only those still in 100, so S1 holds even under faults.
+//! only those still in 100, so S1 holds even under faults. With a ledger
+//! ([`Guard::with_ledger`]) each confirmation is also claimed in it before it is sent, so S1
+//! holds across guards, processes and restarts (`claims.rs`).
 
+mod claims;
 mod outcome;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use claims::{Reconciled, DEFAULT_STALE_AFTER};
 pub use outcome::{Done, Failure, Outcome, OwnedFinding, OwnedRemedy, Report};
 
 use crate::engine::{Classification, Engine, MatchedBy};
@@ -67,6 +71,7 @@ pub struct Guard<C> {
     clock: Arc<dyn Clock>,
     get_order_version: u32,
     confirm_attempts: u32,
+    ledger: Option<claims::Binding>,
 }
 
 impl<C: RmsApi> Guard<C> {
@@ -79,6 +84,7 @@ impl<C: RmsApi> Guard<C> {
             clock: Arc::new(SystemClock),
             get_order_version: 7,
             confirm_attempts: 3,
+            ledger: None,
         }
     }
 
@@ -209,7 +215,13 @@ impl<C: RmsApi> Guard<C> {
             }
         }
         for chunk in allowed.chunks(MAX_ORDER_NUMBERS) {
-            self.confirm_chunk(orders, chunk, &mut outcomes).await;
+            match &self.ledger {
+                None => self.confirm_chunk(orders, chunk, &mut outcomes, None).await,
+                Some(binding) => {
+                    self.confirm_chunk_claimed(binding, orders, chunk, &mut outcomes)
+                        .await
+                }
+            }
         }
         orders
             .iter()
@@ -224,12 +236,14 @@ impl<C: RmsApi> Guard<C> {
             .collect()
     }
 
-    /// Sends one chunk and reconciles what stays uncertain.
+    /// Sends one chunk and reconciles what stays uncertain. With a ledger, `tickets`
+    /// holds the chunk's claims, and an order is resent only while its claim holds.
     async fn confirm_chunk(
         &self,
         orders: &[Tracked],
         chunk: &[usize],
         outcomes: &mut [Option<Outcome>],
+        tickets: Option<&std::collections::HashMap<usize, crate::ledger::Ticket>>,
     ) {
         let mut to_send: Vec<usize> = chunk.to_vec();
         let mut attempt = 1;
@@ -257,7 +271,10 @@ impl<C: RmsApi> Guard<C> {
             if let Some(w) = wait {
                 tokio::time::sleep(Duration::from_secs(w.as_secs().max(0).unsigned_abs())).await;
             }
-            let still_100 = self.reconcile(orders, &uncertain, &cause, outcomes).await;
+            let mut still_100 = self.reconcile(orders, &uncertain, &cause, outcomes).await;
+            if let (Some(tickets), true) = (tickets, attempt < self.confirm_attempts) {
+                still_100 = self.resend_gate(tickets, still_100, &cause, outcomes).await;
+            }
             if still_100.is_empty() {
                 return;
             }
@@ -350,6 +367,7 @@ impl<C: RmsApi> Guard<C> {
                         "{}; reading the order back failed too: {read_error}",
                         f.detail
                     );
+                    f.outcome_unknown = true;
                     outcomes[i] = Some(Outcome::Failed(f));
                 }
                 return Vec::new();
@@ -364,10 +382,11 @@ impl<C: RmsApi> Guard<C> {
                 .find(|o| o.order_number.as_deref() == Some(number))
             {
                 None => {
-                    let f = self.failure(
+                    let mut f = self.failure(
                         self.engine.classify(None, ""),
                         format!("getOrder did not return `{number}`"),
                     );
+                    f.outcome_unknown = true;
                     outcomes[i] = Some(Outcome::Failed(f));
                 }
                 Some(o) if o.order_progress == rules.initial_status() => still_100.push(i),

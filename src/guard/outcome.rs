@@ -29,6 +29,11 @@ pub struct Failure {
     pub detail: String,
     /// Warnings of the check that let the call go (as [`Done::warnings`]).
     pub warnings: Vec<OwnedFinding>,
+    /// RMS may have acted on the call and reading the order back could not tell: the
+    /// order must be read back before anything is resent (a ledger keeps it `unknown`).
+    /// `false` when RMS certainly did not act (it refused, or a read-back showed the
+    /// order untouched).
+    pub outcome_unknown: bool,
 }
 
 impl Failure {
@@ -43,6 +48,7 @@ impl Failure {
             remedy: e.remedy.clone(),
             detail,
             warnings: Vec::new(),
+            outcome_unknown: false,
         }
     }
 }

@@ -10,6 +10,7 @@ mod fixtures;
 mod fuzz;
 mod guard;
 mod invariants;
+mod ledger;
 mod properties;
 mod recording;
 mod rms_client;
