@@ -476,6 +476,9 @@ async fn bad_urls_and_unreachable_databases_fail_without_echoing_the_url() {
 struct SharedRms {
     state: Mutex<RmsState>,
     hung: tokio::sync::Notify,
+    /// Once set, the next `getOrder` first has this ledger abandon every `sending` row, as
+    /// another process's reconciliation (with too short a stale time) would.
+    takeover: Mutex<Option<Arc<dyn Ledger>>>,
 }
 
 #[derive(Default)]
@@ -501,6 +504,15 @@ impl RmsApi for SharedRms {
     async fn send(&self, call: RmsCall) -> Result<RmsReply, RmsError> {
         // Let the other guard's task run: calls interleave as they would on the network.
         tokio::task::yield_now().await;
+        if call.function == "getOrder" {
+            let takeover = self.takeover.lock().unwrap().take();
+            if let Some(ledger) = takeover {
+                ledger
+                    .abandon(&Scope::default(), Duration::ZERO)
+                    .await
+                    .unwrap();
+            }
+        }
         let fault = {
             let mut s = self.state.lock().unwrap();
             if s.faults.is_empty() {
@@ -686,6 +698,69 @@ async fn outcomes_are_recorded_and_unknowns_reconciled() {
     assert!(guard.confirm(&tracked(2)).await.is_denied());
     assert_eq!(rms.accepted(&number(2)), 1);
     assert_eq!(rms.state.lock().unwrap().resent_after_confirmed, 0);
+}
+
+/// Two guards on one file, the same 50 orders, at once on two threads: each order is sent
+/// by exactly one of them; the other's entry is the rules' denial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_guards_at_once_send_each_order_once() {
+    let dir = Scratch::new("at-once");
+    let rms = Arc::new(SharedRms::default());
+    let engine = engine();
+    let mut guards = Vec::new();
+    for _ in 0..2 {
+        let l: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.url()).await.unwrap());
+        guards.push(Arc::new(ledger_guard(&rms, &engine, l)));
+    }
+    let orders: Arc<Vec<Tracked>> = Arc::new((0..50).map(tracked).collect());
+    let runs: Vec<_> = guards
+        .iter()
+        .map(|g| {
+            let (g, orders) = (g.clone(), orders.clone());
+            tokio::spawn(async move { g.confirm_bulk(&orders).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for r in runs {
+        results.push(r.await.unwrap());
+    }
+    for (i, ((_, a), (_, b))) in results[0].iter().zip(&results[1]).enumerate() {
+        assert!(a.is_done() != b.is_done(), "{i}: {a:?} / {b:?}");
+        let denied = if a.is_done() { b } else { a };
+        let Outcome::Denied(report) = denied else {
+            panic!("{i}: {denied:?}")
+        };
+        assert_eq!(report.findings[0].rule, "confirm-ledger-claimed");
+        assert_eq!(rms.accepted(&number(i)), 1);
+    }
+    assert_eq!(rms.state.lock().unwrap().resent_after_confirmed, 0);
+}
+
+/// A guard whose row was taken from it while it read an uncertain order back (another
+/// process abandoned it) does not resend, even though the order is still in 100: it
+/// records that RMS did not act, and the next confirmation claims and sends it once.
+#[tokio::test]
+async fn a_guard_that_lost_its_claim_does_not_resend() {
+    let rms = Arc::new(SharedRms::default());
+    let engine = engine();
+    let l: Arc<dyn Ledger> = Arc::new(MemoryLedger::new());
+    let guard = ledger_guard(&rms, &engine, l.clone());
+    // 500 before acting (uncertain), and the read-back finds the row taken over.
+    rms.state.lock().unwrap().faults = vec![1];
+    *rms.takeover.lock().unwrap() = Some(l.clone());
+    let o = guard.confirm(&tracked(1)).await;
+    let f = o.failure().expect("not resent, so failed");
+    assert!(!f.outcome_unknown, "RMS did not act: {f:?}");
+    assert!(f.detail.contains("taken over"), "{}", f.detail);
+    assert_eq!(rms.accepted(&number(1)), 0);
+    assert_eq!(
+        l.get(&key(SHOP, 1)).await.unwrap().unwrap().state,
+        State::Failed {
+            error: "api_error".into()
+        }
+    );
+    assert!(guard.confirm(&tracked(1)).await.is_done());
+    assert_eq!(rms.accepted(&number(1)), 1);
 }
 
 /// Runs `bulk` on `guard` until RMS hangs (the guard is then dropped mid-call, as a
