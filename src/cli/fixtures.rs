@@ -8,7 +8,7 @@ use super::args::{RecordArgs, ReplayArgs};
 use super::{EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
 use rms_preflight::fixture::{
     lint_file, Cassette, Limits, Recorder, Redactor, ReplayHandler, Replayer, Server, Stopped,
-    TornTail,
+    TornTail, Upstream,
 };
 
 pub(crate) fn runtime(err: &mut dyn Write) -> Option<tokio::runtime::Runtime> {
@@ -147,14 +147,19 @@ fn warn_torn(path: &Path, torn: Option<&TornTail>, err: &mut dyn Write) {
 }
 
 pub fn record(args: &RecordArgs, err: &mut dyn Write) -> u8 {
-    if let Err(e) = check_upstream(&args.upstream) {
-        let _ = writeln!(err, "error: {e}");
-        return EXIT_BAD_INPUT;
-    }
+    let upstream = match check_upstream(&args.upstream) {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
     let Some(rt) = runtime(err) else {
         return EXIT_BAD_INPUT;
     };
-    let recorder = match Recorder::create(&args.upstream, &args.out, Redactor::from_env()) {
+    // Only the origin, without user-info, is printed (the banner) and written (`meta.origin`).
+    let origin = upstream.origin().to_owned();
+    let recorder = match Recorder::with_upstream(upstream, &args.out, Redactor::from_env()) {
         Ok(r) => Arc::new(r),
         Err(e) => {
             let _ = writeln!(err, "error: cannot write `{}`: {e}", args.out.display());
@@ -165,8 +170,7 @@ pub fn record(args: &RecordArgs, err: &mut dyn Write) -> u8 {
     rt.block_on(async {
         let banner = |url: &str| {
             format!(
-                "recording {} → {} on {url} (Ctrl-C to stop)",
-                recorder.origin(),
+                "recording {origin} → {} on {url} (Ctrl-C to stop)",
                 args.out.display()
             )
         };
@@ -328,13 +332,10 @@ pub fn import(file: &Path, to: &Path, err: &mut dyn Write) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
-    let redactor = Redactor::from_env();
-    for (i, it) in cassette.interactions.iter_mut().enumerate() {
-        it.request
-            .headers
-            .retain(|k, _| k.eq_ignore_ascii_case("content-type"));
-        redactor.redact_interaction(&format!("interactions[{i}]"), it);
-    }
+    // Every string written goes through redaction: meta, function names, paths, headers
+    // and bodies (the origin loses its user-info).
+    let mut redactor = Redactor::from_env();
+    redactor.redact_cassette(&mut cassette);
     for w in redactor.warnings() {
         let _ = writeln!(err, "warning: {w} (a placeholder is in the cassette)");
     }
@@ -360,25 +361,25 @@ pub fn import(file: &Path, to: &Path, err: &mut dyn Write) -> u8 {
 }
 
 /// An upstream must be an `http`/`https` origin with a host, checked before anything
-/// listens (a recorder that starts and then answers 502 to everything records nothing).
-/// The message never repeats a value that may carry credentials (`user:secret@host`).
-fn check_upstream(upstream: &str) -> Result<(), String> {
-    let shown = if upstream.contains('@') {
-        "(the value, which holds credentials, is not shown)".to_owned()
-    } else {
+/// listens (a recorder that starts and then answers 502 to everything records nothing),
+/// and read as the forwarding client reads it (WHATWG URL parsing, [`Upstream::parse`]):
+/// its user-info is taken apart, so only the origin is ever printed or written. A
+/// refusal repeats the value only when it holds nothing but an origin's characters:
+/// anything else (`user:secret@`, `?licenseKey=…`) may carry a secret.
+fn check_upstream(upstream: &str) -> Result<Upstream, String> {
+    let origin_like = !upstream.is_empty()
+        && upstream
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '-' | '[' | ']'));
+    let shown = if origin_like {
         format!("`{upstream}`")
+    } else {
+        "(the value is not shown: it holds more than an origin's characters, so it may carry a credential)"
+            .to_owned()
     };
-    let url = reqwest::Url::parse(upstream)
-        .map_err(|e| format!("invalid `--upstream` {shown}: {e}: expected an origin such as `https://api.rms.rakuten.co.jp`"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-        return Err(format!(
-            "invalid `--upstream` {shown}: expected an `http` or `https` origin such as `https://api.rms.rakuten.co.jp`"
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "invalid `--upstream` {shown}: an origin has no query or fragment"
-        ));
-    }
-    Ok(())
+    Upstream::parse(upstream).map_err(|e| {
+        format!(
+            "invalid `--upstream` {shown}: {e}: expected an origin such as `https://api.rms.rakuten.co.jp`"
+        )
+    })
 }

@@ -528,3 +528,327 @@ async fn what_the_recorder_cannot_redact_is_not_written() {
         );
     }
 }
+
+/// The `record` command in front of `upstream`: its banner (first line) and the rest of
+/// its log once stopped, after `use_proxy` was called with the proxy's URL.
+fn record_cli(upstream: &str, out: &Path, use_proxy: impl FnOnce(&str)) -> (String, String) {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rms-preflight"))
+        .args([
+            "record",
+            "--upstream",
+            upstream,
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            &out.to_string_lossy(),
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut banner = String::new();
+    err.read_line(&mut banner).unwrap();
+    if let Some(proxy) = banner
+        .split(" on ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+    {
+        use_proxy(proxy);
+    }
+    super::terminate(&child);
+    child.wait().unwrap();
+    let mut log = String::new();
+    err.read_to_string(&mut log).unwrap();
+    (banner, log)
+}
+
+/// Defect: `--upstream 'http:///u:PW@host'` (and `http:/`, `http:\\`, `http:` without
+/// slashes) authenticated upstream but printed the password in the banner and wrote it
+/// into `meta.origin`. The upstream is read as the forwarding client reads it (WHATWG):
+/// the credentials still authenticate upstream, and only the origin is shown or written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_user_info_in_any_slash_form_is_used_never_shown() {
+    let password = "Secr3tPW-slashes-44";
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("shop:{password}"),
+    );
+    let upstream = Server::start("127.0.0.1:0".parse().unwrap(), Arc::new(Echo))
+        .await
+        .unwrap();
+    let host = upstream.url().replacen("http://", "", 1);
+    let forms = [
+        format!("http:///shop:{password}@{host}"),
+        format!("http:/shop:{password}@{host}"),
+        format!("http:\\\\shop:{password}@{host}"),
+        format!("http:shop:{password}@{host}"),
+        format!("HTTP://shop:{password}@{host}/"),
+    ];
+    for (n, form) in forms.iter().enumerate() {
+        let out = tmp(&format!("slashes-{n}.yaml"));
+        let (value, out2) = (form.clone(), out.clone());
+        let (banner, log, reply) = tokio::task::spawn_blocking(move || {
+            let mut reply = String::new();
+            let (banner, log) = record_cli(&value, &out2, |proxy| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                reply = rt.block_on(async {
+                    let r = get_order(&reqwest::Client::new(), proxy)
+                        .send()
+                        .await
+                        .unwrap();
+                    r.text().await.unwrap()
+                });
+            });
+            (banner, log, reply)
+        })
+        .await
+        .unwrap();
+        assert!(
+            banner.starts_with(&format!("recording http://{host} → ")),
+            "{form}: {banner}"
+        );
+        // Upstream was authenticated with the user-info (basic auth).
+        assert!(reply.contains(&format!("Basic {basic}")), "{form}: {reply}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        for leak in [password, basic.as_str(), "shop:"] {
+            assert!(!banner.contains(leak), "{form}: printed:\n{banner}");
+            assert!(!log.contains(leak), "{form}: printed:\n{log}");
+            assert!(!text.contains(leak), "{form}: written:\n{text}");
+        }
+        let c = Cassette::load(&out).unwrap();
+        assert_eq!(
+            c.meta.origin.as_deref(),
+            Some(format!("http://{host}").as_str()),
+            "{form}"
+        );
+        assert_eq!(c.interactions.len(), 1, "{form}: {log}");
+        let (code, report) = lint_file(&out);
+        assert_eq!(code, Some(0), "{form}: {report}\n{text}");
+    }
+    upstream.shutdown().await;
+}
+
+/// Defect: a refused `--upstream` repeated the value (`http://host?licenseKey=…`). It is
+/// shown only when it holds nothing but an origin's characters; port 0 and user-info
+/// that is not valid percent-encoding are refused at start.
+#[test]
+fn refused_upstreams_never_echo_what_may_be_a_secret() {
+    let out = tmp("refused.yaml");
+    for (upstream, shown) in [
+        ("http://host?licenseKey=Secr3tPW", false),
+        ("http://host/#Secr3tPW", false),
+        ("http://u:Secr3tPW@host:0", false),
+        ("http:///u:Secr3tPW@host:0", false),
+        ("http://u:Secr3tPW%ZZ@host", false),
+        ("http://u%ZZ:Secr3tPW@host", false),
+        ("http://u:Secr3tPW%FF@host", false),
+        ("http://host/licenseKey=Secr3tPW", false),
+        ("Secr3tPW token", false),
+        ("ftp://Secr3tPW.example", true),
+        ("http://host:0", true),
+    ] {
+        let out = run(
+            &[
+                "record",
+                "--upstream",
+                upstream,
+                "--listen",
+                "127.0.0.1:0",
+                "--out",
+                &out.to_string_lossy(),
+            ],
+            None,
+        );
+        let err = super::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{upstream}: {err}");
+        if shown {
+            assert!(err.contains(&format!("`{upstream}`")), "{upstream}: {err}");
+        } else {
+            assert!(!err.contains("Secr3tPW"), "{upstream}: {err}");
+            assert!(err.contains("not shown"), "{upstream}: {err}");
+        }
+    }
+}
+
+/// Appends `tail` to the recording at `path` (as a crash or a hand edit leaves it).
+fn append(path: &Path, tail: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(tail.as_bytes()).unwrap();
+}
+
+/// Defect: `fixtures lint` passed a credential in a torn tail: loading drops it (with a
+/// warning), but its bytes are still in the file that gets shared. Lint checks the torn
+/// tail — as YAML where it is, line by line where it is cut short — and names it; a torn
+/// tail the recorder wrote (redacted) still passes, wherever it was cut.
+#[tokio::test]
+async fn lint_checks_a_torn_tail() {
+    let esa = "ESA U1AzNzUwNTVfY29ycHVzLXNlY3JldDpTTDM3NTA1NV9jb3JwdXMta2V5";
+    let tails = [
+        // An unterminated entry, well-formed.
+        format!(
+            "- function: getOrder\n  request:\n    method: POST\n    path: /es/2.0/order/getOrder/\n    headers:\n      authorization: \"{esa}\"\n  response:\n    status: 200\n    text: 連絡先090-1234-5678まで\n"
+        ),
+        // Cut short inside a flow mapping, then broken indentation: not YAML at all.
+        format!(
+            "- function: getOrder\n  request:\n    headers: {{x-forwarded: \"{esa}\n   memo: 連絡先090-1234-5678まで\n  bad: [\n"
+        ),
+        // A header alone, in the middle of a line.
+        format!("    headers:\n      authorization: \"{esa}"),
+        // Buyer data under its key, the line cut.
+        "      OrdererModel:\n        familyName: 山田\n        emailAddress: hanako@exam".to_owned(),
+    ];
+    for (n, tail) in tails.iter().enumerate() {
+        let (path, _, _) = record_one(
+            canned("application/json", &[], PII_ORDER),
+            str::to_owned,
+            &format!("torn-{n}.yaml"),
+            get_order,
+        )
+        .await;
+        append(&path, tail);
+        let out = run(&["fixtures", "lint", &path.to_string_lossy()], None);
+        let (report, err) = (stdout(&out), super::stderr(&out));
+        assert_eq!(out.status.code(), Some(1), "tail {n}: {report}{err}");
+        assert!(err.contains("dropped a torn last interaction"), "{err}");
+        assert!(report.contains(": torn tail ("), "tail {n}: {report}");
+        assert!(
+            report.contains("is dropped when the cassette loads"),
+            "tail {n}: {report}"
+        );
+        for line in report.lines().filter(|l| l.contains("torn tail")) {
+            assert!(!line.contains("U1Az") && !line.contains("山田"), "{line}");
+        }
+        if n < 3 {
+            assert!(
+                report.contains("holds an ESA credential")
+                    || report.contains("authorization: holds a"),
+                "tail {n}: {report}"
+            );
+        }
+        if n < 2 {
+            assert!(
+                report.contains("holds a phone number"),
+                "tail {n}: {report}"
+            );
+        } else if n == 3 {
+            assert!(
+                report.contains("familyName: holds unredacted personal data (name)"),
+                "tail {n}: {report}"
+            );
+        }
+    }
+
+    // Comment lines are not a torn tail (loading keeps the file whole), but they are in
+    // the file too.
+    let (path, _, _) = record_one(
+        canned("application/json", &[], PII_ORDER),
+        str::to_owned,
+        "torn-comments.yaml",
+        get_order,
+    )
+    .await;
+    append(
+        &path,
+        &format!("# authorization: {esa}\n  # 連絡先090-1234-5678\n"),
+    );
+    let out = run(&["fixtures", "lint", &path.to_string_lossy()], None);
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.contains("(a comment): holds"), "{report}");
+    assert!(report.contains("holds a phone number"), "{report}");
+
+    // What the recorder wrote, cut anywhere, is a torn tail with nothing to report.
+    let (path, _, _) = record_one(
+        canned("application/json", &[], PII_ORDER),
+        str::to_owned,
+        "torn-benign-source.yaml",
+        get_order,
+    )
+    .await;
+    let recorded = std::fs::read(&path).unwrap();
+    let entry_start = recorded
+        .windows(12)
+        .position(|w| w == b"\n- function:")
+        .unwrap()
+        + 1;
+    let entry = &recorded[entry_start..];
+    let cut_path = tmp("torn-benign.yaml");
+    for cut in (1..entry.len() - 1).step_by(3) {
+        let mut bytes = recorded.clone();
+        bytes.extend_from_slice(&entry[..cut]);
+        std::fs::write(&cut_path, &bytes).unwrap();
+        let (cassette, torn) = Cassette::open(&cut_path).unwrap();
+        assert!(torn.is_some(), "cut {cut}");
+        let problems = rms_preflight::fixture::lint_file(&cut_path, &cassette);
+        assert!(
+            problems.is_empty(),
+            "cut {cut}: {problems:?}\n{}",
+            String::from_utf8_lossy(&entry[..cut])
+        );
+    }
+}
+
+/// Defect: `fixtures import` copied `meta` (origin with user-info, note, tool), function
+/// names and header names verbatim. Every string it writes goes through redaction, so
+/// whatever lint refuses in a file, the import of that file passes lint.
+#[test]
+fn import_of_every_bad_cassette_passes_lint() {
+    let leaks = [
+        "Pa55word",
+        "corpusKey9876",
+        "U1AzNzUwNTVf",
+        "SL375055_corpus",
+        "SP375055_corpus",
+        "1234-5678",
+        "09012345678",
+        "hanako",
+        "山田",
+        "WMONID",
+    ];
+    let mut failures = Vec::new();
+    for file in yaml_files(&corpus("fixtures-lint/bad")) {
+        let out = tmp(&format!(
+            "imported-{}",
+            file.file_name().unwrap().to_string_lossy()
+        ));
+        let import = run(
+            &[
+                "fixtures",
+                "import",
+                &file.to_string_lossy(),
+                "--out",
+                &out.to_string_lossy(),
+            ],
+            None,
+        );
+        if import.status.code() != Some(0) {
+            failures.push(format!(
+                "{}: import exit {:?}: {}",
+                file.display(),
+                import.status.code(),
+                super::stderr(&import)
+            ));
+            continue;
+        }
+        let text = std::fs::read_to_string(&out).unwrap();
+        for leak in leaks {
+            if text.contains(leak) {
+                failures.push(format!("{}: `{leak}` imported:\n{text}", file.display()));
+            }
+        }
+        let (code, report) = lint_file(&out);
+        if code != Some(0) {
+            failures.push(format!(
+                "{}: the import fails lint:\n{report}\n{text}",
+                file.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
