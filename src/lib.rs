@@ -33,6 +33,8 @@
 //!   first, bulk confirmations are chunked and reconciled (S1);
 //! - [`ledger`]: the durable once-only ledger the guard claims each confirmation in before
 //!   sending it (S1 across processes) — SQLite (embedded) or PostgreSQL;
+//! - [`http`]: the server stack of `serve` and `proxy` — an axum router on hyper,
+//!   bounded by tower layers (body size, timeouts, concurrency), with a graceful drain;
 //! - [`fixture`]: recorded RMS traffic — cassettes, VCR import, redaction, the recording
 //!   proxy, the replay server;
 //! - [`sim`]: the simulated RMS and OMS, scenarios, reports and the explorer.
@@ -45,6 +47,7 @@ pub mod engine;
 pub mod expr;
 pub mod fixture;
 pub mod guard;
+pub mod http;
 pub mod ledger;
 pub mod model;
 pub mod rms;
