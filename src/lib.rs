@@ -35,6 +35,8 @@
 //!   sending it (S1 across processes) — SQLite (embedded) or PostgreSQL;
 //! - [`http`]: the server stack of `serve` and `proxy` — an axum router on hyper,
 //!   bounded by tower layers (body size, timeouts, concurrency), with a graceful drain;
+//! - [`proxy`]: the guarding RMS proxy — RMS's wire protocol in and out, the guard and
+//!   the ledger in between, so an OMS in any language cannot bypass the pre-flight;
 //! - [`fixture`]: recorded RMS traffic — cassettes, VCR import, redaction, the recording
 //!   proxy, the replay server;
 //! - [`sim`]: the simulated RMS and OMS, scenarios, reports and the explorer.
@@ -50,6 +52,7 @@ pub mod guard;
 pub mod http;
 pub mod ledger;
 pub mod model;
+pub mod proxy;
 pub mod rms;
 pub mod rules;
 pub mod sim;

@@ -40,6 +40,127 @@ pub enum Command {
     SimServer(SimServerArgs),
     /// Drive random actions, events and faults and check the invariants
     Explore(ExploreArgs),
+    /// Guarding RMS proxy: checks every state-changing call, claims confirmations in a
+    /// ledger, relays the rest (the OMS changes only its RMS base URL)
+    Proxy(ProxyArgs),
+    /// See what the once-only ledger holds
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    /// Where allowed calls go: RMS's origin, e.g. `https://api.rms.rakuten.co.jp` (the
+    /// request's path is kept)
+    #[arg(long, value_name = "ORIGIN")]
+    pub upstream: String,
+    /// Address to listen on (`127.0.0.1:0` picks a free port)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// The ledger: `sqlite:PATH` (one file, the default) or `postgres://…` (several
+    /// proxies on several machines)
+    #[arg(long, value_name = "URL", default_value = rms_preflight::ledger::DEFAULT_URL)]
+    pub ledger: String,
+    /// A shop file (`id` and `settings`): one shop, named and configured; without it each
+    /// caller's shop is a salted hash of its service secret, with default settings
+    #[arg(long, value_name = "FILE")]
+    pub shop: Option<PathBuf>,
+    /// Report only: relay everything, log and count what would have been denied
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Upstream calls per second per shop, e.g. `1` or `0.5` (default: the rules'
+    /// `timing.request_interval`); `0` means no limit
+    #[arg(long, value_name = "PER_SECOND", value_parser = rate)]
+    pub rate: Option<f64>,
+    /// How long an order read through the proxy counts as fresh (`0s`: always read again)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = any_duration)]
+    pub snapshot_window: std::time::Duration,
+    /// How long a claim may sit `sending` before its sender is taken for dead and the
+    /// order is read back (`0s` only for a lone proxy restarting on its own SQLite file)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = any_duration)]
+    pub stale_after: std::time::Duration,
+    /// Time RMS has to answer one call
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    pub upstream_timeout: std::time::Duration,
+    /// Time the proxy has to answer one request (408 after it)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = positive_duration)]
+    pub request_timeout: std::time::Duration,
+    /// Log lines as JSON (default) or text
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Calls per second: a finite number from 0 (no limit) to 10,000.
+fn rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && (0.0..=10_000.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a rate from 0 to 10000 calls per second"
+        )),
+    }
+}
+
+/// `0s` to `1d`.
+fn any_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d: rms_preflight::model::Duration = s.parse().map_err(|e| format!("{e}"))?;
+    match u64::try_from(d.as_secs()) {
+        Ok(secs @ 0..=86_400) => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(format!("`{s}` is out of range: from `0s` to `1d`")),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Every row of one order (all shops and actions, unless narrowed)
+    Show {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// The order number
+        #[arg(value_name = "ORDER")]
+        order: String,
+    },
+    /// Rows, in key order
+    List {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// Only rows in these states (`sending`, `confirmed`, `failed`, `unknown`)
+        #[arg(long, value_name = "STATE", value_parser = clap::builder::PossibleValuesParser::new(["sending", "confirmed", "failed", "unknown"]))]
+        state: Vec<String>,
+        /// At most this many rows
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        limit: u32,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Every row as JSON lines
+    Export {
+        #[command(flatten)]
+        at: LedgerAt,
+        /// Write here instead of stdout
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Which ledger, and which part of it.
+#[derive(Debug, Args)]
+pub struct LedgerAt {
+    /// The ledger: `sqlite:PATH` or `postgres://…`
+    #[arg(long, value_name = "URL", default_value = rms_preflight::ledger::DEFAULT_URL)]
+    pub ledger: String,
+    /// Only this shop key (`--shop`'s `id`, or `esa-…` as the proxy logs it)
+    #[arg(long, value_name = "KEY")]
+    pub shop: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

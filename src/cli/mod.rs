@@ -9,6 +9,7 @@ mod diagnostics;
 mod explain_error;
 mod fixtures;
 mod output;
+mod proxy;
 mod simulate;
 
 use std::io::{self, BufRead, BufReader, Write};
@@ -75,6 +76,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Simulate(args) => simulate::simulate(&args, out, err),
         Command::SimServer(args) => simulate::sim_server(&args, err),
         Command::Explore(args) => simulate::explore(&args, out, err),
+        Command::Proxy(args) => proxy::proxy(&args, err),
+        Command::Ledger(command) => proxy::ledger(&command, out, err),
         Command::Fixtures(FixturesCommand::Import { file, out: to }) => {
             fixtures::import(&file, &to, err)
         }

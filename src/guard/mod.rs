@@ -473,6 +473,47 @@ impl<C: RmsApi> Guard<C> {
         }
     }
 
+    /// Sends a state-changing call with the caller's own body (`function`, `body`), if the
+    /// rules allow `action` on every order it names (`orders`): the guarded path of the
+    /// proxy, which relays what the OMS wrote instead of rebuilding it. One denied order
+    /// denies the whole call (its verdict is returned; nothing is sent). `confirmOrder` is
+    /// refused here: confirmations go through [`confirm_bulk`](Guard::confirm_bulk), the
+    /// only path that claims them in the ledger and reconciles lost answers (S1).
+    pub async fn send_checked(
+        &self,
+        action: Action,
+        orders: &[Tracked],
+        function: &str,
+        body: &serde_json::Value,
+    ) -> Outcome {
+        if action == Action::Confirm || function.eq_ignore_ascii_case(function::CONFIRM_ORDER) {
+            return Outcome::Failed(self.failure(
+                self.engine.classify(None, ""),
+                "a confirmation is sent only through `confirm_bulk`",
+            ));
+        }
+        let reports = self.check_bulk(action, orders);
+        if let Some(denied) = reports.iter().find(|r| r.is_denied()) {
+            return Outcome::Denied(denied.clone());
+        }
+        let warnings: Vec<OwnedFinding> = reports.into_iter().flat_map(|r| r.findings).collect();
+        let first = orders
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Tracked::new(Order::default()));
+        // Checked above, all of them: `guarded` re-checks only the first, which passed.
+        let outcome = self
+            .guarded(action, &first, self.api.call(function, body))
+            .await;
+        match outcome {
+            Outcome::Done(mut d) => {
+                d.warnings = warnings;
+                Outcome::Done(d)
+            }
+            other => with_warnings(other, warnings),
+        }
+    }
+
     async fn guarded(
         &self,
         action: Action,

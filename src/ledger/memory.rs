@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::model::LedgerState;
+
 use super::{
     answer_in_input_order, lock_order, marked_state, millis, new_token, now_ms, resolved_state,
     Claim, Key, Ledger, LedgerFuture, Mark, Query, Resolution, Row, Scope, State, Ticket,
@@ -161,6 +163,16 @@ impl Ledger for MemoryLedger {
                 .take(limit)
                 .cloned()
                 .collect())
+        })
+    }
+
+    fn count<'a>(&'a self, scope: &'a Scope) -> LedgerFuture<'a, Vec<(LedgerState, u64)>> {
+        Box::pin(async move {
+            let mut by: BTreeMap<&'static str, i64> = BTreeMap::new();
+            for (row, _) in self.rows().values().filter(|(r, _)| scope.holds(&r.key)) {
+                *by.entry(row.state.kind().name()).or_default() += 1;
+            }
+            super::counts_in_order(by.into_iter().map(|(k, v)| (k.to_owned(), v)))
         })
     }
 }

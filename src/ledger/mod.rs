@@ -363,6 +363,10 @@ pub trait Ledger: Send + Sync {
 
     /// Rows matching `query`, in key order.
     fn list<'a>(&'a self, query: &'a Query) -> LedgerFuture<'a, Vec<Row>>;
+
+    /// How many rows of `scope` are in each state (states with no row are left out), in
+    /// the order of [`LedgerState::NAMES`].
+    fn count<'a>(&'a self, scope: &'a Scope) -> LedgerFuture<'a, Vec<(LedgerState, u64)>>;
 }
 
 impl<L: Ledger + ?Sized> Ledger for Arc<L> {
@@ -389,6 +393,26 @@ impl<L: Ledger + ?Sized> Ledger for Arc<L> {
     fn list<'a>(&'a self, query: &'a Query) -> LedgerFuture<'a, Vec<Row>> {
         (**self).list(query)
     }
+
+    fn count<'a>(&'a self, scope: &'a Scope) -> LedgerFuture<'a, Vec<(LedgerState, u64)>> {
+        (**self).count(scope)
+    }
+}
+
+/// Counts by state name, as the databases answer them, in [`LedgerState::NAMES`] order.
+fn counts_in_order(
+    found: impl IntoIterator<Item = (String, i64)>,
+) -> Result<Vec<(LedgerState, u64)>, LedgerError> {
+    let mut out = Vec::new();
+    for (name, n) in found {
+        let state = LedgerState::from_name(&name).ok_or_else(|| LedgerError::Corrupt {
+            key: String::new(),
+            message: format!("unknown state `{name}`"),
+        })?;
+        out.push((state, u64::try_from(n).unwrap_or(0)));
+    }
+    out.sort_by_key(|(s, _)| *s as u8);
+    Ok(out)
 }
 
 /// Opens the ledger a URL names (`sqlite:PATH`, `sqlite::memory:`, `postgres://…`),

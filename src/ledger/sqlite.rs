@@ -6,6 +6,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::model::LedgerState;
+
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -338,6 +340,33 @@ impl Ledger for SqliteLedger {
                 .await
                 .map_err(LedgerError::query("list"))?;
             rows.iter().map(read_row).collect()
+        })
+    }
+
+    fn count<'a>(&'a self, scope: &'a Scope) -> LedgerFuture<'a, Vec<(LedgerState, u64)>> {
+        Box::pin(async move {
+            let mut b = QueryBuilder::<Sqlite>::new(
+                "SELECT state, COUNT(*) AS n FROM rms_preflight_ledger WHERE 1 = 1",
+            );
+            if let Some(shop) = &scope.shop {
+                b.push(" AND shop = ").push_bind(shop.clone());
+            }
+            if let Some(action) = scope.action {
+                b.push(" AND action = ").push_bind(action.name());
+            }
+            b.push(" GROUP BY state");
+            let rows = b
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(LedgerError::query("count"))?;
+            let mut found = Vec::new();
+            for row in &rows {
+                let state: String = row.try_get("state").map_err(LedgerError::query("count"))?;
+                let n: i64 = row.try_get("n").map_err(LedgerError::query("count"))?;
+                found.push((state, n));
+            }
+            super::counts_in_order(found)
         })
     }
 }

@@ -195,6 +195,17 @@ impl LedgerState {
             LedgerState::Unknown => "unknown",
         }
     }
+
+    /// The state a contract name names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "sending" => Some(LedgerState::Sending),
+            "confirmed" => Some(LedgerState::Confirmed),
+            "failed" => Some(LedgerState::Failed),
+            "unknown" => Some(LedgerState::Unknown),
+            _ => None,
+        }
+    }
 }
 
 impl Request {

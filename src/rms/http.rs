@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::upstream::transport_error;
 use super::{function, Credentials, RateLimiter, RmsApi, RmsCall, RmsError, RmsReply};
 use crate::engine::Engine;
-use crate::rules::{Retry, TransportFailure};
+use crate::rules::Retry;
 
 /// RMS's production base URL.
 pub const DEFAULT_BASE: &str = "https://api.rms.rakuten.co.jp/es/2.0";
@@ -122,23 +123,6 @@ impl HttpRms {
         let body: Bytes = response.bytes().await.map_err(transport_error)?;
         Ok(RmsReply { status, body })
     }
-}
-
-/// reqwest's errors can carry the URL; ours carry only the kind and a short reason.
-fn transport_error(e: reqwest::Error) -> RmsError {
-    let kind = if e.is_timeout() {
-        TransportFailure::Timeout
-    } else if e.is_connect() {
-        TransportFailure::Connect
-    } else {
-        TransportFailure::Io
-    };
-    let message = match kind {
-        TransportFailure::Timeout => "no answer before the timeout".to_owned(),
-        TransportFailure::Connect => "cannot connect".to_owned(),
-        TransportFailure::Io => "the connection failed".to_owned(),
-    };
-    RmsError::Transport { kind, message }
 }
 
 impl RmsApi for HttpRms {

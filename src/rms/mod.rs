@@ -14,6 +14,7 @@
 mod credentials;
 mod http;
 mod rate_limit;
+mod upstream;
 pub mod wire;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ use serde::Serialize;
 pub use credentials::{decode_esa, Credentials, CredentialsError, Secret};
 pub use http::{HttpRms, HttpRmsConfig, DEFAULT_BASE};
 pub use rate_limit::RateLimiter;
+pub use upstream::{Relayed, Sent, Upstream, UpstreamApi};
 use wire::*;
 
 use crate::engine::{Classification, Engine};

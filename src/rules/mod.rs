@@ -154,6 +154,11 @@ impl RuleSet {
             .map_or(i64::MIN, |s| s.code)
     }
 
+    /// The status `code` names, if the rules know it.
+    pub fn status(&self, code: i64) -> Option<&file::Status> {
+        self.file.statuses.iter().find(|s| s.code == code)
+    }
+
     /// The label the OMS shows for an order RMS holds in `code` (S5), if the status sets one.
     pub fn label_of(&self, code: i64) -> Option<crate::model::Label> {
         self.file

@@ -1,0 +1,964 @@
+//! The guarding RMS proxy: RMS's wire protocol in, the engine and the ledger in the
+//! middle, RMS's wire protocol out — so an OMS in any language gets the pre-flight by
+//! changing only its RMS base URL, and cannot bypass it.
+//!
+//! # What happens to a request
+//!
+//! - **Reads** (`getOrder`, `searchOrder`, …) are relayed unchanged, with the caller's own
+//!   `Authorization` (the proxy stores no credential). The orders a `getOrder` answer shows
+//!   are kept as fresh snapshots for a window ([`SnapshotCache`]).
+//! - **`confirmOrder`**: for each order number, the order's snapshot comes from the cache
+//!   or from one batched `getOrder` (counted against the shop's rate limit); the
+//!   [`Guard`] — bound to the shared [`Ledger`] — checks every order, claims the allowed
+//!   ones in the ledger, sends them upstream in one call, reconciles a lost answer by
+//!   reading the orders back, and records each outcome. The answer is merged back in the
+//!   request's order: RMS's own message for the orders it answered, and the proxy's
+//!   RMS-shaped message ([`answer`]) for the orders it answered itself.
+//! - **Other state-changing calls** the rules judge (`updateOrderShipping`, `cancelOrder`,
+//!   `updateOrderDelivery`, …): every order the body names is checked; the call is sent
+//!   with the caller's own body only when all are allowed ([`Guard::send_checked`]).
+//! - A path the proxy cannot read as an RMS function is refused, never relayed
+//!   ([`route`]); in `--dry-run` everything is relayed and what *would* have been denied is
+//!   logged and counted.
+//!
+//! Before judging a confirmation the proxy settles what a crash or a lost answer left
+//! open for the shop ([`Guard::reconcile_ledger`]): rows left `sending` longer than the
+//! stale time become `unknown`, and `unknown` rows are read back — so a resend after a
+//! crash is decided by RMS's state, never sent blindly.
+//!
+//! OMS facts only the OMS knows (a bundle, S8) may come with a request in the
+//! `x-rms-preflight-oms` header: a JSON object from order number to the check request's
+//! `oms` object. Without it the proxy judges by RMS's snapshot and the ledger.
+
+pub mod answer;
+pub mod metrics;
+pub mod route;
+pub mod shop;
+pub mod snapshots;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::Value;
+
+use crate::engine::Engine;
+use crate::guard::{Failure, Guard, Outcome, Tracked};
+use crate::ledger::{Key, Ledger, LedgerError, Scope};
+use crate::model::{canonical_order_number, Action, BatchFacts, OmsState, Order, Request, Shop};
+use crate::rms::wire::{GetOrderRequest, MessageModel, MessagesResponse, MAX_ORDER_NUMBERS};
+use crate::rms::{function, RateLimiter, RmsApi, Upstream, UpstreamApi};
+pub use metrics::Metrics;
+pub use route::{function_of, Function, NotAFunction, Route};
+pub use shop::{key_of_authorization, ShopFile};
+pub use snapshots::SnapshotCache;
+
+/// The header carrying OMS facts (see the module docs).
+pub const OMS_HEADER: &str = "x-rms-preflight-oms";
+
+/// How a [`Proxy`] runs.
+pub struct Config {
+    pub upstream: Upstream,
+    pub engine: Arc<Engine>,
+    pub ledger: Arc<dyn Ledger>,
+    /// One shop, named and configured by a `--shop` file; `None`: each caller's shop is
+    /// known by its credential's salted hash, with default settings.
+    pub shop: Option<ShopFile>,
+    /// Report only: relay everything, count what would have been denied.
+    pub dry_run: bool,
+    /// How long a snapshot from a relayed `getOrder` stays fresh.
+    pub snapshot_window: Duration,
+    pub snapshot_capacity: usize,
+    /// Minimum spacing of upstream calls per shop (zero: no limit).
+    pub upstream_interval: Duration,
+    /// How long a `sending` row may sit before its sender is taken for dead.
+    pub stale_after: Duration,
+    /// `version` of the proxy's own `getOrder` calls.
+    pub get_order_version: u32,
+}
+
+impl Config {
+    /// Defaults for everything but the parts: a 30 s snapshot window (100,000 entries),
+    /// the rules' request interval, the guard's stale time, `getOrder` version 7.
+    pub fn new(upstream: Upstream, engine: Arc<Engine>, ledger: Arc<dyn Ledger>) -> Self {
+        let interval = Duration::from_secs(
+            engine
+                .rules()
+                .facts()
+                .request_interval
+                .as_secs()
+                .max(0)
+                .unsigned_abs(),
+        );
+        Config {
+            upstream,
+            engine,
+            ledger,
+            shop: None,
+            dry_run: false,
+            snapshot_window: Duration::from_secs(30),
+            snapshot_capacity: 100_000,
+            upstream_interval: interval,
+            stale_after: crate::guard::DEFAULT_STALE_AFTER,
+            get_order_version: 7,
+        }
+    }
+}
+
+/// The proxy: shared by every request (see the module docs).
+pub struct Proxy {
+    config: Config,
+    cache: SnapshotCache,
+    limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
+    metrics: Metrics,
+}
+
+/// The shop a request is for.
+struct Caller {
+    key: String,
+    settings: Shop,
+    authorization: Option<String>,
+}
+
+/// The shop key of callers the proxy cannot name (no `--shop`, no ESA header): they share
+/// one rate limit, and their state-changing calls are refused.
+const ANONYMOUS: &str = "anonymous";
+
+impl Proxy {
+    pub fn new(config: Config) -> Arc<Proxy> {
+        Arc::new(Proxy {
+            cache: SnapshotCache::new(config.snapshot_window, config.snapshot_capacity),
+            limiters: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
+            config,
+        })
+    }
+
+    /// `GET /-/healthz`, `GET /-/metrics`, and every other request as RMS traffic.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/-/healthz", get(healthz))
+            .route("/-/metrics", get(metrics_text))
+            .fallback(handle)
+            .with_state(self.clone())
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// At start-up: every `sending` row idle for longer than the stale time (its sender
+    /// died, e.g. a proxy killed mid-call) becomes `unknown`, in every shop. Each is read
+    /// back before its order can be sent again — at the shop's next confirmation, with
+    /// that caller's credential (the proxy holds none of its own).
+    pub async fn start_up(&self) -> Result<usize, LedgerError> {
+        let scope = Scope {
+            shop: None,
+            action: Some(Action::Confirm),
+        };
+        let rows = self
+            .config
+            .ledger
+            .abandon(&scope, self.config.stale_after)
+            .await?;
+        Ok(rows.len())
+    }
+
+    fn limiter(&self, shop: &str) -> Arc<RateLimiter> {
+        let Ok(mut limiters) = self.limiters.lock() else {
+            return Arc::new(RateLimiter::new(self.config.upstream_interval));
+        };
+        limiters
+            .entry(shop.to_owned())
+            .or_insert_with(|| Arc::new(RateLimiter::new(self.config.upstream_interval)))
+            .clone()
+    }
+
+    fn caller(&self, headers: &HeaderMap) -> Option<Caller> {
+        let authorization = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        match &self.config.shop {
+            Some(file) => Some(Caller {
+                key: file.id.clone(),
+                settings: file.settings.clone(),
+                authorization,
+            }),
+            None => {
+                let key = authorization.as_deref().and_then(key_of_authorization)?;
+                Some(Caller {
+                    key,
+                    settings: Shop::default(),
+                    authorization,
+                })
+            }
+        }
+    }
+
+    fn guard(&self, function: &Function, caller: &Caller) -> Guard<UpstreamApi> {
+        let api = self.config.upstream.api(
+            &function.prefix,
+            caller.authorization.clone(),
+            self.limiter(&caller.key),
+        );
+        Guard::new(api, self.config.engine.clone(), caller.settings.clone())
+            .with_ledger(self.config.ledger.clone(), caller.key.clone())
+            .with_ledger_stale_after(self.config.stale_after)
+            .with_get_order_version(self.config.get_order_version)
+    }
+
+    /// Counts what `api` sent (latency, answers) into the metrics.
+    fn count_sent(&self, api: &UpstreamApi) {
+        for sent in api.sent() {
+            self.metrics.upstream(sent.elapsed, sent.result.is_ok());
+        }
+    }
+}
+
+async fn healthz(State(proxy): State<Arc<Proxy>>) -> Response {
+    let scope = Scope {
+        shop: Some(String::new()),
+        action: None,
+    };
+    match proxy.config.ledger.count(&scope).await {
+        Ok(_) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "ledger unavailable", "error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_text(State(proxy): State<Arc<Proxy>>) -> Response {
+    let scope = Scope {
+        shop: None,
+        action: None,
+    };
+    let counts = proxy.config.ledger.count(&scope).await.ok();
+    let text = proxy
+        .metrics
+        .render(counts.as_deref(), proxy.config.dry_run);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// A JSON answer.
+fn json(status: u16, value: &Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/json;charset=UTF-8",
+        )],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// Everything that is not the proxy's own endpoint: RMS traffic.
+async fn handle(
+    State(proxy): State<Arc<Proxy>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let path_and_query = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    let function = match function_of(uri.path()) {
+        Ok(f) => f,
+        Err(e) => {
+            proxy.metrics.call("other");
+            if proxy.config.dry_run {
+                tracing::warn!(path = uri.path(), error = %e, "dry run: relayed a path that names no RMS function");
+                return relay(&proxy, None, &method, &path_and_query, &headers, body).await;
+            }
+            proxy.metrics.refused();
+            tracing::warn!(path = %shown(uri.path()), error = %e, "refused: not an RMS function");
+            return json(404, &answer::refusal("UNKNOWN_FUNCTION", &e.to_string()));
+        }
+    };
+    proxy.metrics.call(function.name);
+    let response = match function.route {
+        Route::Read | Route::Unguarded => {
+            let caller = proxy.caller(&headers);
+            let response = relay(
+                &proxy,
+                caller.as_ref(),
+                &method,
+                &path_and_query,
+                &headers,
+                body,
+            )
+            .await;
+            proxy.metrics.forwarded(function.name, 1);
+            response
+        }
+        Route::Confirm => {
+            confirm(&proxy, &function, &method, &path_and_query, &headers, body).await
+        }
+        Route::Guarded(action) => {
+            guarded(
+                &proxy,
+                &function,
+                action,
+                &method,
+                &path_and_query,
+                &headers,
+                body,
+            )
+            .await
+        }
+    };
+    tracing::info!(
+        function = function.name,
+        status = response.status().as_u16(),
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        dry_run = proxy.config.dry_run,
+        "answered"
+    );
+    response
+}
+
+/// A client's path, short enough for a log line.
+fn shown(path: &str) -> String {
+    path.chars().take(120).collect()
+}
+
+/// Relays a request as it came and its answer as it comes; a `getOrder` answer fills the
+/// snapshot cache.
+async fn relay(
+    proxy: &Proxy,
+    caller: Option<&Caller>,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let key = caller.map_or(ANONYMOUS, |c| c.key.as_str());
+    let limiter = proxy.limiter(key);
+    let pairs: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| k.as_str() != OMS_HEADER)
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let started = Instant::now();
+    let relayed = proxy
+        .config
+        .upstream
+        .relay(
+            Some(&limiter),
+            method.as_str(),
+            path_and_query,
+            &pairs,
+            body,
+        )
+        .await;
+    proxy.metrics.upstream(started.elapsed(), relayed.is_ok());
+    match relayed {
+        Ok(r) => {
+            if let (Some(caller), Ok(f)) = (
+                caller,
+                function_of(path_and_query.split('?').next().unwrap_or("")),
+            ) {
+                if f.name == function::GET_ORDER && r.status == 200 {
+                    cache_orders(proxy, &caller.key, &r.body);
+                }
+            }
+            let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut response = (status, r.body).into_response();
+            for (k, v) in &r.headers {
+                if let (Ok(k), Ok(v)) = (
+                    axum::http::HeaderName::from_bytes(k.as_bytes()),
+                    axum::http::HeaderValue::from_str(v),
+                ) {
+                    response.headers_mut().append(k, v);
+                }
+            }
+            response
+        }
+        Err(e) => {
+            let c = e.classify(&proxy.config.engine);
+            let f = Failure::from_classification(&c, e.to_string());
+            json(502, &answer::messages(vec![answer::failure("", &f)]))
+        }
+    }
+}
+
+/// Keeps the orders of a relayed `getOrder` answer (each that reads; a malformed one is
+/// skipped, not trusted).
+fn cache_orders(proxy: &Proxy, shop: &str, body: &[u8]) {
+    let Ok(response) = serde_json::from_slice::<crate::rms::wire::GetOrderResponse>(body) else {
+        return;
+    };
+    let orders: Vec<Order> = response
+        .order_model_list
+        .iter()
+        .filter_map(|v| serde_json::from_value(v.clone()).ok())
+        .collect();
+    proxy.cache.put(shop, &orders);
+}
+
+/// Why a request cannot be checked: answered 400 in RMS's shape, never relayed.
+fn bad_request(proxy: &Proxy, code: &str, message: &str) -> Response {
+    proxy.metrics.refused();
+    tracing::warn!(code, message, "refused: the request cannot be checked");
+    json(400, &answer::refusal(code, message))
+}
+
+/// The OMS facts of the `x-rms-preflight-oms` header, by canonical order number.
+fn oms_facts(headers: &HeaderMap) -> Result<HashMap<String, OmsState>, String> {
+    let Some(v) = headers.get(OMS_HEADER) else {
+        return Ok(HashMap::new());
+    };
+    let text = v
+        .to_str()
+        .map_err(|_| format!("`{OMS_HEADER}` is not ASCII JSON"))?;
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let map: HashMap<String, OmsState> = serde_path_to_error::deserialize(de)
+        .map_err(|e| format!("`{OMS_HEADER}` at `{}`: {}", e.path(), e.inner()))?;
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (canonical_order_number(&k), v))
+        .collect())
+}
+
+/// `confirmOrder`'s body: `orderNumberList`, 1 to 100 strings.
+fn confirm_numbers(body: &[u8]) -> Result<Vec<String>, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let list = value
+        .get("orderNumberList")
+        .ok_or("the body has no `orderNumberList`")?
+        .as_array()
+        .ok_or("`orderNumberList` is not an array")?;
+    if list.is_empty() {
+        return Err("`orderNumberList` is empty".into());
+    }
+    if list.len() > MAX_ORDER_NUMBERS {
+        return Err(format!(
+            "`orderNumberList` has {} numbers; RMS takes at most {MAX_ORDER_NUMBERS} a call (S3)",
+            list.len()
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| match v.as_str() {
+            Some(s) if !s.trim().is_empty() => Ok(s.to_owned()),
+            _ => Err(format!("`orderNumberList[{i}]` is not an order number")),
+        })
+        .collect()
+}
+
+/// The order numbers a guarded call's body names: `orderNumber` at the top, or in the
+/// objects of any top-level list (`OrderShippingModelList`…).
+fn body_numbers(body: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(object) = body.as_object() else {
+        return out;
+    };
+    for (k, v) in object {
+        match v {
+            Value::String(s) if k.eq_ignore_ascii_case("orderNumber") => out.push(s.clone()),
+            Value::Array(items) => {
+                for item in items {
+                    if let Some(Value::String(s)) = item
+                        .as_object()
+                        .and_then(|o| {
+                            o.iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case("orderNumber"))
+                        })
+                        .map(|(_, v)| v)
+                    {
+                        out.push(s.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The snapshot of each order (canonical number → order, or why it could not be read):
+/// from the cache, else from one `getOrder` for all the misses.
+async fn snapshots(
+    proxy: &Proxy,
+    guard: &Guard<UpstreamApi>,
+    shop: &str,
+    numbers: &[String],
+) -> HashMap<String, Result<Order, Failure>> {
+    let engine = &proxy.config.engine;
+    let mut out = HashMap::new();
+    let mut misses = Vec::new();
+    for n in numbers {
+        let c = canonical_order_number(n);
+        if out.contains_key(&c) || misses.contains(&c) {
+            continue;
+        }
+        match proxy.cache.get(shop, &c) {
+            Some(o) => {
+                out.insert(c, Ok(o));
+            }
+            None => misses.push(c),
+        }
+    }
+    for chunk in misses.chunks(MAX_ORDER_NUMBERS) {
+        let read = guard
+            .api()
+            .get_order(&GetOrderRequest {
+                order_number_list: chunk.to_vec(),
+                version: proxy.config.get_order_version,
+            })
+            .await;
+        let response = match read {
+            Ok(r) => r,
+            Err(e) => {
+                let f = Failure::from_classification(&e.classify(engine), e.to_string());
+                for c in chunk {
+                    out.insert(c.clone(), Err(f.clone()));
+                }
+                continue;
+            }
+        };
+        let mut found: HashMap<String, Order> = HashMap::new();
+        for v in &response.order_model_list {
+            if let Ok(o) = serde_json::from_value::<Order>(v.clone()) {
+                if let Some(n) = o.order_number.as_deref() {
+                    found.insert(canonical_order_number(n), o);
+                }
+            }
+        }
+        let orders: Vec<Order> = found.values().cloned().collect();
+        proxy.cache.put(shop, &orders);
+        for c in chunk {
+            let entry = match found.remove(c) {
+                Some(o) => Ok(o),
+                None => {
+                    // RMS's own word about the order, if it wrote one; else the fallback.
+                    let said = response.message_model_list.iter().find(|m| {
+                        m.order_number
+                            .as_deref()
+                            .map(canonical_order_number)
+                            .as_ref()
+                            == Some(c)
+                    });
+                    let classification = match said {
+                        Some(m) => engine.classify_value(
+                            Some(200),
+                            &serde_json::json!({"MessageModelList": [m]}),
+                        ),
+                        None => engine.classify(None, ""),
+                    };
+                    Err(Failure::from_classification(
+                        &classification,
+                        format!("getOrder did not return `{c}`, so it was not checked or sent"),
+                    ))
+                }
+            };
+            out.insert(c.clone(), entry);
+        }
+    }
+    out
+}
+
+/// RMS's messages per canonical order number, from every answered `confirmOrder` call
+/// (the last word wins).
+fn upstream_messages(api: &UpstreamApi, function_name: &str) -> HashMap<String, MessageModel> {
+    let mut out = HashMap::new();
+    for sent in api.sent() {
+        if sent.function != function_name {
+            continue;
+        }
+        let Ok(reply) = &sent.result else { continue };
+        let Ok(r) = serde_json::from_slice::<MessagesResponse>(&reply.body) else {
+            continue;
+        };
+        for m in r.message_model_list {
+            if let Some(n) = m.order_number.as_deref() {
+                out.insert(canonical_order_number(n), m);
+            }
+        }
+    }
+    out
+}
+
+/// The check of one order with what the OMS said about it.
+fn tracked_of(order: Order, facts: &HashMap<String, OmsState>, canonical: &str) -> Tracked {
+    Tracked {
+        order,
+        oms: facts.get(canonical).cloned().unwrap_or_default(),
+    }
+}
+
+async fn confirm(
+    proxy: &Proxy,
+    function: &Function,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(caller) = proxy.caller(headers) else {
+        if proxy.config.dry_run {
+            return relay(proxy, None, method, path_and_query, headers, body).await;
+        }
+        return bad_request(
+            proxy,
+            "NO_SHOP",
+            "the request has no `Authorization: ESA …` header to know the shop by (or start the proxy with `--shop`)",
+        );
+    };
+    let numbers = match confirm_numbers(&body) {
+        Ok(n) => n,
+        Err(message) if proxy.config.dry_run => {
+            tracing::warn!(
+                message,
+                "dry run: relayed a confirmOrder that cannot be checked"
+            );
+            return relay(proxy, Some(&caller), method, path_and_query, headers, body).await;
+        }
+        Err(message) => return bad_request(proxy, "BAD_REQUEST", &message),
+    };
+    let facts = match oms_facts(headers) {
+        Ok(f) => f,
+        Err(message) => return bad_request(proxy, "BAD_REQUEST", &message),
+    };
+    let guard = proxy.guard(function, &caller);
+    if proxy.config.dry_run {
+        dry_run_confirm(proxy, &guard, &caller, &numbers, &facts).await;
+        proxy.count_sent(guard.api());
+        return relay(proxy, Some(&caller), method, path_and_query, headers, body).await;
+    }
+    // Settle what a crash or a lost answer left open before judging anything.
+    if let Err(e) = guard.reconcile_ledger().await {
+        tracing::warn!(error = %e, "the ledger could not be reconciled");
+    }
+    let snaps = snapshots(proxy, &guard, &caller.key, &numbers).await;
+    let mut entries: Vec<Option<Value>> = vec![None; numbers.len()];
+    let mut tracked = Vec::new();
+    let mut places = Vec::new();
+    for (i, n) in numbers.iter().enumerate() {
+        let c = canonical_order_number(n);
+        match snaps.get(&c) {
+            Some(Ok(order)) => {
+                tracked.push(tracked_of(order.clone(), &facts, &c));
+                places.push(i);
+            }
+            Some(Err(f)) => entries[i] = Some(answer::failure(n, f)),
+            None => {}
+        }
+    }
+    let outcomes = guard.confirm_bulk(&tracked).await;
+    let said = upstream_messages(guard.api(), function::CONFIRM_ORDER);
+    let rules = proxy.config.engine.rules();
+    let mut sent = Vec::new();
+    let mut local = entries.iter().any(Option::is_some);
+    for ((_, outcome), &i) in outcomes.iter().zip(&places) {
+        let n = &numbers[i];
+        let c = canonical_order_number(n);
+        let upstream = said.get(&c);
+        entries[i] = Some(match outcome {
+            Outcome::Denied(report) => {
+                local = true;
+                for f in report
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == crate::rules::Severity::Deny)
+                {
+                    proxy.metrics.denied(&f.rule);
+                }
+                tracing::info!(order = %n, rule = %report.findings.first().map_or("", |f| &f.rule), "denied");
+                answer::denial(n, report)
+            }
+            Outcome::Done(d) => {
+                sent.push(c.clone());
+                match upstream {
+                    Some(m) => serde_json::to_value(m).unwrap_or(Value::Null),
+                    None => {
+                        local = true;
+                        let progress = d.order.as_ref().map_or(0, |o| o.order_progress);
+                        let status = rules.status(progress).map(|s| &s.name);
+                        answer::reconciled(n, progress, status)
+                    }
+                }
+            }
+            Outcome::Failed(f) => {
+                sent.push(c.clone());
+                match upstream {
+                    Some(m) if m.is_error() => serde_json::to_value(m).unwrap_or(Value::Null),
+                    _ => {
+                        local = true;
+                        answer::failure(n, f)
+                    }
+                }
+            }
+        });
+    }
+    proxy.cache.forget(&caller.key, &sent);
+    proxy.count_sent(guard.api());
+    let confirms: Vec<_> = guard
+        .api()
+        .sent()
+        .into_iter()
+        .filter(|s| s.function == function::CONFIRM_ORDER)
+        .collect();
+    let forwarded: usize = confirms.len();
+    if forwarded > 0 {
+        proxy
+            .metrics
+            .forwarded(function::CONFIRM_ORDER, sent.len() as u64);
+    }
+    // Nothing answered here and one call that RMS refused as a whole (401, 400…): RMS's
+    // own answer, as it came.
+    if let [only] = confirms.as_slice() {
+        if let Ok(reply) = &only.result {
+            if !local && !(200..300).contains(&reply.status) {
+                return (
+                    StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/json;charset=UTF-8",
+                    )],
+                    reply.body.clone(),
+                )
+                    .into_response();
+            }
+        }
+    }
+    let entries: Vec<Value> = entries
+        .into_iter()
+        .map(|e| e.unwrap_or(Value::Null))
+        .collect();
+    json(200, &answer::messages(entries))
+}
+
+/// Report only: the verdicts the proxy would have given, logged and counted; the ledger
+/// is read (not claimed).
+async fn dry_run_confirm(
+    proxy: &Proxy,
+    guard: &Guard<UpstreamApi>,
+    caller: &Caller,
+    numbers: &[String],
+    facts: &HashMap<String, OmsState>,
+) {
+    let snaps = snapshots(proxy, guard, &caller.key, numbers).await;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, n) in numbers.iter().enumerate() {
+        let c = canonical_order_number(n);
+        let Some(Ok(order)) = snaps.get(&c) else {
+            tracing::info!(order = %n, "dry run: could not be checked (not read)");
+            continue;
+        };
+        let first = *seen.entry(c.clone()).or_insert(i);
+        let row = proxy
+            .config
+            .ledger
+            .get(&Key::new(&caller.key, &c, Action::Confirm))
+            .await
+            .ok()
+            .flatten();
+        let request = Request {
+            shop: caller.settings.clone(),
+            now: Some(crate::model::Timestamp::now_jst()),
+            action: Action::Confirm,
+            order: Some(order.clone()),
+            oms: facts.get(&c).cloned().unwrap_or_default(),
+            batch: BatchFacts {
+                repeat_of: (first != i).then_some(first),
+                ledger: row.map(|r| r.state.kind()),
+            },
+        };
+        let verdict = proxy.config.engine.check(&request);
+        for f in verdict
+            .findings
+            .iter()
+            .filter(|f| f.severity == crate::rules::Severity::Deny)
+        {
+            proxy.metrics.denied(&f.rule);
+            tracing::info!(order = %n, rule = %f.rule, source = %f.source, "dry run: would deny");
+        }
+    }
+}
+
+async fn guarded(
+    proxy: &Proxy,
+    function: &Function,
+    action: Action,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = proxy.caller(headers);
+    if proxy.config.dry_run {
+        if let Some(caller) = &caller {
+            dry_run_guarded(proxy, function, action, caller, headers, &body).await;
+        }
+        return relay(
+            proxy,
+            caller.as_ref(),
+            method,
+            path_and_query,
+            headers,
+            body,
+        )
+        .await;
+    }
+    let Some(caller) = caller else {
+        return bad_request(
+            proxy,
+            "NO_SHOP",
+            "the request has no `Authorization: ESA …` header to know the shop by (or start the proxy with `--shop`)",
+        );
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(proxy, "BAD_REQUEST", &format!("the body is not JSON: {e}")),
+    };
+    let numbers = body_numbers(&value);
+    if numbers.is_empty() {
+        return bad_request(proxy, "BAD_REQUEST", "the body names no `orderNumber`");
+    }
+    if numbers.len() > MAX_ORDER_NUMBERS {
+        return bad_request(proxy, "BAD_REQUEST", "the body names more than 100 orders");
+    }
+    let facts = match oms_facts(headers) {
+        Ok(f) => f,
+        Err(message) => return bad_request(proxy, "BAD_REQUEST", &message),
+    };
+    let guard = proxy.guard(function, &caller);
+    let snaps = snapshots(proxy, &guard, &caller.key, &numbers).await;
+    let mut tracked = Vec::new();
+    let mut unread = Vec::new();
+    for n in &numbers {
+        let c = canonical_order_number(n);
+        match snaps.get(&c) {
+            Some(Ok(o)) => tracked.push(tracked_of(o.clone(), &facts, &c)),
+            Some(Err(f)) => unread.push(answer::failure(n, f)),
+            None => {}
+        }
+    }
+    if !unread.is_empty() {
+        proxy.count_sent(guard.api());
+        return json(200, &answer::messages(unread));
+    }
+    let reports = guard.check_bulk(action, &tracked);
+    if reports.iter().any(|r| r.is_denied()) {
+        proxy.count_sent(guard.api());
+        let entries = numbers
+            .iter()
+            .zip(&reports)
+            .filter(|(_, r)| r.is_denied())
+            .map(|(n, r)| {
+                for f in r
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == crate::rules::Severity::Deny)
+                {
+                    proxy.metrics.denied(&f.rule);
+                }
+                answer::denial(n, r)
+            })
+            .collect();
+        return json(200, &answer::messages(entries));
+    }
+    let outcome = guard
+        .send_checked(action, &tracked, function.name, &value)
+        .await;
+    proxy.cache.forget(&caller.key, &numbers);
+    proxy.count_sent(guard.api());
+    let reply = guard
+        .api()
+        .sent()
+        .into_iter()
+        .rev()
+        .find(|s| s.function == function.name)
+        .and_then(|s| s.result.ok());
+    match (reply, outcome) {
+        (Some(reply), _) => {
+            proxy.metrics.forwarded(function.name, numbers.len() as u64);
+            (
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "application/json;charset=UTF-8",
+                )],
+                reply.body,
+            )
+                .into_response()
+        }
+        (None, Outcome::Denied(r)) => json(
+            200,
+            &answer::messages(vec![answer::denial(&numbers[0], &r)]),
+        ),
+        (None, Outcome::Failed(f)) => {
+            let status = if f.outcome_unknown { 504 } else { 502 };
+            json(
+                status,
+                &answer::messages(numbers.iter().map(|n| answer::failure(n, &f)).collect()),
+            )
+        }
+        (None, Outcome::Done(_)) => json(200, &answer::messages(Vec::new())),
+    }
+}
+
+async fn dry_run_guarded(
+    proxy: &Proxy,
+    function: &Function,
+    action: Action,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+) {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return;
+    };
+    let numbers = body_numbers(&value);
+    let facts = oms_facts(headers).unwrap_or_default();
+    let guard = proxy.guard(function, caller);
+    let snaps = snapshots(proxy, &guard, &caller.key, &numbers).await;
+    proxy.count_sent(guard.api());
+    let tracked: Vec<Tracked> = numbers
+        .iter()
+        .filter_map(|n| {
+            let c = canonical_order_number(n);
+            snaps
+                .get(&c)?
+                .as_ref()
+                .ok()
+                .map(|o| tracked_of(o.clone(), &facts, &c))
+        })
+        .collect();
+    for (t, r) in tracked.iter().zip(guard.check_bulk(action, &tracked)) {
+        for f in r
+            .findings
+            .iter()
+            .filter(|f| f.severity == crate::rules::Severity::Deny)
+        {
+            proxy.metrics.denied(&f.rule);
+            tracing::info!(order = %t.order_number(), rule = %f.rule, "dry run: would deny");
+        }
+    }
+}
