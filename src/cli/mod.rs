@@ -37,8 +37,9 @@ pub fn main() -> ExitCode {
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let stderr = io::stderr();
-    let mut err = stderr.lock();
+    // Not locked for the whole run: the servers' log lines (tracing, from worker threads)
+    // write to stderr too, and would wait for ever on a lock the main thread holds.
+    let mut err = io::stderr();
     let code = run(cli, &mut out, &mut err);
     if let Err(e) = out.flush() {
         if e.kind() != io::ErrorKind::BrokenPipe {

@@ -12,6 +12,7 @@ mod guard;
 mod invariants;
 mod ledger;
 mod properties;
+mod proxy;
 mod recording;
 mod rms_client;
 mod rules_errors;
