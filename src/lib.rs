@@ -29,6 +29,8 @@
 //! - [`engine`]: a compiled rule set; `check` → [`Verdict`], `classify` → error entry;
 //! - [`rms`]: the client side of RMS — wire types, the one-method [`RmsApi`](rms::RmsApi)
 //!   trait, `HttpRms` (reqwest) with its rate limit and retries of safe reads;
+//! - [`render`]: the JSON answers of `check` and `explain-error` (the public contract),
+//!   written by the CLI and the service alike;
 //! - [`guard`]: the engine in front of any client — every state-changing call is checked
 //!   first, bulk confirmations are chunked and reconciled (S1);
 //! - [`ledger`]: the durable once-only ledger the guard claims each confirmation in before
@@ -50,6 +52,7 @@ pub mod guard;
 pub mod http;
 pub mod ledger;
 pub mod model;
+pub mod render;
 pub mod rms;
 pub mod rules;
 pub mod sim;

@@ -83,8 +83,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 SchemaKind::Rules => RuleSet::json_schema(),
                 SchemaKind::Request => rms_preflight::model::request_json_schema(),
                 SchemaKind::Scenario => rms_preflight::sim::scenario::Scenario::json_schema(),
-                SchemaKind::CheckOutput => output::json_schema(),
-                SchemaKind::ExplainErrorOutput => explain_error::json_schema(),
+                SchemaKind::CheckOutput => rms_preflight::render::check_output_schema(),
+                SchemaKind::ExplainErrorOutput => rms_preflight::render::explain_error_schema(),
             };
             let text = serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
             write_or_fail(out, err, text.as_bytes())
