@@ -37,6 +37,8 @@
 //!   sending it (S1 across processes) — SQLite (embedded) or PostgreSQL;
 //! - [`http`]: the server stack of `serve` and `proxy` — an axum router on hyper,
 //!   bounded by tower layers (body size, timeouts, concurrency), with a graceful drain;
+//! - [`service`]: `serve`, the engine as an HTTP service (`/v1/check`, `/v1/explain-error`,
+//!   rules, metrics, OpenAPI), its rules reloaded whole without a restart;
 //! - [`fixture`]: recorded RMS traffic — cassettes, VCR import, redaction, the recording
 //!   proxy, the replay server;
 //! - [`sim`]: the simulated RMS and OMS, scenarios, reports and the explorer.
@@ -55,6 +57,7 @@ pub mod model;
 pub mod render;
 pub mod rms;
 pub mod rules;
+pub mod service;
 pub mod sim;
 
 pub use engine::{Decision, Engine, Explanation, Finding, RuleTrace, Verdict};

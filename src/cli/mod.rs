@@ -9,6 +9,7 @@ mod diagnostics;
 mod explain_error;
 mod fixtures;
 mod output;
+mod serve;
 mod simulate;
 
 use std::io::{self, BufRead, BufReader, Write};
@@ -75,6 +76,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Simulate(args) => simulate::simulate(&args, out, err),
         Command::SimServer(args) => simulate::sim_server(&args, err),
         Command::Explore(args) => simulate::explore(&args, out, err),
+        Command::Serve(args) => serve::serve(&args, err),
         Command::Fixtures(FixturesCommand::Import { file, out: to }) => {
             fixtures::import(&file, &to, err)
         }
@@ -85,6 +87,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 SchemaKind::Scenario => rms_preflight::sim::scenario::Scenario::json_schema(),
                 SchemaKind::CheckOutput => rms_preflight::render::check_output_schema(),
                 SchemaKind::ExplainErrorOutput => rms_preflight::render::explain_error_schema(),
+                SchemaKind::Openapi => rms_preflight::service::openapi(),
             };
             let text = serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
             write_or_fail(out, err, text.as_bytes())
