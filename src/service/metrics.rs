@@ -23,8 +23,8 @@ pub struct Metrics {
 
 #[derive(Debug, Default)]
 struct Counters {
-    requests: BTreeMap<(String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+    /// By route: answers by status, and the latency histogram.
+    routes: BTreeMap<String, (BTreeMap<u16, u64>, Histogram)>,
     decisions: BTreeMap<(&'static str, &'static str), u64>,
     findings: BTreeMap<(String, String, &'static str, &'static str), u64>,
     reloads_ok: u64,
@@ -42,26 +42,35 @@ struct Histogram {
 /// once ([`Metrics::merge`]).
 #[derive(Debug, Default)]
 pub struct Tally {
-    decisions: BTreeMap<(&'static str, &'static str), u64>,
-    findings: BTreeMap<(String, String, &'static str, &'static str), u64>,
+    decisions: Vec<((&'static str, &'static str), u64)>,
+    /// (rule, source, action, severity): few distinct ones a request, found by `&str`.
+    findings: Vec<((String, String, &'static str, &'static str), u64)>,
 }
 
 impl Tally {
     /// Counts one verdict.
     pub fn add(&mut self, request: &Request, verdict: &Verdict<'_>) {
         let action = request.action.name();
-        *self
-            .decisions
-            .entry((action, verdict.decision.name()))
-            .or_default() += 1;
+        let decision = (action, verdict.decision.name());
+        match self.decisions.iter_mut().find(|(k, _)| *k == decision) {
+            Some((_, n)) => *n += 1,
+            None => self.decisions.push((decision, 1)),
+        }
         for f in &verdict.findings {
-            let key = (
-                f.rule.to_string(),
-                f.source.to_string(),
-                action,
-                f.severity.name(),
-            );
-            *self.findings.entry(key).or_default() += 1;
+            let severity = f.severity.name();
+            let known = self.findings.iter_mut().find(|((rule, source, a, s), _)| {
+                rule.as_str() == f.rule.as_ref()
+                    && source.as_str() == f.source.as_ref()
+                    && *a == action
+                    && *s == severity
+            });
+            match known {
+                Some((_, n)) => *n += 1,
+                None => self.findings.push((
+                    (f.rule.to_string(), f.source.to_string(), action, severity),
+                    1,
+                )),
+            }
         }
     }
 }
@@ -84,17 +93,13 @@ impl Metrics {
     /// Counts one answer.
     pub fn request(&self, route: &str, status: u16, took: Duration) {
         let mut c = self.lock();
-        match c.requests.get_mut(&(route.to_owned(), status)) {
-            Some(n) => *n += 1,
-            None => {
-                c.requests.insert((route.to_owned(), status), 1);
-            }
-        }
-        let secs = took.as_secs_f64();
-        let h = match c.latency.get_mut(route) {
-            Some(h) => h,
-            None => c.latency.entry(route.to_owned()).or_default(),
+        // Looked up by `&str`: no allocation but for a route's first answer.
+        let (statuses, h) = match c.routes.get_mut(route) {
+            Some(r) => r,
+            None => c.routes.entry(route.to_owned()).or_default(),
         };
+        *statuses.entry(status).or_default() += 1;
+        let secs = took.as_secs_f64();
         h.count += 1;
         h.sum += secs;
         if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
@@ -131,16 +136,18 @@ impl Metrics {
         let mut s = String::new();
         s += "# HELP rms_preflight_http_requests_total Answers, by route and status.\n";
         s += "# TYPE rms_preflight_http_requests_total counter\n";
-        for ((route, status), n) in &c.requests {
-            let _ = writeln!(
-                s,
-                "rms_preflight_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
+        for (route, (statuses, _)) in &c.routes {
+            for (status, n) in statuses {
+                let _ = writeln!(
+                    s,
+                    "rms_preflight_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                    escape(route)
+                );
+            }
         }
         s += "# HELP rms_preflight_http_request_duration_seconds Time from a request to its answer's head, by route.\n";
         s += "# TYPE rms_preflight_http_request_duration_seconds histogram\n";
-        for (route, h) in &c.latency {
+        for (route, (_, h)) in &c.routes {
             let route = escape(route);
             let mut cumulative = 0;
             for (bound, n) in BUCKETS.iter().zip(h.buckets) {

@@ -252,13 +252,10 @@ async fn count(
     next: Next,
 ) -> Response {
     let start = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     shared.metrics.request(
-        route.as_deref().unwrap_or("other"),
+        route.as_ref().map_or("other", MatchedPath::as_str),
         response.status().as_u16(),
         start.elapsed(),
     );
