@@ -21,12 +21,15 @@ pub struct Metrics {
     counters: Mutex<Counters>,
 }
 
+/// (rule, seed tag, action, severity).
+type FindingKey = (String, String, &'static str, &'static str);
+
 #[derive(Debug, Default)]
 struct Counters {
     /// By route: answers by status, and the latency histogram.
     routes: BTreeMap<String, (BTreeMap<u16, u64>, Histogram)>,
     decisions: BTreeMap<(&'static str, &'static str), u64>,
-    findings: BTreeMap<(String, String, &'static str, &'static str), u64>,
+    findings: BTreeMap<FindingKey, u64>,
     reloads_ok: u64,
     reloads_failed: u64,
 }
@@ -44,7 +47,7 @@ struct Histogram {
 pub struct Tally {
     decisions: Vec<((&'static str, &'static str), u64)>,
     /// (rule, source, action, severity): few distinct ones a request, found by `&str`.
-    findings: Vec<((String, String, &'static str, &'static str), u64)>,
+    findings: Vec<(FindingKey, u64)>,
 }
 
 impl Tally {
