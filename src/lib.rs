@@ -29,6 +29,8 @@
 //! - [`engine`]: a compiled rule set; `check` → [`Verdict`], `classify` → error entry;
 //! - [`rms`]: the client side of RMS — wire types, the one-method [`RmsApi`](rms::RmsApi)
 //!   trait, `HttpRms` (reqwest) with its rate limit and retries of safe reads;
+//! - [`render`]: the JSON answers of `check` and `explain-error` (the public contract),
+//!   written by the CLI and the service alike;
 //! - [`guard`]: the engine in front of any client — every state-changing call is checked
 //!   first, bulk confirmations are chunked and reconciled (S1);
 //! - [`ledger`]: the durable once-only ledger the guard claims each confirmation in before
@@ -37,6 +39,8 @@
 //!   bounded by tower layers (body size, timeouts, concurrency), with a graceful drain;
 //! - [`proxy`]: the guarding RMS proxy — RMS's wire protocol in and out, the guard and
 //!   the ledger in between, so an OMS in any language cannot bypass the pre-flight;
+//! - [`service`]: `serve`, the engine as an HTTP service (`/v1/check`, `/v1/explain-error`,
+//!   rules, metrics, OpenAPI), its rules reloaded whole without a restart;
 //! - [`fixture`]: recorded RMS traffic — cassettes, VCR import, redaction, the recording
 //!   proxy, the replay server;
 //! - [`sim`]: the simulated RMS and OMS, scenarios, reports and the explorer.
@@ -53,8 +57,10 @@ pub mod http;
 pub mod ledger;
 pub mod model;
 pub mod proxy;
+pub mod render;
 pub mod rms;
 pub mod rules;
+pub mod service;
 pub mod sim;
 
 pub use engine::{Decision, Engine, Explanation, Finding, RuleTrace, Verdict};

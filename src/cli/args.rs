@@ -46,6 +46,8 @@ pub enum Command {
     /// See what the once-only ledger holds
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Serve the checks over HTTP ("may I?" for any tool); SIGHUP reloads the rules
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +163,47 @@ pub struct LedgerAt {
     /// Only this shop key (`--shop`'s `id`, or `esa-…` as the proxy logs it)
     #[arg(long, value_name = "KEY")]
     pub shop: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    /// Address to listen on (`127.0.0.1:0` picks a free port)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Time a client has to send a request's headers, from connecting or from the
+    /// previous answer on a kept-alive connection (e.g. `10s`)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub header_timeout: std::time::Duration,
+    /// Time to answer a request (408 after it); also the longest pause between two
+    /// pieces of a streamed batch (e.g. `60s`)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
+    pub request_timeout: std::time::Duration,
+    /// Requests handled at once (1 to 65,536); more wait their turn
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_in_flight: u32,
+    /// Connections open at once (1 to 65,536); more wait to be accepted
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
+    /// How long a stop (Ctrl-C, SIGTERM) waits for requests in flight (e.g. `10s`)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub drain_timeout: std::time::Duration,
+}
+
+impl ServeArgs {
+    /// The server's limits; bodies read whole are bounded by `--max-input-size`.
+    pub fn limits(&self) -> rms_preflight::http::Limits {
+        let max_input = rms_preflight::model::limits::max_input_bytes();
+        rms_preflight::http::Limits {
+            header_timeout: self.header_timeout,
+            request_timeout: self.request_timeout,
+            max_body: usize::try_from(max_input).unwrap_or(usize::MAX),
+            max_in_flight: usize::try_from(self.max_in_flight).unwrap_or(usize::MAX),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            drain_timeout: self.drain_timeout,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -411,6 +454,8 @@ pub enum SchemaKind {
     CheckOutput,
     /// The answer of `explain-error --format json`
     ExplainErrorOutput,
+    /// The OpenAPI 3.1 document of `serve`
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]

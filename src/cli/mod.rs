@@ -10,6 +10,7 @@ mod explain_error;
 mod fixtures;
 mod output;
 mod proxy;
+mod serve;
 mod simulate;
 
 use std::io::{self, BufRead, BufReader, Write};
@@ -79,6 +80,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Explore(args) => simulate::explore(&args, out, err),
         Command::Proxy(args) => proxy::proxy(&args, err),
         Command::Ledger(command) => proxy::ledger(&command, out, err),
+        Command::Serve(args) => serve::serve(&args, err),
         Command::Fixtures(FixturesCommand::Import { file, out: to }) => {
             fixtures::import(&file, &to, err)
         }
@@ -87,8 +89,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 SchemaKind::Rules => RuleSet::json_schema(),
                 SchemaKind::Request => rms_preflight::model::request_json_schema(),
                 SchemaKind::Scenario => rms_preflight::sim::scenario::Scenario::json_schema(),
-                SchemaKind::CheckOutput => output::json_schema(),
-                SchemaKind::ExplainErrorOutput => explain_error::json_schema(),
+                SchemaKind::CheckOutput => rms_preflight::render::check_output_schema(),
+                SchemaKind::ExplainErrorOutput => rms_preflight::render::explain_error_schema(),
+                SchemaKind::Openapi => rms_preflight::service::openapi(),
             };
             let text = serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
             write_or_fail(out, err, text.as_bytes())

@@ -18,6 +18,7 @@ mod rms_client;
 mod rules_errors;
 mod schema;
 mod servers;
+mod service;
 mod simulate;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,225 @@
+//! The counters behind `GET /metrics` (Prometheus text format 0.0.4): answers by route and
+//! status, time to the answer's head by route (a histogram), decisions by action, findings
+//! by rule and action, rule reloads, and the rules version answering now.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::engine::Verdict;
+use crate::model::Request;
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// The service's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    counters: Mutex<Counters>,
+}
+
+/// (rule, seed tag, action, severity).
+type FindingKey = (String, String, &'static str, &'static str);
+
+#[derive(Debug, Default)]
+struct Counters {
+    /// By route: answers by status, and the latency histogram.
+    routes: BTreeMap<String, (BTreeMap<u16, u64>, Histogram)>,
+    decisions: BTreeMap<(&'static str, &'static str), u64>,
+    findings: BTreeMap<FindingKey, u64>,
+    reloads_ok: u64,
+    reloads_failed: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// The decisions and findings of one HTTP request, counted without a lock and merged
+/// once ([`Metrics::merge`]).
+#[derive(Debug, Default)]
+pub struct Tally {
+    decisions: Vec<((&'static str, &'static str), u64)>,
+    /// (rule, source, action, severity): few distinct ones a request, found by `&str`.
+    findings: Vec<(FindingKey, u64)>,
+}
+
+impl Tally {
+    /// Counts one verdict.
+    pub fn add(&mut self, request: &Request, verdict: &Verdict<'_>) {
+        let action = request.action.name();
+        let decision = (action, verdict.decision.name());
+        match self.decisions.iter_mut().find(|(k, _)| *k == decision) {
+            Some((_, n)) => *n += 1,
+            None => self.decisions.push((decision, 1)),
+        }
+        for f in &verdict.findings {
+            let severity = f.severity.name();
+            let known = self.findings.iter_mut().find(|((rule, source, a, s), _)| {
+                rule.as_str() == f.rule.as_ref()
+                    && source.as_str() == f.source.as_ref()
+                    && *a == action
+                    && *s == severity
+            });
+            match known {
+                Some((_, n)) => *n += 1,
+                None => self.findings.push((
+                    (f.rule.to_string(), f.source.to_string(), action, severity),
+                    1,
+                )),
+            }
+        }
+    }
+}
+
+impl Metrics {
+    /// Counters starting at zero.
+    pub fn new() -> Self {
+        Metrics {
+            counters: Mutex::new(Counters::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counters> {
+        match self.counters.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Counts one answer.
+    pub fn request(&self, route: &str, status: u16, took: Duration) {
+        let mut c = self.lock();
+        // Looked up by `&str`: no allocation but for a route's first answer.
+        let (statuses, h) = match c.routes.get_mut(route) {
+            Some(r) => r,
+            None => c.routes.entry(route.to_owned()).or_default(),
+        };
+        *statuses.entry(status).or_default() += 1;
+        let secs = took.as_secs_f64();
+        h.count += 1;
+        h.sum += secs;
+        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
+            h.buckets[i] += 1;
+        }
+    }
+
+    /// Adds one request's decisions and findings.
+    pub fn merge(&self, tally: Tally) {
+        if tally.decisions.is_empty() {
+            return;
+        }
+        let mut c = self.lock();
+        for (k, n) in tally.decisions {
+            *c.decisions.entry(k).or_default() += n;
+        }
+        for (k, n) in tally.findings {
+            *c.findings.entry(k).or_default() += n;
+        }
+    }
+
+    /// Counts a reload: `Some(version)` loaded, `None` refused.
+    pub fn reloaded(&self, version: Option<&str>) {
+        let mut c = self.lock();
+        match version {
+            Some(_) => c.reloads_ok += 1,
+            None => c.reloads_failed += 1,
+        }
+    }
+
+    /// The Prometheus text, with `version` as the rules answering now.
+    pub fn render(&self, version: &str) -> String {
+        let c = self.lock();
+        let mut s = String::new();
+        s += "# HELP rms_preflight_http_requests_total Answers, by route and status.\n";
+        s += "# TYPE rms_preflight_http_requests_total counter\n";
+        for (route, (statuses, _)) in &c.routes {
+            for (status, n) in statuses {
+                let _ = writeln!(
+                    s,
+                    "rms_preflight_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                    escape(route)
+                );
+            }
+        }
+        s += "# HELP rms_preflight_http_request_duration_seconds Time from a request to its answer's head, by route.\n";
+        s += "# TYPE rms_preflight_http_request_duration_seconds histogram\n";
+        for (route, (_, h)) in &c.routes {
+            let route = escape(route);
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(h.buckets) {
+                cumulative += n;
+                let _ = writeln!(
+                    s,
+                    "rms_preflight_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                s,
+                "rms_preflight_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                s,
+                "rms_preflight_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                s,
+                "rms_preflight_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
+        }
+        s += "# HELP rms_preflight_decisions_total Checked requests, by action and decision.\n";
+        s += "# TYPE rms_preflight_decisions_total counter\n";
+        for ((action, decision), n) in &c.decisions {
+            let _ = writeln!(
+                s,
+                "rms_preflight_decisions_total{{action=\"{action}\",decision=\"{decision}\"}} {n}"
+            );
+        }
+        s += "# HELP rms_preflight_findings_total Findings, by rule (and its seed tag), action and severity.\n";
+        s += "# TYPE rms_preflight_findings_total counter\n";
+        for ((rule, source, action, severity), n) in &c.findings {
+            let _ = writeln!(
+                s,
+                "rms_preflight_findings_total{{rule=\"{}\",source=\"{}\",action=\"{action}\",severity=\"{severity}\"}} {n}",
+                escape(rule),
+                escape(source)
+            );
+        }
+        s += "# HELP rms_preflight_rules_reloads_total Rule reloads, by result (a refused file leaves the old rules serving).\n";
+        s += "# TYPE rms_preflight_rules_reloads_total counter\n";
+        let _ = writeln!(
+            s,
+            "rms_preflight_rules_reloads_total{{result=\"ok\"}} {}",
+            c.reloads_ok
+        );
+        let _ = writeln!(
+            s,
+            "rms_preflight_rules_reloads_total{{result=\"refused\"}} {}",
+            c.reloads_failed
+        );
+        s += "# HELP rms_preflight_rules_info The rules answering now (version: a hash of the rules text).\n";
+        s += "# TYPE rms_preflight_rules_info gauge\n";
+        let _ = writeln!(
+            s,
+            "rms_preflight_rules_info{{version=\"{}\"}} 1",
+            escape(version)
+        );
+        s
+    }
+}
+
+/// A label value: `\`, `"` and newlines escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,478 @@
+//! `serve`: the engine as an HTTP service — "may I?" for any tool, in any language.
+//!
+//! Routes ([`Service::router`]; the contract is [`openapi`], checked in as
+//! `rules/openapi.json`):
+//!
+//! - `POST /v1/check` — a `check` document (one request or a batch, JSON or YAML by
+//!   `Content-Type`) in, exactly `check --format json`'s document out (`?lang=ja|en`,
+//!   `?explain=true`); 200 for any verdict, 400 with the located error, 413 over the input
+//!   limit. A batch streams in and out ([`check`](self::check)).
+//! - `POST /v1/explain-error` — an RMS answer (or an OMS's message) in, exactly
+//!   `explain-error --format json`'s document out (`?status=N`, `?lang`).
+//! - `GET /v1/rules`, `GET /v1/rules/graph?format=mermaid|dot`, `GET /v1/errors`,
+//!   `GET /healthz`, `GET /metrics` (Prometheus text), `GET /openapi.json`.
+//!
+//! The rule set is swapped whole ([`Service::reload`]): a request takes the current one
+//! once and answers from it alone, so a reload never mixes two rule sets in one answer,
+//! and a rules file that fails to load leaves the old set serving. Every answer names the
+//! rule set it came from in the `x-rules-version` header (a hash of the rules text).
+
+mod check;
+mod metrics;
+mod openapi;
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Query, State};
+use axum::http::{header, HeaderValue, Request as HttpRequest, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use sha2::Digest;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::engine::Engine;
+use crate::http::{Limits, Server};
+use crate::rules::{GraphFormat, Lang, RuleSet, RulesError, EMBEDDED_RULES};
+
+pub use metrics::Metrics;
+pub use openapi::{openapi, ErrorAnswer, ErrorMessage, ErrorsAnswer, Health, RulesAnswer};
+
+/// The header naming the rule set an answer came from.
+pub const RULES_VERSION_HEADER: &str = "x-rules-version";
+
+/// Where the rules come from, and come again from on a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulesSource {
+    /// The rules shipped in the binary (a reload keeps them).
+    Embedded,
+    /// A rules file, read again on every reload.
+    File(std::path::PathBuf),
+}
+
+/// A loaded rule set and its version.
+#[derive(Debug)]
+pub struct Rules {
+    pub engine: Engine,
+    /// The first 16 hex digits of the SHA-256 of the rules text.
+    pub version: String,
+}
+
+impl Rules {
+    /// Loads rules from their text (`name` is used in diagnostics).
+    pub fn from_text(name: &str, text: &str) -> Result<Rules, RulesError> {
+        let engine = Engine::new(RuleSet::from_yaml(name, text)?);
+        Ok(Rules {
+            engine,
+            version: version_of(text),
+        })
+    }
+
+    /// Loads the rules of `source`.
+    pub fn load(source: &RulesSource) -> Result<Rules, RulesError> {
+        match source {
+            RulesSource::Embedded => Rules::from_text(crate::rules::EMBEDDED_NAME, EMBEDDED_RULES),
+            RulesSource::File(path) => {
+                let name = path.display().to_string();
+                let text = crate::model::limits::read_file_capped(path).map_err(|source| {
+                    RulesError::Io {
+                        path: name.clone(),
+                        source,
+                    }
+                })?;
+                Rules::from_text(&name, &text)
+            }
+        }
+    }
+}
+
+/// The version of a rules text: the first 16 hex digits of its SHA-256.
+pub fn version_of(text: &str) -> String {
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The service: its current rule set, its counters, and its routes.
+#[derive(Clone)]
+pub struct Service {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    rules: RwLock<Arc<Rules>>,
+    source: RulesSource,
+    metrics: Metrics,
+    /// The largest body of a route that reads its body whole (not `/v1/check`, which
+    /// counts per document or batch entry, as the CLI does).
+    max_body: usize,
+    /// How long `/v1/check` waits for the next piece of a body.
+    body_idle: std::time::Duration,
+    /// Streamed checks running at once.
+    streams: Arc<tokio::sync::Semaphore>,
+    openapi: String,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("source", &self.shared.source)
+            .field("version", &self.version())
+            .finish()
+    }
+}
+
+impl Service {
+    /// Loads the rules of `source`; `limits` bounds the routes (see [`Service::start`]).
+    pub fn new(source: RulesSource, limits: &Limits) -> Result<Service, RulesError> {
+        let rules = Rules::load(&source)?;
+        Ok(Service::with_rules(rules, source, limits))
+    }
+
+    /// A service answering from `rules` (a reload reads `source`).
+    pub fn with_rules(rules: Rules, source: RulesSource, limits: &Limits) -> Service {
+        let max_input =
+            usize::try_from(crate::model::limits::max_input_bytes()).unwrap_or(usize::MAX);
+        Service {
+            shared: Arc::new(Shared {
+                metrics: Metrics::new(),
+                rules: RwLock::new(Arc::new(rules)),
+                source,
+                max_body: limits.max_body.min(max_input),
+                body_idle: limits.request_timeout,
+                streams: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
+                openapi: serde_json::to_string_pretty(&openapi()).unwrap_or_default() + "\n",
+            }),
+        }
+    }
+
+    /// The rule set answering now.
+    pub fn rules(&self) -> Arc<Rules> {
+        self.shared.current()
+    }
+
+    /// The version of the rule set answering now.
+    pub fn version(&self) -> String {
+        self.shared.current().version.clone()
+    }
+
+    /// The counters behind `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Reads the rules source again and, if it loads, answers from it from now on; if it
+    /// does not, the rule set answering now stays, and the error (with its diagnostics)
+    /// is returned. Returns the new version.
+    pub fn reload(&self) -> Result<String, RulesError> {
+        let loaded = Rules::load(&self.shared.source);
+        self.install(loaded)
+    }
+
+    /// [`Service::reload`] from a given text instead of the source.
+    pub fn reload_text(&self, name: &str, text: &str) -> Result<String, RulesError> {
+        self.install(Rules::from_text(name, text))
+    }
+
+    fn install(&self, loaded: Result<Rules, RulesError>) -> Result<String, RulesError> {
+        match loaded {
+            Ok(rules) => {
+                let version = rules.version.clone();
+                let rules = Arc::new(rules);
+                match self.shared.rules.write() {
+                    Ok(mut current) => *current = rules,
+                    Err(poisoned) => *poisoned.into_inner() = rules,
+                }
+                self.shared.metrics.reloaded(Some(&version));
+                Ok(version)
+            }
+            Err(e) => {
+                self.shared.metrics.reloaded(None);
+                Err(e)
+            }
+        }
+    }
+
+    /// Binds `addr` and serves [`Service::router`] within `limits` (`http::start`).
+    ///
+    /// `limits.max_body` bounds the bodies read whole (`/v1/explain-error`); `/v1/check`
+    /// streams and bounds each document — or each entry of a JSON batch — by the input
+    /// limit (`--max-input-size`), as the CLI does, so the server-wide body limit is
+    /// lifted for it.
+    pub async fn start(
+        &self,
+        addr: std::net::SocketAddr,
+        limits: Limits,
+    ) -> std::io::Result<Server> {
+        let limits = Limits {
+            max_body: usize::MAX,
+            ..limits
+        };
+        crate::http::start(addr, self.router(), limits).await
+    }
+
+    /// The routes, with the metrics middleware.
+    pub fn router(&self) -> Router {
+        let shared = self.shared.clone();
+        let max_body = shared.max_body;
+        Router::new()
+            .route("/v1/check", post(check::check))
+            .route(
+                "/v1/explain-error",
+                post(explain_error).layer(RequestBodyLimitLayer::new(max_body)),
+            )
+            .route("/v1/rules", get(rules))
+            .route("/v1/rules/graph", get(graph))
+            .route("/v1/errors", get(errors))
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics_text))
+            .route("/openapi.json", get(openapi_json))
+            .fallback(not_found)
+            .layer(middleware::from_fn_with_state(shared.clone(), count))
+            .with_state(shared)
+    }
+}
+
+impl Shared {
+    fn current(&self) -> Arc<Rules> {
+        match self.rules.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// Counts every answer: route, status, time to the answer's head.
+async fn count(
+    State(shared): State<Arc<Shared>>,
+    request: HttpRequest<Body>,
+    next: Next,
+) -> Response {
+    let start = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = next.run(request).await;
+    shared.metrics.request(
+        route.as_ref().map_or("other", MatchedPath::as_str),
+        response.status().as_u16(),
+        start.elapsed(),
+    );
+    response
+}
+
+/// A JSON answer stamped with the rule set's version.
+fn json_answer(status: StatusCode, version: &str, body: Vec<u8>) -> Response {
+    answer(status, version, "application/json", body)
+}
+
+fn answer(
+    status: StatusCode,
+    version: &str,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(version) {
+        headers.insert(RULES_VERSION_HEADER, v);
+    }
+    response
+}
+
+/// `{"error": {"message": …}}`.
+fn error_answer(status: StatusCode, version: &str, message: &str) -> Response {
+    let body = serde_json::to_vec(&openapi::ErrorAnswer {
+        error: openapi::ErrorMessage {
+            message: message.to_owned(),
+        },
+    })
+    .unwrap_or_default();
+    json_answer(status, version, body)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    body.push(b'\n');
+    body
+}
+
+/// The query of `/v1/explain-error`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainQuery {
+    status: Option<String>,
+    lang: Option<String>,
+}
+
+/// `ja` or `en`.
+fn parse_lang(lang: Option<&str>) -> Result<Lang, String> {
+    match lang {
+        None | Some("ja") => Ok(Lang::Ja),
+        Some("en") => Ok(Lang::En),
+        Some(other) => Err(format!(
+            "unknown language `{}`: expected `ja` or `en`",
+            other.escape_debug()
+        )),
+    }
+}
+
+fn query_message(e: &axum::extract::rejection::QueryRejection) -> String {
+    format!("bad query: {}", e.body_text().to_lowercase())
+}
+
+async fn explain_error(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<ExplainQuery>, axum::extract::rejection::QueryRejection>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let rules = shared.current();
+    let version = &rules.version;
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let status = e.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                crate::model::limits::too_large_message()
+            } else {
+                format!("cannot read the body: {}", e.body_text().to_lowercase())
+            };
+            return error_answer(status, version, &message);
+        }
+    };
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return error_answer(StatusCode::BAD_REQUEST, version, &query_message(&e)),
+    };
+    let lang = match parse_lang(query.lang.as_deref()) {
+        Ok(l) => l,
+        Err(m) => return error_answer(StatusCode::BAD_REQUEST, version, &m),
+    };
+    let status = match query.status.as_deref().map(str::parse::<u16>) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => {
+            let given = query
+                .status
+                .as_deref()
+                .unwrap_or_default()
+                .escape_debug()
+                .to_string();
+            return error_answer(
+                StatusCode::BAD_REQUEST,
+                version,
+                &format!("invalid status `{given}`: expected an HTTP status such as `401`"),
+            );
+        }
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return error_answer(
+            StatusCode::BAD_REQUEST,
+            version,
+            "the body is not UTF-8 text",
+        );
+    };
+    match crate::render::explain_error(&rules.engine, status, text, lang) {
+        Ok(out) => json_answer(StatusCode::OK, version, to_json(&out)),
+        Err(e) => error_answer(StatusCode::BAD_REQUEST, version, &e.to_string()),
+    }
+}
+
+async fn rules(State(shared): State<Arc<Shared>>) -> Response {
+    let rules = shared.current();
+    let file = rules.engine.rules().file();
+    let body = to_json(&openapi::RulesAnswer {
+        version: &rules.version,
+        rules: &file.rules,
+    });
+    json_answer(StatusCode::OK, &rules.version, body)
+}
+
+async fn errors(State(shared): State<Arc<Shared>>) -> Response {
+    let rules = shared.current();
+    let file = rules.engine.rules().file();
+    let body = to_json(&openapi::ErrorsAnswer {
+        version: &rules.version,
+        errors: &file.errors,
+        success: &file.success,
+    });
+    json_answer(StatusCode::OK, &rules.version, body)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GraphQuery {
+    format: Option<String>,
+}
+
+async fn graph(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<GraphQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let rules = shared.current();
+    let version = &rules.version;
+    let format = match query.as_ref().map(|Query(q)| q.format.as_deref()) {
+        Err(e) => return error_answer(StatusCode::BAD_REQUEST, version, &query_message(e)),
+        Ok(None | Some("mermaid")) => GraphFormat::Mermaid,
+        Ok(Some("dot")) => GraphFormat::Dot,
+        Ok(Some(other)) => {
+            return error_answer(
+                StatusCode::BAD_REQUEST,
+                version,
+                &format!(
+                    "unknown graph format `{}`: expected `mermaid` or `dot`",
+                    other.escape_debug()
+                ),
+            )
+        }
+    };
+    let text = crate::rules::render_graph(rules.engine.rules().file(), format);
+    let content_type = match format {
+        GraphFormat::Mermaid => "text/vnd.mermaid; charset=utf-8",
+        GraphFormat::Dot => "text/vnd.graphviz; charset=utf-8",
+    };
+    answer(StatusCode::OK, version, content_type, text.into_bytes())
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    let rules = shared.current();
+    let body = to_json(&openapi::Health {
+        status: "ok",
+        rules_version: rules.version.clone(),
+    });
+    json_answer(StatusCode::OK, &rules.version, body)
+}
+
+async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
+    let rules = shared.current();
+    let text = shared.metrics.render(&rules.version);
+    answer(
+        StatusCode::OK,
+        &rules.version,
+        "text/plain; version=0.0.4; charset=utf-8",
+        text.into_bytes(),
+    )
+}
+
+async fn openapi_json(State(shared): State<Arc<Shared>>) -> Response {
+    let rules = shared.current();
+    json_answer(
+        StatusCode::OK,
+        &rules.version,
+        shared.openapi.clone().into_bytes(),
+    )
+}
+
+async fn not_found(State(shared): State<Arc<Shared>>, uri: axum::http::Uri) -> Response {
+    let rules = shared.current();
+    error_answer(
+        StatusCode::NOT_FOUND,
+        &rules.version,
+        &format!(
+            "no route `{}` (see /openapi.json)",
+            uri.path().escape_debug()
+        ),
+    )
+}
