@@ -3,6 +3,7 @@
 //! write in a `BEGIN IMMEDIATE` transaction: SQLite's one writer at a time makes each batch
 //! atomic, and other processes sharing the file wait for it (busy timeout 30 s).
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -24,29 +25,21 @@ use crate::model::Action;
 const COLUMNS: &str =
     "shop, order_number, action, state, error, attempts, claimed_at_ms, updated_at_ms";
 
-/// The one atomic claim: insert a `sending` row, or turn a `failed` one back into
-/// `sending`; any other row stays as it is and nothing is returned.
-const CLAIM: &str = "INSERT INTO rms_preflight_ledger
-    (shop, order_number, action, state, error, attempts, token, claimed_at_ms, updated_at_ms)
-    VALUES ($1, $2, $3, 'sending', NULL, 1, $4, $5, $5)
-    ON CONFLICT (shop, order_number, action) DO UPDATE SET
+/// What a batched claim does about a key that has a row: take it back from `failed`,
+/// leave anything else; only rows claimed come back.
+const CLAIM_CONFLICT: &str = " ON CONFLICT (shop, order_number, action) DO UPDATE SET
         state = 'sending', error = NULL, attempts = rms_preflight_ledger.attempts + 1,
         token = excluded.token, claimed_at_ms = excluded.claimed_at_ms,
         updated_at_ms = excluded.updated_at_ms
     WHERE rms_preflight_ledger.state = 'failed'
     RETURNING shop, order_number, action, state, error, attempts, claimed_at_ms, updated_at_ms";
 
+/// Keys per batched statement (6 binds each for a mark, 6 for a claim: far below SQLite's
+/// limit of 32,766 bound parameters).
+const BATCH: usize = 500;
+
 const GET: &str = "SELECT shop, order_number, action, state, error, attempts, claimed_at_ms, \
     updated_at_ms FROM rms_preflight_ledger WHERE shop = $1 AND order_number = $2 AND action = $3";
-
-const RESENT: &str = "UPDATE rms_preflight_ledger
-    SET attempts = attempts + 1, updated_at_ms = $5
-    WHERE shop = $1 AND order_number = $2 AND action = $3 AND token = $4 AND state = 'sending'";
-
-const OUTCOME: &str = "UPDATE rms_preflight_ledger
-    SET state = $5, error = $6, updated_at_ms = $7
-    WHERE shop = $1 AND order_number = $2 AND action = $3 AND token = $4
-      AND state IN ('sending', 'unknown')";
 
 const ABANDON: &str = "UPDATE rms_preflight_ledger
     SET state = 'unknown', error = NULL, updated_at_ms = $1
@@ -67,7 +60,21 @@ pub struct SqliteLedger {
 impl SqliteLedger {
     /// Opens (creating if needed) the ledger at `url`: `sqlite:PATH`, `sqlite://PATH` or
     /// `sqlite::memory:`. The file's directory must exist.
+    ///
+    /// `?synchronous=normal` at the end trades durability against a power loss for speed:
+    /// a claim is still safe against the process being killed (it is in the WAL, which
+    /// the OS keeps), but the last claims before a power cut may be lost — and then only
+    /// RMS's own state (the proxy reads every order before confirming it) stands between
+    /// a lost claim and a second send. The default, `full`, syncs every claim to disk
+    /// before its call leaves.
     pub async fn open(url: &str) -> Result<Self, LedgerError> {
+        let (url, synchronous) = match url.strip_suffix("?synchronous=normal") {
+            Some(rest) => (rest, SqliteSynchronous::Normal),
+            None => (
+                url.strip_suffix("?synchronous=full").unwrap_or(url),
+                SqliteSynchronous::Full,
+            ),
+        };
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let open_error = |source| LedgerError::Open {
             backend: "SQLite",
@@ -81,7 +88,7 @@ impl SqliteLedger {
         let mut options = SqliteConnectOptions::from_str(url)
             .map_err(open_error)?
             .create_if_missing(true)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(30));
         if !memory {
             options = options.journal_mode(SqliteJournalMode::Wal);
@@ -141,6 +148,145 @@ fn read_row(r: &SqliteRow) -> Result<Row, LedgerError> {
     })
 }
 
+/// Claims one batch of distinct keys on `conn`: one upsert, then one read of the rows it
+/// could not claim. Answers in `chunk`'s order.
+async fn claim_chunk(
+    conn: &mut sqlx::SqliteConnection,
+    chunk: &[&Key],
+    now: i64,
+) -> Result<Vec<(Claim, Row)>, LedgerError> {
+    let q = LedgerError::query;
+    let mut answers = Vec::with_capacity(chunk.len());
+    let tokens: Vec<i64> = chunk.iter().map(|_| new_token()).collect();
+    let mut b = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO rms_preflight_ledger (shop, order_number, action, state, error, \
+                     attempts, token, claimed_at_ms, updated_at_ms) ",
+    );
+    b.push_values(chunk.iter().zip(&tokens), |mut row, (key, token)| {
+        row.push_bind(key.shop.clone())
+            .push_bind(key.order_number.clone())
+            .push_bind(key.action.name())
+            .push("'sending'")
+            .push("NULL")
+            .push("1")
+            .push_bind(*token)
+            .push_bind(now)
+            .push_bind(now);
+    });
+    b.push(CLAIM_CONFLICT);
+    let won: HashMap<Key, Row> = b
+        .build()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(q("claim"))?
+        .iter()
+        .map(|r| read_row(r).map(|row| (row.key.clone(), row)))
+        .collect::<Result<_, _>>()?;
+    let held: Vec<&&Key> = chunk.iter().filter(|k| !won.contains_key(**k)).collect();
+    let mut rows: HashMap<Key, Row> = HashMap::new();
+    if !held.is_empty() {
+        let mut b = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {COLUMNS} FROM rms_preflight_ledger \
+                         WHERE (shop, order_number, action) IN ("
+        ));
+        b.push_values(&held, |mut row, key| {
+            row.push_bind(key.shop.clone())
+                .push_bind(key.order_number.clone())
+                .push_bind(key.action.name());
+        });
+        b.push(")");
+        rows = b
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(q("read a held row"))?
+            .iter()
+            .map(|r| read_row(r).map(|row| (row.key.clone(), row)))
+            .collect::<Result<_, _>>()?;
+    }
+    for (key, token) in chunk.iter().zip(tokens) {
+        if let Some(row) = won.get(*key) {
+            let ticket = Ticket {
+                key: (*key).clone(),
+                token,
+            };
+            answers.push((Claim::Won(ticket), row.clone()));
+        } else if let Some(row) = rows.remove(*key) {
+            answers.push((Claim::Held(row.clone()), row));
+        } else {
+            return Err(LedgerError::Corrupt {
+                key: key.to_string(),
+                message: "neither claimed nor found".into(),
+            });
+        }
+    }
+    Ok(answers)
+}
+
+/// Marks one group of tickets (all [`Mark::Resent`], or all outcomes) in one statement;
+/// sets `moved[i]` for each row that moved.
+async fn mark_group(
+    conn: &mut sqlx::SqliteConnection,
+    marks: &[(Ticket, Mark)],
+    group: &[usize],
+    now: i64,
+    moved: &mut [bool],
+) -> Result<(), LedgerError> {
+    let q = LedgerError::query;
+    let Some(&first) = group.first() else {
+        return Ok(());
+    };
+    let resent = marked_state(&marks[first].1).is_none();
+    let mut b = QueryBuilder::<Sqlite>::new(if resent {
+        "UPDATE rms_preflight_ledger SET attempts = attempts + 1, updated_at_ms = "
+    } else {
+        "UPDATE rms_preflight_ledger SET state = v.column5, error = v.column6, \
+                     updated_at_ms = "
+    });
+    b.push_bind(now).push(" FROM (");
+    b.push_values(group, |mut row, &i| {
+        let (ticket, mark) = &marks[i];
+        let k = &ticket.key;
+        row.push_bind(k.shop.clone())
+            .push_bind(k.order_number.clone())
+            .push_bind(k.action.name())
+            .push_bind(ticket.token);
+        if let Some(state) = marked_state(mark) {
+            row.push_bind(state.kind().name())
+                .push_bind(state.error().map(str::to_owned));
+        }
+    });
+    b.push(
+        ") AS v WHERE rms_preflight_ledger.shop = v.column1 \
+                     AND rms_preflight_ledger.order_number = v.column2 \
+                     AND rms_preflight_ledger.action = v.column3 \
+                     AND rms_preflight_ledger.token = v.column4 AND rms_preflight_ledger.state ",
+    );
+    b.push(if resent {
+        "= 'sending'"
+    } else {
+        "IN ('sending', 'unknown')"
+    });
+    b.push(" RETURNING rms_preflight_ledger.shop, rms_preflight_ledger.order_number, rms_preflight_ledger.action");
+    let done = b.build().fetch_all(&mut *conn).await.map_err(q("mark"))?;
+    let mut hit = std::collections::HashSet::new();
+    for r in &done {
+        let shop: String = r.try_get(0).map_err(q("mark"))?;
+        let number: String = r.try_get(1).map_err(q("mark"))?;
+        let action: String = r.try_get(2).map_err(q("mark"))?;
+        hit.insert((shop, number, action));
+    }
+    for &i in group {
+        let k = &marks[i].0.key;
+        moved[i] = hit.contains(&(
+            k.shop.clone(),
+            k.order_number.clone(),
+            k.action.name().to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 impl Ledger for SqliteLedger {
     fn claim<'a>(&'a self, keys: &'a [Key]) -> LedgerFuture<'a, Vec<Claim>> {
         Box::pin(async move {
@@ -149,6 +295,13 @@ impl Ledger for SqliteLedger {
             }
             let q = LedgerError::query;
             let (distinct, place) = lock_order(keys);
+            // One chunk: one statement, atomic by itself (and one read of the rows it could
+            // not claim). More: one transaction, so the batch is all or nothing.
+            if distinct.len() <= BATCH {
+                let mut conn = self.pool.acquire().await.map_err(q("claim"))?;
+                let answers = claim_chunk(&mut conn, &distinct, now_ms()).await?;
+                return Ok(answer_in_input_order(&place, answers));
+            }
             let mut tx = self
                 .pool
                 .begin_with("BEGIN IMMEDIATE")
@@ -156,38 +309,8 @@ impl Ledger for SqliteLedger {
                 .map_err(q("begin a claim"))?;
             let now = now_ms();
             let mut answers = Vec::with_capacity(distinct.len());
-            for key in distinct {
-                let token = new_token();
-                let won = sqlx::query(CLAIM)
-                    .bind(&key.shop)
-                    .bind(&key.order_number)
-                    .bind(key.action.name())
-                    .bind(token)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(q("claim"))?;
-                answers.push(match won {
-                    Some(r) => {
-                        let row = read_row(&r)?;
-                        let ticket = Ticket {
-                            key: key.clone(),
-                            token,
-                        };
-                        (Claim::Won(ticket), row)
-                    }
-                    None => {
-                        let r = sqlx::query(GET)
-                            .bind(&key.shop)
-                            .bind(&key.order_number)
-                            .bind(key.action.name())
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(q("read a held row"))?;
-                        let row = read_row(&r)?;
-                        (Claim::Held(row.clone()), row)
-                    }
-                });
+            for chunk in distinct.chunks(BATCH) {
+                answers.extend(claim_chunk(&mut tx, chunk, now).await?);
             }
             tx.commit().await.map_err(q("commit a claim"))?;
             Ok(answer_in_input_order(&place, answers))
@@ -200,33 +323,36 @@ impl Ledger for SqliteLedger {
                 return Ok(Vec::new());
             }
             let q = LedgerError::query;
+            let now = now_ms();
+            let mut moved = vec![false; marks.len()];
+            // A key marked twice in one batch is marked in order, one statement each (the
+            // second sees what the first did); every other key goes in batches.
+            let mut seen = std::collections::HashSet::new();
+            let repeated = marks.iter().any(|(t, _)| !seen.insert(&t.key));
+            let groups: Vec<Vec<usize>> = if repeated {
+                (0..marks.len()).map(|i| vec![i]).collect()
+            } else {
+                let (resent, outcome): (Vec<usize>, Vec<usize>) =
+                    (0..marks.len()).partition(|&i| marked_state(&marks[i].1).is_none());
+                resent
+                    .chunks(BATCH)
+                    .chain(outcome.chunks(BATCH))
+                    .map(<[usize]>::to_vec)
+                    .collect()
+            };
+            // One statement is atomic by itself; more share one transaction.
+            if let [group] = groups.as_slice() {
+                let mut conn = self.pool.acquire().await.map_err(q("mark"))?;
+                mark_group(&mut conn, marks, group, now, &mut moved).await?;
+                return Ok(moved);
+            }
             let mut tx = self
                 .pool
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(q("begin a mark"))?;
-            let now = now_ms();
-            let mut moved = Vec::with_capacity(marks.len());
-            for (ticket, mark) in marks {
-                let k = &ticket.key;
-                let query = match marked_state(mark) {
-                    None => sqlx::query(RESENT)
-                        .bind(&k.shop)
-                        .bind(&k.order_number)
-                        .bind(k.action.name())
-                        .bind(ticket.token)
-                        .bind(now),
-                    Some(state) => sqlx::query(OUTCOME)
-                        .bind(&k.shop)
-                        .bind(&k.order_number)
-                        .bind(k.action.name())
-                        .bind(ticket.token)
-                        .bind(state.kind().name())
-                        .bind(state.error().map(str::to_owned))
-                        .bind(now),
-                };
-                let done = query.execute(&mut *tx).await.map_err(q("mark"))?;
-                moved.push(done.rows_affected() == 1);
+            for group in &groups {
+                mark_group(&mut tx, marks, group, now, &mut moved).await?;
             }
             tx.commit().await.map_err(q("commit a mark"))?;
             Ok(moved)

@@ -109,6 +109,11 @@ pub struct Package {
 /// order, never two confirmations.
 pub fn canonical_order_number(number: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
+    // Printable ASCII is its own NFKC form and holds no invisible character: the common
+    // case (every RMS order number) costs a trim and a copy.
+    if number.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return number.trim().to_owned();
+    }
     number
         .nfkc()
         .filter(|c| {

@@ -117,7 +117,13 @@ pub struct Proxy {
     cache: SnapshotCache,
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
     metrics: Metrics,
+    /// When each shop's ledger rows were last settled in full (abandon + read back).
+    reconciled: Mutex<HashMap<String, Instant>>,
 }
+
+/// How often a shop's `sending` rows are looked at for abandoned ones (a peer proxy that
+/// died) even when nothing else asks for it.
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 
 /// The shop a request is for.
 struct Caller {
@@ -136,6 +142,7 @@ impl Proxy {
             cache: SnapshotCache::new(config.snapshot_window, config.snapshot_capacity),
             limiters: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
+            reconciled: Mutex::new(HashMap::new()),
             config,
         })
     }
@@ -212,6 +219,47 @@ impl Proxy {
             .with_ledger(self.config.ledger.clone(), caller.key.clone())
             .with_ledger_stale_after(self.config.stale_after)
             .with_get_order_version(self.config.get_order_version)
+    }
+
+    /// Settles what a crash or a lost answer left open for the caller's shop, before a
+    /// confirmation is judged (abandon idle `sending` rows, read back every `unknown` one):
+    /// the first time this process sees the shop, every [`RECONCILE_EVERY`] (a peer proxy
+    /// may have died), and after a confirmation met an open row or left one open
+    /// ([`Proxy::unsettle`]). Otherwise it costs nothing.
+    async fn settle(&self, guard: &Guard<UpstreamApi>, shop: &str) {
+        let due = self
+            .reconciled
+            .lock()
+            .map(|r| r.get(shop).is_none_or(|at| at.elapsed() >= RECONCILE_EVERY))
+            .unwrap_or(true);
+        if !due {
+            return;
+        }
+        match guard.reconcile_ledger().await {
+            Ok(r) => {
+                if let Ok(mut at) = self.reconciled.lock() {
+                    at.insert(shop.to_owned(), Instant::now());
+                }
+                if !(r.abandoned.is_empty() && r.confirmed.is_empty() && r.resendable.is_empty()) {
+                    tracing::info!(
+                        abandoned = r.abandoned.len(),
+                        confirmed = r.confirmed.len(),
+                        resendable = r.resendable.len(),
+                        refused = r.refused.len(),
+                        unresolved = r.unresolved.len(),
+                        "ledger reconciled by reading orders back"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the ledger could not be reconciled"),
+        }
+    }
+
+    /// Asks for a full settle before the shop's next confirmation.
+    fn unsettle(&self, shop: &str) {
+        if let Ok(mut at) = self.reconciled.lock() {
+            at.remove(shop);
+        }
     }
 
     /// Counts what `api` sent (latency, answers) into the metrics.
@@ -652,9 +700,7 @@ async fn confirm(
         return relay(proxy, Some(&caller), method, path_and_query, headers, body).await;
     }
     // Settle what a crash or a lost answer left open before judging anything.
-    if let Err(e) = guard.reconcile_ledger().await {
-        tracing::warn!(error = %e, "the ledger could not be reconciled");
-    }
+    proxy.settle(&guard, &caller.key).await;
     let snaps = snapshots(proxy, &guard, &caller.key, &numbers).await;
     let mut entries: Vec<Option<Value>> = vec![None; numbers.len()];
     let mut tracked = Vec::new();
@@ -715,6 +761,20 @@ async fn confirm(
                 }
             }
         });
+    }
+    // An outcome RMS may or may not have acted on, or a claim held by a row in flight or
+    // unknown: settle the shop's ledger before its next confirmation.
+    let open = outcomes.iter().any(|(_, o)| match o {
+        Outcome::Failed(f) => f.outcome_unknown,
+        Outcome::Denied(r) => r.findings.iter().any(|f| {
+            f.fields
+                .iter()
+                .any(|(k, v)| k == "ledger.state" && (v == "unknown" || v == "sending"))
+        }),
+        Outcome::Done(_) => false,
+    });
+    if open {
+        proxy.unsettle(&caller.key);
     }
     proxy.cache.forget(&caller.key, &sent);
     proxy.count_sent(guard.api());
