@@ -34,14 +34,20 @@ pub(crate) struct RuleGuards {
 
 pub(crate) struct Loader<'t> {
     pub text: &'t str,
-    pub map: SourceMap,
+    /// Where every value was written: built only when a diagnostic needs a position (a
+    /// file that loads cleanly never pays for a second parse).
+    map: std::cell::OnceCell<SourceMap>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Loader<'_> {
+    fn map(&self) -> &SourceMap {
+        self.map.get_or_init(|| SourceMap::build(self.text))
+    }
+
     /// A diagnostic at the value at `path` (or its whole scalar when `scalar` is given).
     pub fn at(&mut self, level: Level, path: &str, message: String, help: Option<String>) {
-        let span = self.map.start(path).map(|s| {
+        let span = self.map().start(path).map(|s| {
             // Underline to the end of the line: enough to see which value is meant.
             let end = self.text[s..].find('\n').map_or(self.text.len(), |n| s + n);
             (s, end.max(s))
@@ -58,7 +64,7 @@ impl Loader<'_> {
         message: String,
         help: Option<String>,
     ) {
-        let span = self.map.scalar_range(self.text, path, value);
+        let span = self.map().scalar_range(self.text, path, value);
         self.push(level, path, span, message, None, help);
     }
 
@@ -93,7 +99,7 @@ impl Loader<'_> {
     fn expr_error(&mut self, path: &str, src: &str, err: &ExprError) {
         let span = err.span();
         let file_span = self
-            .map
+            .map()
             .sub_range(self.text, path, src, span.start, span.end);
         let label = match err {
             ExprError::Parse { .. } => "here",
@@ -155,7 +161,7 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
     };
     let mut loader = Loader {
         text,
-        map: SourceMap::default(),
+        map: std::cell::OnceCell::new(),
         diagnostics: Vec::new(),
     };
 
@@ -172,7 +178,6 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
             return Err(invalid(loader.diagnostics));
         }
     };
-    loader.map = SourceMap::build(text);
 
     if file.version != 1 {
         loader.at(
