@@ -198,6 +198,7 @@ impl ServeArgs {
         rms_preflight::http::Limits {
             header_timeout: self.header_timeout,
             request_timeout: self.request_timeout,
+            body_timeout: rms_preflight::http::Limits::default().body_timeout,
             max_body: usize::try_from(max_input).unwrap_or(usize::MAX),
             max_in_flight: usize::try_from(self.max_in_flight).unwrap_or(usize::MAX),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),

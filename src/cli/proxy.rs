@@ -103,6 +103,7 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
         let limits = rms_preflight::http::Limits {
             header_timeout: args.server.header_timeout,
             request_timeout: args.request_timeout,
+            body_timeout: args.server.body_timeout,
             max_body: usize::try_from(rms_preflight::model::limits::max_input_bytes())
                 .unwrap_or(usize::MAX),
             max_in_flight: usize::try_from(args.server.max_connections).unwrap_or(256),
@@ -219,6 +220,12 @@ pub fn ledger(command: &LedgerCommand, out: &mut dyn Write, err: &mut dyn Write)
                     None => ledger::export_jsonl(&*ledger, &scope, out).await,
                 };
                 match written {
+                    // A reader that stopped early (`| head`) is not an error of ours.
+                    Err(ledger::ExportError::Write(e))
+                        if e.kind() == std::io::ErrorKind::BrokenPipe =>
+                    {
+                        EXIT_OK
+                    }
                     Ok(n) => {
                         let _ = writeln!(err, "exported {n} rows");
                         EXIT_OK
@@ -242,7 +249,9 @@ async fn show(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let number = order.trim();
+    // As the proxy keys it: width-normalised, invisible characters dropped, trimmed.
+    let canonical = rms_preflight::model::canonical_order_number(order);
+    let number = canonical.as_str();
     let mut rows = Vec::new();
     if let Some(shop) = &scope.shop {
         for action in rms_preflight::model::Action::ALL {

@@ -11,7 +11,8 @@
 //! - a request body over [`Limits::max_body`] is answered 413 (tower-http's
 //!   `RequestBodyLimitLayer`, and axum's `DefaultBodyLimit` set to the same figure);
 //! - a request not answered within [`Limits::request_timeout`] is answered 408
-//!   (tower-http's `TimeoutLayer`);
+//!   (tower-http's `TimeoutLayer`), and a body that stalls for [`Limits::body_timeout`]
+//!   fails to read (tower-http's `RequestBodyTimeoutLayer`);
 //! - at most [`Limits::max_in_flight`] requests are handled at once (tower's
 //!   `ConcurrencyLimitLayer`: the others wait their turn), and at most
 //!   [`Limits::max_connections`] connections are open (more wait in the listen backlog);
@@ -38,7 +39,7 @@ use tokio::sync::{oneshot, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 /// How a server bounds its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,9 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time to answer a request, body read included: 408 after it.
     pub request_timeout: Duration,
+    /// Time to send a request's body once its headers are in: a body that stalls longer
+    /// fails to read (the request is refused and the connection closed).
+    pub body_timeout: Duration,
     /// Largest request body: 413 above it.
     pub max_body: usize,
     /// Requests handled at once; more wait.
@@ -62,6 +66,7 @@ impl Default for Limits {
         Limits {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(10),
             max_body: 16 << 20,
             max_in_flight: 256,
             max_connections: 1024,
@@ -82,6 +87,7 @@ pub fn bounded(router: Router, limits: &Limits) -> Router {
     router
         .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(RequestBodyLimitLayer::new(limits.max_body))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,

@@ -348,6 +348,11 @@ async fn handle(
         }
     };
     proxy.metrics.call(function.name);
+    // What goes upstream is the path the proxy judged, in its one canonical spelling.
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{}?{q}", function.path()),
+        None => function.path(),
+    };
     let response = match function.route {
         Route::Read | Route::Unguarded => {
             let caller = proxy.caller(&headers);
@@ -435,7 +440,9 @@ async fn relay(
                 }
             }
             let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let mut response = (status, r.body).into_response();
+            // Upstream's headers only (no default content type of our own).
+            let mut response = Response::new(axum::body::Body::from(r.body));
+            *response.status_mut() = status;
             for (k, v) in &r.headers {
                 if let (Ok(k), Ok(v)) = (
                     axum::http::HeaderName::from_bytes(k.as_bytes()),
@@ -475,7 +482,36 @@ fn bad_request(proxy: &Proxy, code: &str, message: &str) -> Response {
     json(400, &answer::refusal(code, message))
 }
 
-/// The OMS facts of the `x-rms-preflight-oms` header, by canonical order number.
+/// The entries of the `x-rms-preflight-oms` object, in order, duplicates kept (so they
+/// can be refused rather than silently resolved).
+struct FactEntries(Vec<(String, OmsState)>);
+
+impl<'de> serde::Deserialize<'de> for FactEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = FactEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object from order number to OMS facts")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FactEntries, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, OmsState>()? {
+                    out.push((k, v));
+                }
+                Ok(FactEntries(out))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
+/// The OMS facts of the `x-rms-preflight-oms` header, by canonical order number. Two keys
+/// naming one order (the same number twice, or two spellings of it) are refused: which
+/// one to believe would be a guess, and a bundle (S8) must never be lost to a guess.
 fn oms_facts(headers: &HeaderMap) -> Result<HashMap<String, OmsState>, String> {
     let Some(v) = headers.get(OMS_HEADER) else {
         return Ok(HashMap::new());
@@ -483,13 +519,21 @@ fn oms_facts(headers: &HeaderMap) -> Result<HashMap<String, OmsState>, String> {
     let text = v
         .to_str()
         .map_err(|_| format!("`{OMS_HEADER}` is not ASCII JSON"))?;
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let map: HashMap<String, OmsState> = serde_path_to_error::deserialize(de)
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries: FactEntries = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| format!("`{OMS_HEADER}` at `{}`: {}", e.path(), e.inner()))?;
-    Ok(map
-        .into_iter()
-        .map(|(k, v)| (canonical_order_number(&k), v))
-        .collect())
+    de.end().map_err(|e| format!("`{OMS_HEADER}`: {e}"))?;
+    let mut out = HashMap::new();
+    for (k, v) in entries.0 {
+        let c = canonical_order_number(&k);
+        if out.insert(c.clone(), v).is_some() {
+            return Err(format!(
+                "`{OMS_HEADER}` names the order `{}` twice",
+                c.chars().take(64).collect::<String>()
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// `confirmOrder`'s body: `orderNumberList`, 1 to 100 strings.
@@ -513,40 +557,68 @@ fn confirm_numbers(body: &[u8]) -> Result<Vec<String>, String> {
     list.iter()
         .enumerate()
         .map(|(i, v)| match v.as_str() {
-            Some(s) if !s.trim().is_empty() => Ok(s.to_owned()),
-            _ => Err(format!("`orderNumberList[{i}]` is not an order number")),
+            Some(s) => checked_number(s, &format!("orderNumberList[{i}]")),
+            None => Err(format!("`orderNumberList[{i}]` is not an order number")),
         })
         .collect()
 }
 
-/// The order numbers a guarded call's body names: `orderNumber` at the top, or in the
-/// objects of any top-level list (`OrderShippingModelList`…).
-fn body_numbers(body: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    let Some(object) = body.as_object() else {
-        return out;
-    };
-    for (k, v) in object {
+/// Longest order number the proxy reads (RMS's are 24 characters).
+const MAX_ORDER_NUMBER: usize = 64;
+
+/// An order number the proxy will check and send: not empty once canonical, at most
+/// [`MAX_ORDER_NUMBER`] characters, no control character.
+fn checked_number(n: &str, at: &str) -> Result<String, String> {
+    let canonical = canonical_order_number(n);
+    if canonical.is_empty() {
+        return Err(format!("`{at}` is not an order number (empty)"));
+    }
+    if canonical.chars().count() > MAX_ORDER_NUMBER || canonical.chars().any(char::is_control) {
+        return Err(format!(
+            "`{at}` is not an order number (at most {MAX_ORDER_NUMBER} printable characters)"
+        ));
+    }
+    Ok(n.to_owned())
+}
+
+/// The order numbers a guarded call's body names: every `orderNumber` at any depth. A key
+/// that differs only in case (`OrderNumber`) is read the same, and an object holding two
+/// such keys, or one whose value is not a string, is refused: the proxy must check what
+/// RMS will act on, however RMS reads the body.
+fn body_numbers(body: &Value) -> Result<Vec<String>, String> {
+    fn walk(v: &Value, path: &str, out: &mut Vec<String>) -> Result<(), String> {
         match v {
-            Value::String(s) if k.eq_ignore_ascii_case("orderNumber") => out.push(s.clone()),
-            Value::Array(items) => {
-                for item in items {
-                    if let Some(Value::String(s)) = item
-                        .as_object()
-                        .and_then(|o| {
-                            o.iter()
-                                .find(|(k, _)| k.eq_ignore_ascii_case("orderNumber"))
-                        })
-                        .map(|(_, v)| v)
-                    {
-                        out.push(s.clone());
+            Value::Object(o) => {
+                let mut found = 0;
+                for (k, v) in o {
+                    let at = format!("{path}.{k}");
+                    if k.eq_ignore_ascii_case("orderNumber") {
+                        found += 1;
+                        if found > 1 {
+                            return Err(format!("`{path}` names `orderNumber` twice"));
+                        }
+                        match v {
+                            Value::String(s) => out.push(checked_number(s, &at)?),
+                            _ => return Err(format!("`{at}` is not a string")),
+                        }
+                    } else {
+                        walk(v, &at, out)?;
                     }
                 }
+                Ok(())
             }
-            _ => {}
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{path}[{i}]"), out)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
-    out
+    let mut out = Vec::new();
+    walk(body, "", &mut out)?;
+    Ok(out)
 }
 
 /// The snapshot of each order (canonical number → order, or why it could not be read):
@@ -697,7 +769,13 @@ async fn confirm(
     if proxy.config.dry_run {
         dry_run_confirm(proxy, &guard, &caller, &numbers, &facts).await;
         proxy.count_sent(guard.api());
-        return relay(proxy, Some(&caller), method, path_and_query, headers, body).await;
+        let response = relay(proxy, Some(&caller), method, path_and_query, headers, body).await;
+        // RMS may have changed them: the next check reads them again.
+        proxy.cache.forget(&caller.key, &numbers);
+        proxy
+            .metrics
+            .forwarded(function::CONFIRM_ORDER, numbers.len() as u64);
+        return response;
     }
     // Settle what a crash or a lost answer left open before judging anything.
     proxy.settle(&guard, &caller.key).await;
@@ -735,7 +813,7 @@ async fn confirm(
                 {
                     proxy.metrics.denied(&f.rule);
                 }
-                tracing::info!(order = %n, rule = %report.findings.first().map_or("", |f| &f.rule), "denied");
+                tracing::info!(order = ?n, rule = %report.findings.first().map_or("", |f| &f.rule), "denied");
                 answer::denial(n, report)
             }
             Outcome::Done(d) => {
@@ -828,7 +906,7 @@ async fn dry_run_confirm(
     for (i, n) in numbers.iter().enumerate() {
         let c = canonical_order_number(n);
         let Some(Ok(order)) = snaps.get(&c) else {
-            tracing::info!(order = %n, "dry run: could not be checked (not read)");
+            tracing::info!(order = ?n, "dry run: could not be checked (not read)");
             continue;
         };
         let first = *seen.entry(c.clone()).or_insert(i);
@@ -857,7 +935,7 @@ async fn dry_run_confirm(
             .filter(|f| f.severity == crate::rules::Severity::Deny)
         {
             proxy.metrics.denied(&f.rule);
-            tracing::info!(order = %n, rule = %f.rule, source = %f.source, "dry run: would deny");
+            tracing::info!(order = ?n, rule = %f.rule, source = %f.source, "dry run: would deny");
         }
     }
 }
@@ -873,10 +951,11 @@ async fn guarded(
 ) -> Response {
     let caller = proxy.caller(headers);
     if proxy.config.dry_run {
-        if let Some(caller) = &caller {
-            dry_run_guarded(proxy, function, action, caller, headers, &body).await;
-        }
-        return relay(
+        let numbers = match &caller {
+            Some(caller) => dry_run_guarded(proxy, function, action, caller, headers, &body).await,
+            None => Vec::new(),
+        };
+        let response = relay(
             proxy,
             caller.as_ref(),
             method,
@@ -885,6 +964,13 @@ async fn guarded(
             body,
         )
         .await;
+        if let Some(caller) = &caller {
+            proxy.cache.forget(&caller.key, &numbers);
+        }
+        proxy
+            .metrics
+            .forwarded(function.name, numbers.len().max(1) as u64);
+        return response;
     }
     let Some(caller) = caller else {
         return bad_request(
@@ -897,7 +983,10 @@ async fn guarded(
         Ok(v) => v,
         Err(e) => return bad_request(proxy, "BAD_REQUEST", &format!("the body is not JSON: {e}")),
     };
-    let numbers = body_numbers(&value);
+    let numbers = match body_numbers(&value) {
+        Ok(n) => n,
+        Err(message) => return bad_request(proxy, "BAD_REQUEST", &message),
+    };
     if numbers.is_empty() {
         return bad_request(proxy, "BAD_REQUEST", "the body names no `orderNumber`");
     }
@@ -991,11 +1080,11 @@ async fn dry_run_guarded(
     caller: &Caller,
     headers: &HeaderMap,
     body: &[u8],
-) {
+) -> Vec<String> {
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        return;
+        return Vec::new();
     };
-    let numbers = body_numbers(&value);
+    let numbers = body_numbers(&value).unwrap_or_default();
     let facts = oms_facts(headers).unwrap_or_default();
     let guard = proxy.guard(function, caller);
     let snaps = snapshots(proxy, &guard, &caller.key, &numbers).await;
@@ -1018,7 +1107,8 @@ async fn dry_run_guarded(
             .filter(|f| f.severity == crate::rules::Severity::Deny)
         {
             proxy.metrics.denied(&f.rule);
-            tracing::info!(order = %t.order_number(), rule = %f.rule, "dry run: would deny");
+            tracing::info!(order = ?t.order_number(), rule = %f.rule, "dry run: would deny");
         }
     }
+    numbers
 }

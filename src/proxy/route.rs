@@ -49,11 +49,20 @@ const FUNCTIONS: &[(&str, Route)] = &[
 /// A request's function, read from its path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Function {
-    /// The path before `/order/` (`/es/2.0`): where the proxy's own calls go too.
+    /// The path before `/order/` (`/es/2.0`), in canonical form: where the proxy's own
+    /// calls go, and where relayed calls go too.
     pub prefix: String,
     /// The function's name as RMS spells it.
     pub name: &'static str,
     pub route: Route,
+}
+
+impl Function {
+    /// `{prefix}/order/{name}/`: the one path the proxy sends a call of this function to,
+    /// whatever spelling it came in.
+    pub fn path(&self) -> String {
+        format!("{}/order/{}/", self.prefix, self.name)
+    }
 }
 
 /// Why a path is not an RMS function.
@@ -63,25 +72,53 @@ pub enum NotAFunction {
     Encoding,
     #[error("the path has no `/order/<function>`")]
     NoFunction,
+    #[error(
+        "the path has a segment that is not letters, digits, `.`, `_` or `-` (or is `.` or `..`)"
+    )]
+    Segment,
     #[error("`{0}` is not a RakutenPayOrderAPI function this proxy knows")]
     Unknown(String),
 }
 
-/// Reads `path` (without the query) as `<prefix>/order/<function>[/…]`.
+/// Reads `path` (without the query) as `<prefix>/order/<function>`: percent-decoded, every
+/// segment plain (letters, digits, `.`, `_`, `-`; never `.` or `..`), exactly one `order`
+/// segment, right before the last one. Anything else is refused, so what the proxy judges
+/// is exactly what it sends, and no gateway can read the same path as another function.
 pub fn function_of(path: &str) -> Result<Function, NotAFunction> {
     let decoded = percent_decode(path).ok_or(NotAFunction::Encoding)?;
-    let trimmed = decoded.trim_end_matches('/');
-    let at = trimmed.rfind("/order/").ok_or(NotAFunction::NoFunction)?;
-    let prefix = &trimmed[..at];
-    let name = &trimmed[at + "/order/".len()..];
-    if name.is_empty() {
+    let segments: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.iter().any(|s| {
+        *s == "."
+            || *s == ".."
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    }) {
+        return Err(NotAFunction::Segment);
+    }
+    let orders: Vec<usize> = segments
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.eq_ignore_ascii_case("order"))
+        .map(|(i, _)| i)
+        .collect();
+    let [at] = orders.as_slice() else {
+        return Err(NotAFunction::NoFunction);
+    };
+    if *at + 2 > segments.len() {
         return Err(NotAFunction::NoFunction);
     }
+    if *at + 2 < segments.len() {
+        let shown: String = segments[at + 1..].join("/").chars().take(80).collect();
+        return Err(NotAFunction::Unknown(shown));
+    }
+    let name = segments[at + 1];
+    let prefix: String = segments[..*at].iter().map(|s| format!("/{s}")).collect();
     FUNCTIONS
         .iter()
         .find(|(known, _)| known.eq_ignore_ascii_case(name))
         .map(|&(known, route)| Function {
-            prefix: prefix.to_owned(),
+            prefix,
             name: known,
             route,
         })
@@ -145,6 +182,20 @@ mod tests {
     #[test]
     fn what_is_not_a_function_is_said() {
         assert_eq!(function_of("/es/2.0/order/"), Err(NotAFunction::NoFunction));
+        // What a gateway could read as another function is refused, not relayed.
+        for path in [
+            "/es/2.0/order/confirmOrder%23/order/confirmOrder",
+            "/es/2.0/order/confirmOrder%3F/order/getOrder",
+            "/es/2.0/order/confirmOrder;x/order/getOrder",
+            "/es/2.0/order/confirmOrder/..%2Forder%2FgetOrder",
+            "/es/2.0/order/confirmOrder/order/getOrder",
+            "/es/2.0/./order/getOrder",
+            "/es/2.0/order/get%00Order",
+        ] {
+            assert!(function_of(path).is_err(), "{path}");
+        }
+        let f = function_of("//es//2.0/order/getorder").unwrap();
+        assert_eq!(f.path(), "/es/2.0/order/getOrder/");
         assert_eq!(function_of("/healthz"), Err(NotAFunction::NoFunction));
         assert_eq!(
             function_of("/es/2.0/order/%zz"),

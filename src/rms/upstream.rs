@@ -53,6 +53,7 @@ fn relayable(name: &str) -> bool {
             | "host"
             | "accept-encoding"
             | "content-encoding"
+            | "expect"
     )
 }
 

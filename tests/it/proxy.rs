@@ -670,7 +670,20 @@ fn no_spelling_carries_a_confirmation_past_the_check_and_reads_relay_as_they_cam
             assert_eq!(status, 200, "{path}: {v}");
             assert_eq!(v["MessageModelList"][0]["messageType"], "ERROR", "{path}: {v}");
         }
-        for path in ["/es/2.0/order/confirmOrder/x", "/es/2.0/order/confirmOrders", "/es/2.0/order/%zz", "/"] {
+        // Found by QA: a decoded `#` or `?` in the prefix once moved the proxy's own
+        // snapshot read onto confirmOrder; a function in a non-final segment was relayed as
+        // a read. Every such path is refused now.
+        for path in [
+            "/es/2.0/order/confirmOrder/x",
+            "/es/2.0/order/confirmOrders",
+            "/es/2.0/order/%zz",
+            "/",
+            "/es/2.0/order/confirmOrder%23/order/confirmOrder",
+            "/es/2.0/order/confirmOrder%3F/order/getOrder",
+            "/es/2.0/order/confirmOrder;x/order/getOrder",
+            "/es/2.0/order/confirmOrder/..%2Forder%2FgetOrder",
+            "/es/2.0/order/confirmOrder/order/getOrder",
+        ] {
             let r = client.post(format!("{}{path}", proxy.url)).header("Authorization", authorization()).body(body.clone()).send().await.unwrap();
             assert_eq!(r.status(), 404, "{path}");
             let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
@@ -694,6 +707,41 @@ fn no_spelling_carries_a_confirmation_past_the_check_and_reads_relay_as_they_cam
             let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
             let code = v["MessageModelList"][0]["messageCode"].as_str().unwrap().to_owned();
             assert!(code == "RMS_PREFLIGHT_BAD_REQUEST" || code == "RMS_PREFLIGHT_NO_SHOP", "{v}");
+        }
+        // A body that names an order twice (by case) or an OMS header that names one order
+        // twice is refused: the proxy must check what RMS will act on.
+        let decoy = json!({"OrderShippingModelList": [{"OrderNumber": number(3), "orderNumber": number(0)}]});
+        let r = client
+            .post(format!("{}/es/2.0/order/updateOrderShippingAsync/", proxy.url))
+            .header("Authorization", authorization())
+            .body(decoy.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let twice = format!(r#"{{"{n}":{{"bundle_id":"B-1"}}," {n}":{{}}}}"#, n = number(3));
+        let r = client
+            .post(format!("{}/es/2.0/order/confirmOrder/", proxy.url))
+            .header("Authorization", authorization())
+            .header("x-rms-preflight-oms", twice)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        // A read in any spelling goes upstream in the one canonical spelling, with one
+        // content type back.
+        let got = client
+            .post(format!("{}/es/2.0/order/GETORDER?x=2", proxy.url))
+            .header("Authorization", authorization())
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.headers().get_all("content-type").iter().count(), 1);
+        {
+            let seen = upstream.seen.lock().unwrap();
+            assert_eq!(seen.last().unwrap().path, "/es/2.0/order/getOrder/?x=2");
         }
         let seen = upstream.seen.lock().unwrap();
         let paths: Vec<&str> = seen.iter().map(|r| r.path.as_str()).collect();
