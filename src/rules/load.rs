@@ -179,6 +179,31 @@ pub(crate) fn load(path: &str, text: &str) -> Result<RuleSet, RulesError> {
         }
     };
 
+    load_parsed_with(loader, path, file)
+}
+
+/// [`load`] for a file whose structure was already read (the embedded rules, parsed from
+/// their build-time JSON copy): the same meaning checks, the same diagnostics.
+pub(crate) fn load_parsed(path: &str, text: &str, file: RulesFile) -> Result<RuleSet, RulesError> {
+    let loader = Loader {
+        text,
+        map: std::cell::OnceCell::new(),
+        diagnostics: Vec::new(),
+    };
+    load_parsed_with(loader, path, file)
+}
+
+fn load_parsed_with(
+    mut loader: Loader<'_>,
+    path: &str,
+    file: RulesFile,
+) -> Result<RuleSet, RulesError> {
+    let text = loader.text;
+    let invalid = |diagnostics: Vec<Diagnostic>| RulesError::Invalid {
+        path: path.to_owned(),
+        text: text.to_owned(),
+        diagnostics,
+    };
     if file.version != 1 {
         loader.at(
             Level::Error,

@@ -27,6 +27,10 @@ pub use graph::{render as render_graph, GraphFormat};
 pub(crate) use load::RuleGuards;
 pub use load::{is_source_tag, EMBEDDED_NAME, EMBEDDED_RULES};
 
+/// The embedded rules as JSON, written by `build.rs` from `rules/rakuten_pay.yaml` (empty
+/// if it could not be read there).
+const EMBEDDED_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/rakuten_pay.json"));
+
 use crate::expr::SentinelGroup;
 use crate::model::Duration;
 
@@ -108,6 +112,11 @@ impl Timing {
 impl RuleSet {
     /// The rule set shipped in the binary (`rules/rakuten_pay.yaml`).
     pub fn embedded() -> Result<RuleSet, RulesError> {
+        // The build script's JSON copy of the YAML is read much faster; the YAML itself is
+        // the fallback (and the source of every located error).
+        if let Ok(file) = serde_json::from_str::<RulesFile>(EMBEDDED_JSON) {
+            return load::load_parsed(EMBEDDED_NAME, EMBEDDED_RULES, file);
+        }
         RuleSet::from_yaml(EMBEDDED_NAME, EMBEDDED_RULES)
     }
 
@@ -205,4 +214,19 @@ pub(crate) fn normalize(s: &str) -> String {
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+#[cfg(test)]
+mod embedded_copy {
+    use super::*;
+
+    /// The build-time JSON copy reads as the YAML does: the same file, field for field.
+    #[test]
+    fn the_json_copy_is_the_yaml() {
+        assert!(!EMBEDDED_JSON.is_empty(), "build.rs wrote no copy");
+        let from_json: RulesFile = serde_json::from_str(EMBEDDED_JSON).unwrap();
+        let from_yaml = RuleSet::from_yaml(EMBEDDED_NAME, EMBEDDED_RULES).unwrap();
+        assert_eq!(&from_json, from_yaml.file());
+        assert_eq!(RuleSet::embedded().unwrap().file(), from_yaml.file());
+    }
 }
