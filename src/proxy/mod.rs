@@ -81,6 +81,10 @@ pub struct Config {
     pub stale_after: Duration,
     /// `version` of the proxy's own `getOrder` calls.
     pub get_order_version: u32,
+    /// The only path before `/order/<function>` the proxy accepts (`/es/2.0`, RMS's).
+    pub base_path: String,
+    /// Time a request's whole body has to arrive: 408 after it.
+    pub body_timeout: Duration,
 }
 
 impl Config {
@@ -107,6 +111,8 @@ impl Config {
             upstream_interval: interval,
             stale_after: crate::guard::DEFAULT_STALE_AFTER,
             get_order_version: 7,
+            base_path: "/es/2.0".to_owned(),
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -328,9 +334,47 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let started = Instant::now();
+    // The whole body within the body timeout (a per-read timeout would let a client
+    // dribble one byte at a time and hold its connection for ever).
+    let limit = usize::MAX;
+    let body =
+        match tokio::time::timeout(proxy.config.body_timeout, axum::body::to_bytes(body, limit))
+            .await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                proxy.metrics.refused();
+                let too_big = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                let (status, message) = if too_big {
+                    (413, "the request body is over the size limit".to_owned())
+                } else {
+                    (400, format!("the request body could not be read: {e}"))
+                };
+                return json(status, &answer::refusal("BAD_REQUEST", &message));
+            }
+            Err(_) => {
+                proxy.metrics.refused();
+                let mut r = json(
+                    408,
+                    &answer::refusal(
+                        "BAD_REQUEST",
+                        &format!(
+                            "the request body did not arrive within {}s",
+                            proxy.config.body_timeout.as_secs()
+                        ),
+                    ),
+                );
+                r.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+                return r;
+            }
+        };
     let path_and_query = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
@@ -339,14 +383,26 @@ async fn handle(
         Err(e) => {
             proxy.metrics.call("other");
             if proxy.config.dry_run {
-                tracing::warn!(path = uri.path(), error = %e, "dry run: relayed a path that names no RMS function");
+                tracing::warn!(path = ?shown(uri.path()), error = %e, "dry run: relayed a path that names no RMS function");
                 return relay(&proxy, None, &method, &path_and_query, &headers, body).await;
             }
             proxy.metrics.refused();
-            tracing::warn!(path = %shown(uri.path()), error = %e, "refused: not an RMS function");
+            tracing::warn!(path = ?shown(uri.path()), error = %e, "refused: not an RMS function");
             return json(404, &answer::refusal("UNKNOWN_FUNCTION", &e.to_string()));
         }
     };
+    if function.prefix != proxy.config.base_path && !proxy.config.dry_run {
+        proxy.metrics.call("other");
+        proxy.metrics.refused();
+        tracing::warn!(path = ?shown(uri.path()), "refused: not under the RMS base path");
+        return json(
+            404,
+            &answer::refusal(
+                "UNKNOWN_FUNCTION",
+                &format!("the path is not under `{}/order/`", proxy.config.base_path),
+            ),
+        );
+    }
     proxy.metrics.call(function.name);
     // What goes upstream is the path the proxy judged, in its one canonical spelling.
     let path_and_query = match uri.query() {
@@ -478,7 +534,7 @@ fn cache_orders(proxy: &Proxy, shop: &str, body: &[u8]) {
 /// Why a request cannot be checked: answered 400 in RMS's shape, never relayed.
 fn bad_request(proxy: &Proxy, code: &str, message: &str) -> Response {
     proxy.metrics.refused();
-    tracing::warn!(code, message, "refused: the request cannot be checked");
+    tracing::warn!(code, message = ?message, "refused: the request cannot be checked");
     json(400, &answer::refusal(code, message))
 }
 
@@ -513,9 +569,15 @@ impl<'de> serde::Deserialize<'de> for FactEntries {
 /// naming one order (the same number twice, or two spellings of it) are refused: which
 /// one to believe would be a guess, and a bundle (S8) must never be lost to a guess.
 fn oms_facts(headers: &HeaderMap) -> Result<HashMap<String, OmsState>, String> {
-    let Some(v) = headers.get(OMS_HEADER) else {
+    let mut all = headers.get_all(OMS_HEADER).iter();
+    let Some(v) = all.next() else {
         return Ok(HashMap::new());
     };
+    if all.next().is_some() {
+        return Err(format!(
+            "`{OMS_HEADER}` is given more than once: send one object"
+        ));
+    }
     let text = v
         .to_str()
         .map_err(|_| format!("`{OMS_HEADER}` is not ASCII JSON"))?;
@@ -573,7 +635,15 @@ fn checked_number(n: &str, at: &str) -> Result<String, String> {
     if canonical.is_empty() {
         return Err(format!("`{at}` is not an order number (empty)"));
     }
-    if canonical.chars().count() > MAX_ORDER_NUMBER || canonical.chars().any(char::is_control) {
+    // What is forwarded is what the OMS wrote: it must already be the number the proxy
+    // checks (no control, invisible or full-width character anywhere; spaces around it are
+    // the only difference allowed).
+    if n.chars().any(char::is_control) || canonical != n.trim_matches(' ') {
+        return Err(format!(
+            "`{at}` is not an order number (a control, invisible or full-width character)"
+        ));
+    }
+    if canonical.chars().count() > MAX_ORDER_NUMBER {
         return Err(format!(
             "`{at}` is not an order number (at most {MAX_ORDER_NUMBER} printable characters)"
         ));

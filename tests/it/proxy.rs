@@ -683,6 +683,10 @@ fn no_spelling_carries_a_confirmation_past_the_check_and_reads_relay_as_they_cam
             "/es/2.0/order/confirmOrder;x/order/getOrder",
             "/es/2.0/order/confirmOrder/..%2Forder%2FgetOrder",
             "/es/2.0/order/confirmOrder/order/getOrder",
+            // Found by the second QA round: only RMS's base path is accepted.
+            "/x/es/2.0/order/confirmOrder/",
+            "/es/2.0/confirmOrder/order/confirmOrder/",
+            "/es/9.9/order/getOrder/",
         ] {
             let r = client.post(format!("{}{path}", proxy.url)).header("Authorization", authorization()).body(body.clone()).send().await.unwrap();
             assert_eq!(r.status(), 404, "{path}");
@@ -729,6 +733,28 @@ fn no_spelling_carries_a_confirmation_past_the_check_and_reads_relay_as_they_cam
             .await
             .unwrap();
         assert_eq!(r.status(), 400);
+        // The OMS header in two lines, and order numbers with a control character at
+        // either end (trimmed by the check, forwarded raw) are refused too.
+        let r = client
+            .post(format!("{}/es/2.0/order/confirmOrder/", proxy.url))
+            .header("Authorization", authorization())
+            .header("x-rms-preflight-oms", "{}")
+            .header("X-RMS-Preflight-OMS", format!(r#"{{"{}":{{"bundle_id":"B-1"}}}}"#, number(3)))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        for n in [format!("{}\n", number(3)), format!("\t{}", number(3)), format!("\u{202e}{}", number(3))] {
+            let r = client
+                .post(format!("{}/es/2.0/order/confirmOrder/", proxy.url))
+                .header("Authorization", authorization())
+                .body(json!({ "orderNumberList": [n] }).to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "{n:?}");
+        }
         // A read in any spelling goes upstream in the one canonical spelling, with one
         // content type back.
         let got = client
