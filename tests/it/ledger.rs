@@ -10,8 +10,6 @@
 //!   mid-call, the file reopened, the ledger reconciled).
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,35 +26,9 @@ use rms_preflight::rules::TransportFailure;
 use rms_preflight::{Action, Engine, Shop};
 
 use super::rms_client::engine;
+use super::{postgres_url, Scratch};
 
 const SHOP: &str = "375055";
-
-/// A fresh directory under the system temp dir, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "rms-preflight-it-ledger-{}-{name}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn url(&self) -> String {
-        format!("sqlite:{}", self.0.join("ledger.db").display())
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn number(i: usize) -> String {
     format!("375055-20261130-{i:08}")
@@ -78,17 +50,6 @@ fn tracked(i: usize) -> Tracked {
         }],
         ..Order::default()
     })
-}
-
-/// The PostgreSQL URL to test against, or a note that the test is skipped.
-fn postgres_url() -> Option<String> {
-    match std::env::var("RMS_PREFLIGHT_TEST_POSTGRES") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            println!("skipped: RMS_PREFLIGHT_TEST_POSTGRES not set");
-            None
-        }
-    }
 }
 
 /// A shop key no earlier run used, so tests can share one PostgreSQL database.
@@ -148,14 +109,14 @@ async fn race(handles: &[Arc<dyn Ledger>], shop: &str, orders: usize, tasks: usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_claims_are_exclusive_across_tasks_and_connections() {
-    let dir = Scratch::new("race");
+    let dir = Scratch::new("ledger-race");
     // Two handles on one file: two pools, as two processes would have.
-    let a: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.url()).await.unwrap());
-    let b: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.url()).await.unwrap());
+    let a: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.ledger_url()).await.unwrap());
+    let b: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.ledger_url()).await.unwrap());
     let wins = race(&[a.clone(), b.clone()], SHOP, 200, 16).await;
     assert!(wins.iter().all(|&w| w == 1), "wins per order: {wins:?}");
     // And the file says the same to a third reader.
-    let c = SqliteLedger::open(&dir.url()).await.unwrap();
+    let c = SqliteLedger::open(&dir.ledger_url()).await.unwrap();
     let rows = c.list(&Query::default()).await.unwrap();
     assert_eq!(rows.len(), 200);
     assert!(rows
@@ -391,8 +352,8 @@ async fn protocol_on_memory() {
 
 #[tokio::test]
 async fn protocol_on_sqlite_file_and_in_memory() {
-    let dir = Scratch::new("protocol");
-    protocol(&SqliteLedger::open(&dir.url()).await.unwrap(), SHOP).await;
+    let dir = Scratch::new("ledger-protocol");
+    protocol(&SqliteLedger::open(&dir.ledger_url()).await.unwrap(), SHOP).await;
     protocol(&*ledger::open("sqlite::memory:").await.unwrap(), SHOP).await;
 }
 
@@ -408,21 +369,21 @@ async fn protocol_on_postgres() {
 
 #[tokio::test]
 async fn a_sqlite_ledger_survives_reopening_and_refuses_a_newer_schema() {
-    let dir = Scratch::new("reopen");
+    let dir = Scratch::new("ledger-reopen");
     {
-        let l = SqliteLedger::open(&dir.url()).await.unwrap();
+        let l = SqliteLedger::open(&dir.ledger_url()).await.unwrap();
         l.claim(&[key(SHOP, 1)]).await.unwrap();
         l.close().await;
     }
     // WAL: the file and its journal; reopening applies nothing twice.
-    let l = SqliteLedger::open(&dir.url()).await.unwrap();
+    let l = SqliteLedger::open(&dir.ledger_url()).await.unwrap();
     let row = l.get(&key(SHOP, 1)).await.unwrap().unwrap();
     assert_eq!(row.state, State::Sending);
-    assert!(dir.0.join("ledger.db-wal").exists() || dir.0.join("ledger.db").exists());
+    assert!(dir.path().join("ledger.db-wal").exists() || dir.path().join("ledger.db").exists());
     l.close().await;
 
     // A schema written by a newer build is refused, not misread.
-    let pool = sqlx::SqlitePool::connect(&dir.url()).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&dir.ledger_url()).await.unwrap();
     sqlx::query(
         "INSERT INTO rms_preflight_schema (version, name, applied_at_ms) VALUES (99, 'future', 0)",
     )
@@ -430,7 +391,7 @@ async fn a_sqlite_ledger_survives_reopening_and_refuses_a_newer_schema() {
     .await
     .unwrap();
     pool.close().await;
-    let err = SqliteLedger::open(&dir.url()).await.unwrap_err();
+    let err = SqliteLedger::open(&dir.ledger_url()).await.unwrap_err();
     assert!(matches!(err, LedgerError::Schema(_)), "{err}");
     assert!(
         err.to_string().contains("newer than this build knows"),
@@ -611,10 +572,10 @@ fn rt() -> tokio::runtime::Runtime {
 /// finding with `ledger.state` cited and the state's own remedy — and send nothing.
 #[tokio::test]
 async fn a_claim_held_elsewhere_is_the_rules_denial() {
-    let dir = Scratch::new("denial");
+    let dir = Scratch::new("ledger-denial");
     let rms = Arc::new(SharedRms::default());
     let engine = engine();
-    let l: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.url()).await.unwrap());
+    let l: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.ledger_url()).await.unwrap());
     // Another worker claimed order 1 and is sending it; order 2 is confirmed already.
     let claims = l.claim(&[key(SHOP, 1), key(SHOP, 2)]).await.unwrap();
     let t2 = claims[1].ticket().unwrap().clone();
@@ -704,12 +665,12 @@ async fn outcomes_are_recorded_and_unknowns_reconciled() {
 /// by exactly one of them; the other's entry is the rules' denial.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_guards_at_once_send_each_order_once() {
-    let dir = Scratch::new("at-once");
+    let dir = Scratch::new("ledger-at-once");
     let rms = Arc::new(SharedRms::default());
     let engine = engine();
     let mut guards = Vec::new();
     for _ in 0..2 {
-        let l: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.url()).await.unwrap());
+        let l: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.ledger_url()).await.unwrap());
         guards.push(Arc::new(ledger_guard(&rms, &engine, l)));
     }
     let orders: Arc<Vec<Tracked>> = Arc::new((0..50).map(tracked).collect());
@@ -814,12 +775,12 @@ proptest! {
         b in prop::collection::vec(0usize..10, 1..14),
     ) {
         rt().block_on(async {
-            let dir = Scratch::new("two-guards");
+            let dir = Scratch::new("ledger-two-guards");
             let rms = Arc::new(SharedRms::default());
             rms.state.lock().unwrap().faults = faults;
             let engine = engine();
-            let l1: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.url()).await.unwrap());
-            let l2: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.url()).await.unwrap());
+            let l1: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.ledger_url()).await.unwrap());
+            let l2: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.ledger_url()).await.unwrap());
             let g1 = ledger_guard(&rms, &engine, l1.clone());
             let g2 = ledger_guard(&rms, &engine, l2.clone());
             let bulk_a: Vec<Tracked> = a.iter().map(|&i| tracked(i)).collect();
@@ -857,14 +818,14 @@ proptest! {
         n in 1usize..180,
     ) {
         rt().block_on(async {
-            let dir = Scratch::new("crash");
+            let dir = Scratch::new("ledger-crash");
             let rms = Arc::new(SharedRms::default());
             let mut plan = faults;
             plan.insert(hang_at.min(plan.len()), if hang_after_acting { 4 } else { 5 });
             rms.state.lock().unwrap().faults = plan;
             let engine = engine();
             let all: Vec<Tracked> = (0..n).map(tracked).collect();
-            let l1 = Arc::new(SqliteLedger::open(&dir.url()).await.unwrap());
+            let l1 = Arc::new(SqliteLedger::open(&dir.ledger_url()).await.unwrap());
             let g1 = ledger_guard(&rms, &engine, l1.clone());
             let hung = run_until_hang(&g1, &rms, &all).await;
             // What the plan had left (the hang itself, if the run ended first) is not for
@@ -875,7 +836,7 @@ proptest! {
             l1.close().await;
             drop(l1);
 
-            let l2: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.url()).await.unwrap());
+            let l2: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.ledger_url()).await.unwrap());
             let sending: HashSet<String> = l2
                 .list(&Query { states: vec![LedgerState::Sending], ..Query::default() })
                 .await

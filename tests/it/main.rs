@@ -72,3 +72,48 @@ pub fn terminate(child: &std::process::Child) {
     let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
     assert_eq!(rc, 0, "SIGTERM delivered");
 }
+
+/// A fresh directory under the system temp dir for one test, removed when dropped.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rms-preflight-it-{}-{name}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// A SQLite ledger file in the directory.
+    pub fn ledger_url(&self) -> String {
+        format!("sqlite:{}", self.0.join("ledger.db").display())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The PostgreSQL URL to test against (`RMS_PREFLIGHT_TEST_POSTGRES`), or a note that the
+/// test is skipped.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("RMS_PREFLIGHT_TEST_POSTGRES") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            println!("skipped: RMS_PREFLIGHT_TEST_POSTGRES not set");
+            None
+        }
+    }
+}

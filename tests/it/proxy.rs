@@ -14,9 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +27,7 @@ use rms_preflight::sim::{FaultKind, FaultRule, SimClock, SimConfig, SimHandler, 
 
 use super::rms_client::engine;
 use super::root;
+use super::{postgres_url, Scratch};
 
 const SECRET: &str = "SP375055_proxy-test-secret";
 const LICENCE: &str = "SL375055_proxy-test-licence";
@@ -64,33 +63,6 @@ fn kind(i: usize) -> Kind {
 
 fn number(i: usize) -> String {
     format!("375055-20261130-{:08}", i + 1)
-}
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "rms-preflight-it-proxy-{}-{name}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn ledger(&self) -> String {
-        format!("sqlite:{}", self.0.join("ledger.db").display())
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The simulated RMS with `n` orders, on 127.0.0.1:0.
@@ -334,11 +306,11 @@ fn ledger_cli(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn eight_clients_one_confirmation_each_through_the_proxy() {
-    let scratch = Scratch::new("eight");
+    let scratch = Scratch::new("proxy-eight");
     let rt = rt();
     rt.block_on(async {
         let (sim, server) = sim_rms(500, SimConfig::default()).await;
-        let proxy = ProxyProcess::start(&server.url(), &scratch.ledger(), &["--rate", "0"]);
+        let proxy = ProxyProcess::start(&server.url(), &scratch.ledger_url(), &["--rate", "0"]);
         let codes = eight_clients(std::slice::from_ref(&proxy.url), 500).await;
         assert_once_only(&sim, 500);
 
@@ -435,13 +407,13 @@ fn eight_clients_one_confirmation_each_through_the_proxy() {
         let (code, out, err) = ledger_cli(&[
             "list",
             "--ledger",
-            &scratch.ledger(),
+            &scratch.ledger_url(),
             "--state",
             "confirmed",
         ]);
         assert_eq!(code, 0, "{err}");
         assert_eq!(out.lines().count(), 350, "{out}");
-        let (code, out, _) = ledger_cli(&["show", "--ledger", &scratch.ledger(), &number(3)]);
+        let (code, out, _) = ledger_cli(&["show", "--ledger", &scratch.ledger_url(), &number(3)]);
         assert_eq!(code, 0);
         assert!(
             out.contains(&number(3)) && out.contains("confirm") && out.contains("confirmed"),
@@ -451,7 +423,7 @@ fn eight_clients_one_confirmation_each_through_the_proxy() {
             out.starts_with("esa-"),
             "the shop key, never the secret: {out}"
         );
-        let (code, out, _) = ledger_cli(&["export", "--ledger", &scratch.ledger()]);
+        let (code, out, _) = ledger_cli(&["export", "--ledger", &scratch.ledger_url()]);
         assert_eq!(code, 0);
         assert_eq!(out.lines().count(), 350);
         for l in out.lines() {
@@ -464,7 +436,7 @@ fn eight_clients_one_confirmation_each_through_the_proxy() {
 
 #[test]
 fn a_proxy_killed_mid_call_and_restarted_sends_nothing_twice() {
-    let scratch = Scratch::new("crash");
+    let scratch = Scratch::new("proxy-crash");
     let rt = rt();
     rt.block_on(async {
         let config = SimConfig {
@@ -482,7 +454,7 @@ fn a_proxy_killed_mid_call_and_restarted_sends_nothing_twice() {
         });
         let mut first = ProxyProcess::start(
             &server.url(),
-            &scratch.ledger(),
+            &scratch.ledger_url(),
             &["--rate", "0", "--stale-after", "0s"],
         );
         let base = first.url.clone();
@@ -526,14 +498,19 @@ fn a_proxy_killed_mid_call_and_restarted_sends_nothing_twice() {
             !lost.is_empty(),
             "RMS confirmed orders whose answers were lost"
         );
-        let (_, sending, _) =
-            ledger_cli(&["list", "--ledger", &scratch.ledger(), "--state", "sending"]);
+        let (_, sending, _) = ledger_cli(&[
+            "list",
+            "--ledger",
+            &scratch.ledger_url(),
+            "--state",
+            "sending",
+        ]);
         assert!(!sending.is_empty(), "the kill left claims `sending`");
 
         // Restart on the same file; every client resends everything.
         let second = ProxyProcess::start(
             &server.url(),
-            &scratch.ledger(),
+            &scratch.ledger_url(),
             &["--rate", "0", "--stale-after", "0s"],
         );
         let codes = eight_clients(std::slice::from_ref(&second.url), 500).await;
@@ -551,7 +528,7 @@ fn a_proxy_killed_mid_call_and_restarted_sends_nothing_twice() {
         let (_, open, _) = ledger_cli(&[
             "list",
             "--ledger",
-            &scratch.ledger(),
+            &scratch.ledger_url(),
             "--state",
             "sending",
             "--state",
@@ -566,17 +543,6 @@ fn a_proxy_killed_mid_call_and_restarted_sends_nothing_twice() {
     });
 }
 
-/// The PostgreSQL URL to test against, or a note that the test is skipped.
-fn postgres_url() -> Option<String> {
-    match std::env::var("RMS_PREFLIGHT_TEST_POSTGRES") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            println!("skipped: RMS_PREFLIGHT_TEST_POSTGRES not set");
-            None
-        }
-    }
-}
-
 #[test]
 fn two_proxies_sharing_one_postgres_database() {
     let Some(url) = postgres_url() else { return };
@@ -585,12 +551,12 @@ fn two_proxies_sharing_one_postgres_database() {
         // Earlier runs' rows are another shop's: the shop key is the secret's hash, and
         // the simulated orders are new, so a fresh secret keeps runs apart.
         let (sim, server) = sim_rms(500, SimConfig::default()).await;
-        let shop = Scratch::new("pg-shop");
+        let shop = Scratch::new("proxy-pg-shop");
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let shop_file = shop.0.join("shop.yaml");
+        let shop_file = shop.path().join("shop.yaml");
         std::fs::write(&shop_file, format!("id: pg-test-{nanos}\n")).unwrap();
         let shop_arg = shop_file.display().to_string();
         let a = ProxyProcess::start(&server.url(), &url, &["--rate", "0", "--shop", &shop_arg]);
@@ -619,7 +585,7 @@ impl Handler for Recording {
 #[test]
 fn no_spelling_carries_a_confirmation_past_the_check_and_reads_relay_as_they_came() {
     let rt = rt();
-    let scratch = Scratch::new("spellings");
+    let scratch = Scratch::new("proxy-spellings");
     rt.block_on(async {
         let upstream = Arc::new(Recording {
             seen: Mutex::new(Vec::new()),
@@ -630,7 +596,7 @@ fn no_spelling_carries_a_confirmation_past_the_check_and_reads_relay_as_they_cam
             },
         });
         let server = Server::start("127.0.0.1:0".parse().unwrap(), upstream.clone()).await.unwrap();
-        let proxy = ProxyProcess::start(&server.url(), &scratch.ledger(), &["--rate", "0"]);
+        let proxy = ProxyProcess::start(&server.url(), &scratch.ledger_url(), &["--rate", "0"]);
         let client = reqwest::Client::new();
         let body = json!({"orderNumberList": [number(3)]}).to_string();
 
@@ -781,11 +747,11 @@ fn no_spelling_carries_a_confirmation_past_the_check_and_reads_relay_as_they_cam
 #[test]
 fn a_denied_order_costs_no_upstream_call_and_the_rate_holds() {
     let rt = rt();
-    let scratch = Scratch::new("rate");
+    let scratch = Scratch::new("proxy-rate");
     rt.block_on(async {
         let (sim, server) = sim_rms(100, SimConfig::default()).await;
         // 20 calls a second: at least 50 ms between two upstream calls.
-        let proxy = ProxyProcess::start(&server.url(), &scratch.ledger(), &["--rate", "20"]);
+        let proxy = ProxyProcess::start(&server.url(), &scratch.ledger_url(), &["--rate", "20"]);
         let client = reqwest::Client::new();
         // The OMS reads its orders through the proxy: their snapshots are now fresh.
         let numbers: Vec<String> = (0..100).map(number).collect();
@@ -851,12 +817,12 @@ fn a_denied_order_costs_no_upstream_call_and_the_rate_holds() {
 #[test]
 fn dry_run_relays_everything_and_counts_what_it_would_deny() {
     let rt = rt();
-    let scratch = Scratch::new("dry");
+    let scratch = Scratch::new("proxy-dry");
     rt.block_on(async {
         let (sim, server) = sim_rms(10, SimConfig::default()).await;
         let proxy = ProxyProcess::start(
             &server.url(),
-            &scratch.ledger(),
+            &scratch.ledger_url(),
             &["--rate", "0", "--dry-run"],
         );
         let client = reqwest::Client::new();
