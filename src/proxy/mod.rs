@@ -53,7 +53,7 @@ use crate::guard::{Failure, Guard, Outcome, Tracked};
 use crate::ledger::{Key, Ledger, LedgerError, Scope};
 use crate::model::{canonical_order_number, Action, BatchFacts, OmsState, Order, Request, Shop};
 use crate::rms::wire::{GetOrderRequest, MessageModel, MessagesResponse, MAX_ORDER_NUMBERS};
-use crate::rms::{function, RateLimiter, RmsApi, Upstream, UpstreamApi};
+use crate::rms::{function, RateLimiter, RmsApi, Sent, Upstream, UpstreamApi};
 pub use metrics::Metrics;
 pub use route::{function_of, Function, NotAFunction, Route};
 pub use shop::{key_of_authorization, ShopFile};
@@ -268,9 +268,9 @@ impl Proxy {
         }
     }
 
-    /// Counts what `api` sent (latency, answers) into the metrics.
-    fn count_sent(&self, api: &UpstreamApi) {
-        for sent in api.sent() {
+    /// Counts the upstream calls a request made (latency, answers) into the metrics.
+    fn count_sent(&self, calls: &[Sent]) {
+        for sent in calls {
             self.metrics.upstream(sent.elapsed, sent.result.is_ok());
         }
     }
@@ -314,18 +314,30 @@ async fn metrics_text(State(proxy): State<Arc<Proxy>>) -> Response {
         .into_response()
 }
 
+/// The findings of a verdict that deny.
+fn denying<'a, 'e>(
+    findings: &'a [crate::engine::Finding<'e>],
+) -> impl Iterator<Item = &'a crate::engine::Finding<'e>> {
+    findings
+        .iter()
+        .filter(|f| f.severity == crate::rules::Severity::Deny)
+}
+
 /// A JSON answer.
 fn json(status: u16, value: &Value) -> Response {
+    json_body(status, value.to_string())
+}
+
+/// An answer whose body is JSON already (RMS's own, or rendered).
+fn json_body(status: u16, body: impl Into<axum::body::Body>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    (
-        status,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/json;charset=UTF-8",
-        )],
-        value.to_string(),
-    )
-        .into_response()
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    response
 }
 
 /// Everything that is not the proxy's own endpoint: RMS traffic.
@@ -775,9 +787,9 @@ async fn snapshots(
 
 /// RMS's messages per canonical order number, from every answered `confirmOrder` call
 /// (the last word wins).
-fn upstream_messages(api: &UpstreamApi, function_name: &str) -> HashMap<String, MessageModel> {
+fn upstream_messages(calls: &[Sent], function_name: &str) -> HashMap<String, MessageModel> {
     let mut out = HashMap::new();
-    for sent in api.sent() {
+    for sent in calls {
         if sent.function != function_name {
             continue;
         }
@@ -838,7 +850,7 @@ async fn confirm(
     let guard = proxy.guard(function, &caller);
     if proxy.config.dry_run {
         dry_run_confirm(proxy, &guard, &caller, &numbers, &facts).await;
-        proxy.count_sent(guard.api());
+        proxy.count_sent(&guard.api().sent());
         let response = relay(proxy, Some(&caller), method, path_and_query, headers, body).await;
         // RMS may have changed them: the next check reads them again.
         proxy.cache.forget(&caller.key, &numbers);
@@ -865,7 +877,9 @@ async fn confirm(
         }
     }
     let outcomes = guard.confirm_bulk(&tracked).await;
-    let said = upstream_messages(guard.api(), function::CONFIRM_ORDER);
+    // Every upstream call this request made, read once.
+    let calls = guard.api().sent();
+    let said = upstream_messages(&calls, function::CONFIRM_ORDER);
     let rules = proxy.config.engine.rules();
     let mut sent = Vec::new();
     let mut local = entries.iter().any(Option::is_some);
@@ -876,11 +890,7 @@ async fn confirm(
         entries[i] = Some(match outcome {
             Outcome::Denied(report) => {
                 local = true;
-                for f in report
-                    .findings
-                    .iter()
-                    .filter(|f| f.severity == crate::rules::Severity::Deny)
-                {
+                for f in denying(&report.findings) {
                     proxy.metrics.denied(&f.rule);
                 }
                 tracing::info!(order = ?n, rule = %report.findings.first().map_or("", |f| &f.rule), "denied");
@@ -925,15 +935,12 @@ async fn confirm(
         proxy.unsettle(&caller.key);
     }
     proxy.cache.forget(&caller.key, &sent);
-    proxy.count_sent(guard.api());
-    let confirms: Vec<_> = guard
-        .api()
-        .sent()
-        .into_iter()
+    proxy.count_sent(&calls);
+    let confirms: Vec<&Sent> = calls
+        .iter()
         .filter(|s| s.function == function::CONFIRM_ORDER)
         .collect();
-    let forwarded: usize = confirms.len();
-    if forwarded > 0 {
+    if !confirms.is_empty() {
         proxy
             .metrics
             .forwarded(function::CONFIRM_ORDER, sent.len() as u64);
@@ -943,15 +950,7 @@ async fn confirm(
     if let [only] = confirms.as_slice() {
         if let Ok(reply) = &only.result {
             if !local && !(200..300).contains(&reply.status) {
-                return (
-                    StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY),
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "application/json;charset=UTF-8",
-                    )],
-                    reply.body.clone(),
-                )
-                    .into_response();
+                return json_body(reply.status, reply.body.clone());
             }
         }
     }
@@ -999,11 +998,7 @@ async fn dry_run_confirm(
             },
         };
         let verdict = proxy.config.engine.check(&request);
-        for f in verdict
-            .findings
-            .iter()
-            .filter(|f| f.severity == crate::rules::Severity::Deny)
-        {
+        for f in denying(&verdict.findings) {
             proxy.metrics.denied(&f.rule);
             tracing::info!(order = ?n, rule = %f.rule, source = %f.source, "dry run: would deny");
         }
@@ -1080,22 +1075,18 @@ async fn guarded(
         }
     }
     if !unread.is_empty() {
-        proxy.count_sent(guard.api());
+        proxy.count_sent(&guard.api().sent());
         return json(200, &answer::messages(unread));
     }
     let reports = guard.check_bulk(action, &tracked);
     if reports.iter().any(|r| r.is_denied()) {
-        proxy.count_sent(guard.api());
+        proxy.count_sent(&guard.api().sent());
         let entries = numbers
             .iter()
             .zip(&reports)
             .filter(|(_, r)| r.is_denied())
             .map(|(n, r)| {
-                for f in r
-                    .findings
-                    .iter()
-                    .filter(|f| f.severity == crate::rules::Severity::Deny)
-                {
+                for f in denying(&r.findings) {
                     proxy.metrics.denied(&f.rule);
                 }
                 answer::denial(n, r)
@@ -1107,10 +1098,9 @@ async fn guarded(
         .send_checked(action, &tracked, function.name, &value)
         .await;
     proxy.cache.forget(&caller.key, &numbers);
-    proxy.count_sent(guard.api());
-    let reply = guard
-        .api()
-        .sent()
+    let calls = guard.api().sent();
+    proxy.count_sent(&calls);
+    let reply = calls
         .into_iter()
         .rev()
         .find(|s| s.function == function.name)
@@ -1118,15 +1108,7 @@ async fn guarded(
     match (reply, outcome) {
         (Some(reply), _) => {
             proxy.metrics.forwarded(function.name, numbers.len() as u64);
-            (
-                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY),
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "application/json;charset=UTF-8",
-                )],
-                reply.body,
-            )
-                .into_response()
+            json_body(reply.status, reply.body)
         }
         (None, Outcome::Denied(r)) => json(
             200,
@@ -1158,7 +1140,7 @@ async fn dry_run_guarded(
     let facts = oms_facts(headers).unwrap_or_default();
     let guard = proxy.guard(function, caller);
     let snaps = snapshots(proxy, &guard, &caller.key, &numbers).await;
-    proxy.count_sent(guard.api());
+    proxy.count_sent(&guard.api().sent());
     let tracked: Vec<Tracked> = numbers
         .iter()
         .filter_map(|n| {
@@ -1171,11 +1153,7 @@ async fn dry_run_guarded(
         })
         .collect();
     for (t, r) in tracked.iter().zip(guard.check_bulk(action, &tracked)) {
-        for f in r
-            .findings
-            .iter()
-            .filter(|f| f.severity == crate::rules::Severity::Deny)
-        {
+        for f in denying(&r.findings) {
             proxy.metrics.denied(&f.rule);
             tracing::info!(order = ?t.order_number(), rule = %f.rule, "dry run: would deny");
         }
