@@ -65,7 +65,12 @@ fn benches(c: &mut Criterion) {
     let dir =
         std::env::temp_dir().join(format!("rms-preflight-bench-ledger-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
-    let url = format!("sqlite:{}", dir.join("ledger.db").display());
+    // `LEDGER_BENCH_SQLITE_OPTIONS=?synchronous=full` measures the other durability setting.
+    let url = format!(
+        "sqlite:{}{}",
+        dir.join("ledger.db").display(),
+        std::env::var("LEDGER_BENCH_SQLITE_OPTIONS").unwrap_or_default()
+    );
     bench_backend(c, &rt, "sqlite", &url);
     match std::env::var("RMS_PREFLIGHT_TEST_POSTGRES") {
         Ok(url) if !url.is_empty() => bench_backend(c, &rt, "postgres", &url),

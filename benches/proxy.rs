@@ -42,7 +42,7 @@ fn main() {
         let now = Timestamp::now_jst();
         let placed = Timestamp::from_unix(now.unix_seconds() - 3600, 9 * 3600).to_string();
         let sim = Arc::new(SimRms::new(engine.clone(), SimClock::new(now), SimConfig::default()));
-        let orders = iterations * 200;
+        let orders = iterations * 300;
         for i in 0..orders {
             let order = serde_json::json!({
                 "orderNumber": number(i), "orderProgress": 100, "orderDatetime": placed,
@@ -63,17 +63,28 @@ fn main() {
         let ledger = rms_preflight::ledger::open(&url)
             .await
             .expect("ledger");
-        let upstream = Upstream::new(&rms.url(), Duration::from_secs(30)).expect("upstream");
-        let mut config = Config::new(upstream, engine, ledger);
-        config.upstream_interval = Duration::ZERO;
-        let proxy = Proxy::new(config);
-        let server = rms_preflight::http::start(
-            "127.0.0.1:0".parse().expect("addr"),
-            proxy.router(),
-            rms_preflight::http::Limits::default(),
-        )
-        .await
-        .expect("proxy");
+        let start_proxy = |ledger: std::sync::Arc<dyn rms_preflight::ledger::Ledger>| {
+            let engine = engine.clone();
+            let rms_url = rms.url();
+            async move {
+                let upstream = Upstream::new(&rms_url, Duration::from_secs(30)).expect("upstream");
+                let mut config = Config::new(upstream, engine, ledger);
+                config.upstream_interval = Duration::ZERO;
+                let proxy = Proxy::new(config);
+                let server = rms_preflight::http::start(
+                    "127.0.0.1:0".parse().expect("addr"),
+                    proxy.router(),
+                    rms_preflight::http::Limits::default(),
+                )
+                .await
+                .expect("proxy");
+                (proxy, server)
+            }
+        };
+        let (proxy, server) = start_proxy(ledger).await;
+        // The same proxy with the in-memory ledger: what the proxy adds without a database.
+        let (_memory_proxy, memory_server) =
+            start_proxy(std::sync::Arc::new(rms_preflight::ledger::MemoryLedger::new())).await;
         let auth = Credentials::new("SP375055_bench", "SL375055_bench").authorization();
         let client = reqwest::Client::new();
         let post = |base: String, function: &'static str, body: String| {
@@ -91,30 +102,38 @@ fn main() {
                 let _ = r.bytes().await;
             }
         };
-        let (mut direct, mut proxied) = (Vec::new(), Vec::new());
+        let (mut direct, mut proxied, mut memory) = (Vec::new(), Vec::new(), Vec::new());
+        let chunk = |k: usize| -> Vec<String> { (k * 100..k * 100 + 100).map(number).collect() };
         for it in 0..iterations {
-            let chunk = |k: usize| -> Vec<String> { (k * 100..k * 100 + 100).map(number).collect() };
             // Straight to RMS.
-            let list = serde_json::json!({"orderNumberList": chunk(2 * it)}).to_string();
+            let list = serde_json::json!({"orderNumberList": chunk(3 * it)}).to_string();
             let t = Instant::now();
             post(rms.url(), "confirmOrder", list).await;
             direct.push(t.elapsed());
-            // Through the proxy, after the OMS read the orders through it (untimed).
-            let numbers = chunk(2 * it + 1);
-            let read = serde_json::json!({"orderNumberList": numbers, "version": 7}).to_string();
-            post(server.url(), "getOrder", read).await;
-            let list = serde_json::json!({"orderNumberList": numbers}).to_string();
-            let t = Instant::now();
-            post(server.url(), "confirmOrder", list).await;
-            proxied.push(t.elapsed());
+            // Through each proxy, after the OMS read the orders through it (untimed).
+            for (k, base, times) in [
+                (3 * it + 1, server.url(), &mut proxied),
+                (3 * it + 2, memory_server.url(), &mut memory),
+            ] {
+                let numbers = chunk(k);
+                let read = serde_json::json!({"orderNumberList": numbers, "version": 7}).to_string();
+                post(base.clone(), "getOrder", read).await;
+                let list = serde_json::json!({"orderNumberList": numbers}).to_string();
+                let t = Instant::now();
+                post(base, "confirmOrder", list).await;
+                times.push(t.elapsed());
+            }
         }
         direct.sort();
         proxied.sort();
+        memory.sort();
+        let (m50, m99) = (percentile(&memory, 0.5), percentile(&memory, 0.99));
         let (d50, d99) = (percentile(&direct, 0.5), percentile(&direct, 0.99));
         let (p50, p99) = (percentile(&proxied, 0.5), percentile(&proxied, 0.99));
         println!("confirmOrder of 100 cached orders, {iterations} iterations each");
         println!("  straight to RMS (sim): p50 {d50:?}  p99 {d99:?}");
         println!("  through the proxy:     p50 {p50:?}  p99 {p99:?}");
+        println!("  (in-memory ledger):    p50 {m50:?}  p99 {m99:?}");
         println!(
             "  added by the proxy:    p50 {:?}  p99 {:?}",
             p50.saturating_sub(d50),
@@ -123,6 +142,7 @@ fn main() {
         let metrics = proxy.metrics().upstream_calls();
         println!("  upstream calls made by the proxy: {metrics} (one getOrder relay + one confirmOrder an iteration)");
         server.shutdown().await;
+        memory_server.shutdown().await;
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

@@ -139,6 +139,7 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
             limits.drain_timeout.as_secs()
         );
         let report = server.shutdown().await;
+        proxy.finish().await;
         if report.abandoned > 0 {
             let _ = writeln!(
                 err,

@@ -14,7 +14,12 @@
 //!    the order still in 100) mark the row [`Mark::Resent`], and resend only if the row is
 //!    still this guard's;
 //! 4. **mark** each outcome: `confirmed`, `failed(error id)` when RMS certainly did not
-//!    act, `unknown(cause)` when it may have and the read-back could not tell.
+//!    act, `unknown(cause)` when it may have and the read-back could not tell. With
+//!    [`Guard::with_deferred_marks`], `confirmed` marks are written in the background
+//!    after the answer: until one lands its row reads `sending`, which refuses a second
+//!    claim just as `confirmed` does (S1), so no verdict changes — only the answer's
+//!    latency loses a database write. Every other mark is written before the answer (a
+//!    `failed` row must be claimable again by the very next call).
 //!
 //! [`Guard::reconcile_ledger`] (at start-up, or on demand) takes `sending` rows idle for
 //! longer than [`Guard::with_ledger_stale_after`] for abandoned (their process died
@@ -40,11 +45,47 @@ use crate::rms::{function, RmsApi, RmsError};
 /// wait and one read-back — the longest a live guard leaves a row untouched.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(600);
 
+/// Outcome marks being written after the answer ([`Guard::with_deferred_marks`]): clone
+/// it into every guard that shares it, and [`flush`](DeferredMarks::flush) it before the
+/// process ends. A mark that never lands (the process was killed first) leaves its row
+/// `sending`; reconciliation reads the order back, and finds it confirmed.
+#[derive(Debug, Clone, Default)]
+pub struct DeferredMarks {
+    tracker: tokio_util::task::TaskTracker,
+}
+
+impl DeferredMarks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks still being written.
+    pub fn pending(&self) -> usize {
+        self.tracker.len()
+    }
+
+    /// Waits until every mark spawned so far has been written (or failed to be): call it
+    /// once the guards sharing it are done (a mark spawned meanwhile is waited for too).
+    pub async fn flush(&self) {
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    fn spawn(&self, ledger: Arc<dyn Ledger>, marks: Vec<(Ticket, Mark)>) {
+        self.tracker.spawn(async move {
+            if let Err(e) = ledger.mark(&marks).await {
+                tracing::warn!(error = %e, rows = marks.len(), "confirmed marks could not be written: the rows stay `sending` until reconciled");
+            }
+        });
+    }
+}
+
 /// A guard's ledger: where, under which shop key, and when a claim counts as abandoned.
 pub(super) struct Binding {
     pub(super) ledger: Arc<dyn Ledger>,
     pub(super) shop: String,
     pub(super) stale_after: Duration,
+    pub(super) deferred: Option<DeferredMarks>,
 }
 
 /// What [`Guard::reconcile_ledger`] did, by order number.
@@ -76,7 +117,18 @@ impl<C: RmsApi> Guard<C> {
             ledger,
             shop: shop.into(),
             stale_after: DEFAULT_STALE_AFTER,
+            deferred: None,
         });
+        self
+    }
+
+    /// Writes `confirmed` marks after the answer, in `marks`'s background tasks, instead
+    /// of before it (see the module docs). Needs a Tokio runtime; without a ledger it does
+    /// nothing.
+    pub fn with_deferred_marks(mut self, marks: DeferredMarks) -> Self {
+        if let Some(b) = self.ledger.as_mut() {
+            b.deferred = Some(marks);
+        }
         self
     }
 
@@ -135,10 +187,22 @@ impl<C: RmsApi> Guard<C> {
         }
         self.confirm_chunk(orders, &send, outcomes, Some(&tickets))
             .await;
-        let marks: Vec<(Ticket, Mark)> = send
+        let mut marks: Vec<(Ticket, Mark)> = send
             .iter()
             .filter_map(|i| Some((tickets.get(i)?.clone(), mark_of(outcomes[*i].as_ref()))))
             .collect();
+        if let Some(deferred) = &binding.deferred {
+            let (confirmed, now): (Vec<_>, Vec<_>) = marks
+                .into_iter()
+                .partition(|(_, m)| matches!(m, Mark::Confirmed));
+            if !confirmed.is_empty() {
+                deferred.spawn(binding.ledger.clone(), confirmed);
+            }
+            marks = now;
+        }
+        if marks.is_empty() {
+            return;
+        }
         // A mark that cannot be written leaves its row `sending`: reconciliation takes it
         // for abandoned later and settles it by reading the order back. Nothing can be
         // sent twice meanwhile (the row refuses every claim); only time is lost.

@@ -15,7 +15,7 @@ mod outcome;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use claims::{Reconciled, DEFAULT_STALE_AFTER};
+pub use claims::{DeferredMarks, Reconciled, DEFAULT_STALE_AFTER};
 pub use outcome::{Done, Failure, Outcome, OwnedFinding, OwnedRemedy, Report};
 
 use crate::engine::{Classification, Engine, MatchedBy};

@@ -49,7 +49,7 @@ use axum::Router;
 use serde_json::Value;
 
 use crate::engine::Engine;
-use crate::guard::{Failure, Guard, Outcome, Tracked};
+use crate::guard::{DeferredMarks, Failure, Guard, Outcome, Tracked};
 use crate::ledger::{Key, Ledger, LedgerError, Scope};
 use crate::model::{canonical_order_number, Action, BatchFacts, OmsState, Order, Request, Shop};
 use crate::rms::wire::{GetOrderRequest, MessageModel, MessagesResponse, MAX_ORDER_NUMBERS};
@@ -125,6 +125,8 @@ pub struct Proxy {
     metrics: Metrics,
     /// When each shop's ledger rows were last settled in full (abandon + read back).
     reconciled: Mutex<HashMap<String, Instant>>,
+    /// `confirmed` marks written after the answer (see [`Proxy::finish`]).
+    marks: DeferredMarks,
 }
 
 /// How often a shop's `sending` rows are looked at for abandoned ones (a peer proxy that
@@ -149,6 +151,7 @@ impl Proxy {
             limiters: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             reconciled: Mutex::new(HashMap::new()),
+            marks: DeferredMarks::new(),
             config,
         })
     }
@@ -224,6 +227,7 @@ impl Proxy {
         Guard::new(api, self.config.engine.clone(), caller.settings.clone())
             .with_ledger(self.config.ledger.clone(), caller.key.clone())
             .with_ledger_stale_after(self.config.stale_after)
+            .with_deferred_marks(self.marks.clone())
             .with_get_order_version(self.config.get_order_version)
     }
 
@@ -259,6 +263,14 @@ impl Proxy {
             }
             Err(e) => tracing::warn!(error = %e, "the ledger could not be reconciled"),
         }
+    }
+
+    /// Waits for the `confirmed` marks still being written after their answers went out
+    /// (call it after the server stopped). A confirmation's answer does not wait for its
+    /// `confirmed` mark: the row is `sending` until it lands, which refuses a second claim
+    /// as well, and a proxy killed before it lands leaves a row reconciliation settles.
+    pub async fn finish(&self) {
+        self.marks.flush().await;
     }
 
     /// Asks for a full settle before the shop's next confirmation.

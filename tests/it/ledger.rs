@@ -18,7 +18,7 @@ use proptest::prelude::*;
 use rms_preflight::guard::{Guard, Outcome, Tracked};
 use rms_preflight::ledger::{
     self, Claim, Key, Ledger, LedgerError, LedgerState, Mark, MemoryLedger, Query, Resolution,
-    Scope, SqliteLedger, State,
+    Scope, SqliteLedger, State, Ticket,
 };
 use rms_preflight::model::{Order, Package};
 use rms_preflight::rms::{RmsApi, RmsCall, RmsError, RmsReply};
@@ -281,6 +281,38 @@ async fn protocol(ledger: &dyn Ledger, shop: &str) {
             cause: Some("api_error".into())
         }
     );
+
+    // One batch where some marks move and some do not (a dead ticket, a settled row):
+    // each answer is its own key's, whatever the backend does for a whole batch.
+    let marks_shop = format!("{shop}-marks");
+    let (k4, k5) = (key(&marks_shop, 4), key(&marks_shop, 5));
+    let won = ledger.claim(&[k4.clone(), k5.clone()]).await.unwrap();
+    let (Some(t4), Some(t5)) = (won[0].ticket().cloned(), won[1].ticket().cloned()) else {
+        panic!("{won:?}")
+    };
+    let dead = Ticket {
+        token: t5.token ^ 1,
+        ..t5.clone()
+    };
+    assert_eq!(
+        ledger
+            .mark(&[
+                (t4.clone(), Mark::Confirmed),
+                (dead, Mark::Confirmed),
+                (t1.clone(), Mark::Confirmed),
+            ])
+            .await
+            .unwrap(),
+        [true, false, false]
+    );
+    assert_eq!(
+        ledger
+            .mark(&[(t4.clone(), Mark::Resent), (t5.clone(), Mark::Resent)])
+            .await
+            .unwrap(),
+        [false, true]
+    );
+    assert_eq!(ledger.get(&k5).await.unwrap().unwrap().attempts, 2);
 
     // Reading: filters, key order, pages, other shops and actions kept apart.
     let other = Key::new(format!("{shop}-other"), &number(1), Action::Confirm);

@@ -356,14 +356,23 @@ fn eight_clients_one_confirmation_each_through_the_proxy() {
             .await
             .unwrap();
         assert_eq!(health.status(), 200);
-        let metrics = client
-            .get(format!("{}/-/metrics", proxy.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        // `confirmed` marks land just after their answers (the row reads `sending` until
+        // then, which refuses a second claim as well): wait for them, within reason.
+        let mut metrics = String::new();
+        for _ in 0..200 {
+            metrics = client
+                .get(format!("{}/-/metrics", proxy.url))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if metrics.contains("rms_preflight_ledger_rows{state=\"sending\"} 0") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert!(
             metrics.contains("rms_preflight_proxy_calls_total{function=\"confirmOrder\"} 40"),
             "{metrics}"
