@@ -6,7 +6,7 @@
 //! and the cache holds at most [`SnapshotCache::capacity`] entries: when full, entries past
 //! their window go first, then the oldest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,7 +19,43 @@ use crate::model::{canonical_order_number, Order};
 pub struct SnapshotCache {
     window: Duration,
     capacity: usize,
-    entries: Mutex<HashMap<(String, String), (Instant, Order)>>,
+    entries: Mutex<Entries>,
+}
+
+type CacheKey = (String, String);
+
+/// The entries, and their keys in the order they were put (oldest first): eviction takes
+/// from the front in constant time, however full the cache is. A key put again, or
+/// forgotten, leaves a dead item in the queue, skipped when it reaches the front.
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<CacheKey, (Instant, Order)>,
+    queue: VecDeque<(Instant, CacheKey)>,
+}
+
+impl Entries {
+    /// Drops entries past `window`, then the oldest while more than `capacity` are held.
+    fn evict(&mut self, now: Instant, window: Duration, capacity: usize) {
+        while let Some((at, key)) = self.queue.front() {
+            let live = self.map.get(key).is_some_and(|(put, _)| put == at);
+            let expired = now.duration_since(*at) >= window;
+            if live && !expired && self.map.len() <= capacity {
+                break;
+            }
+            if live {
+                self.map.remove(key);
+            }
+            self.queue.pop_front();
+        }
+        // Dead items (keys put again within the window) are bounded too: rebuild the
+        // queue from the live entries when they outnumber them.
+        if self.queue.len() > 2 * capacity.max(self.map.len()) {
+            let mut live: Vec<(Instant, CacheKey)> =
+                self.map.iter().map(|(k, (at, _))| (*at, k.clone())).collect();
+            live.sort();
+            self.queue = live.into();
+        }
+    }
 }
 
 impl SnapshotCache {
@@ -28,7 +64,7 @@ impl SnapshotCache {
         SnapshotCache {
             window,
             capacity: capacity.max(1),
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
         }
     }
 
@@ -50,30 +86,19 @@ impl SnapshotCache {
             let Some(number) = order.order_number.as_deref() else {
                 continue;
             };
-            if entries.len() >= self.capacity {
-                let window = self.window;
-                entries.retain(|_, (at, _)| now.duration_since(*at) < window);
-            }
-            if entries.len() >= self.capacity {
-                let oldest = entries
-                    .iter()
-                    .min_by_key(|(_, (at, _))| *at)
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = oldest {
-                    entries.remove(&k);
-                }
-            }
-            entries.insert(
-                (shop.to_owned(), canonical_order_number(number)),
-                (now, order.clone()),
-            );
+            let key = (shop.to_owned(), canonical_order_number(number));
+            entries.queue.push_back((now, key.clone()));
+            entries.map.insert(key, (now, order.clone()));
         }
+        entries.evict(now, self.window, self.capacity);
     }
 
     /// The snapshot of `number`, if one was read within the window.
     pub fn get(&self, shop: &str, number: &str) -> Option<Order> {
         let entries = self.entries.lock().ok()?;
-        let (at, order) = entries.get(&(shop.to_owned(), canonical_order_number(number)))?;
+        let (at, order) = entries
+            .map
+            .get(&(shop.to_owned(), canonical_order_number(number)))?;
         (at.elapsed() < self.window).then(|| order.clone())
     }
 
@@ -81,14 +106,16 @@ impl SnapshotCache {
     pub fn forget(&self, shop: &str, numbers: &[String]) {
         if let Ok(mut entries) = self.entries.lock() {
             for n in numbers {
-                entries.remove(&(shop.to_owned(), canonical_order_number(n)));
+                entries
+                    .map
+                    .remove(&(shop.to_owned(), canonical_order_number(n)));
             }
         }
     }
 
     /// Entries held now (fresh or not).
     pub fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.entries.lock().map(|e| e.map.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -125,5 +152,24 @@ mod tests {
         assert_eq!(cache.len(), 2);
         cache.forget("s", &["e".into()]);
         assert!(cache.get("s", "e").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_cache_evicts_the_oldest_and_stays_bounded() {
+        let cache = SnapshotCache::new(Duration::from_secs(30), 3);
+        cache.put("s", &[order("a"), order("b"), order("c")]);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // `a` is put again: now the newest, so `b` goes first.
+        cache.put("s", &[order("a")]);
+        cache.put("s", &[order("d")]);
+        assert!(cache.get("s", "b").is_none());
+        assert!(cache.get("s", "a").is_some() && cache.get("s", "c").is_some());
+        // The same key put over and over leaves no unbounded queue behind.
+        for _ in 0..1000 {
+            cache.put("s", &[order("a")]);
+        }
+        let held = cache.entries.lock().unwrap();
+        assert_eq!(held.map.len(), 3);
+        assert!(held.queue.len() <= 6, "queue {}", held.queue.len());
     }
 }
