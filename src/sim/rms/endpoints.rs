@@ -149,10 +149,15 @@ impl SimRms {
             }
         }
         messages.insert(0, replies::get::found(found.len()));
-        (
-            200,
-            json!({"MessageModelList": messages, "OrderModelList": found, "version": body["version"]}),
-        )
+        let mut answer =
+            json!({"MessageModelList": messages, "OrderModelList": found});
+        if body["version"]
+            .as_u64()
+            .is_some_and(|v| v >= replies::get::VERSION_ECHOED_FROM)
+        {
+            answer["version"] = body["version"].clone();
+        }
+        (200, answer)
     }
 
     /// `searchOrder`: the numbers of the orders in the statuses asked (all, if none) whose

@@ -177,6 +177,10 @@ pub(super) mod get {
         "ORDER_EXT_API_GET_ORDER_ERROR_001",
         "orderNumberListは1件以上100件以下で指定して下さい。",
     );
+    /// The answer carries the request's `version` at the top only from version 6 on: a
+    /// real version-1 answer (recorded in 2020, `shared/external/rakuten-ws/get_order.yaml`)
+    /// has none, and the notes say v6 added it.
+    pub(crate) const VERSION_ECHOED_FROM: u64 = 6;
     pub(crate) const NOT_FOUND: Message = Message::info(
         "ORDER_EXT_API_GET_ORDER_INFO_102",
         "受注情報が取得できませんでした。",
@@ -235,15 +239,18 @@ pub(super) struct OneOrder {
 /// `updateOrderShipping`.
 pub(super) const UPDATE_ORDER_SHIPPING: OneOrder = OneOrder {
     no_number: Message::error(
-        "ORDER_EXT_API_UPDATE_ORDER_SHIPPING_ERROR_001",
+        "ORDER_EXT_API_UPDATE_ORDERSHIPPING_ERROR_001",
         "orderNumberを指定して下さい。",
     ),
+    // RMS spells the function `ORDERSHIPPING` in its codes (its published message table:
+    // 101 "発送情報の追加設定が完了しました。" for a shipping record added, 102 for one
+    // updated); the simulator adds records, so it answers 101.
     done: Message::info(
-        "ORDER_EXT_API_UPDATE_ORDER_SHIPPING_INFO_101",
-        "処理に成功しました。",
+        "ORDER_EXT_API_UPDATE_ORDERSHIPPING_INFO_101",
+        "発送情報の追加設定が完了しました。",
     ),
     refused: Message::error(
-        "ORDER_EXT_API_UPDATE_ORDER_SHIPPING_ERROR_103",
+        "ORDER_EXT_API_UPDATE_ORDERSHIPPING_ERROR_103",
         "この状態の注文には実行できません。",
     ),
 };
@@ -256,7 +263,7 @@ pub(super) const CANCEL_ORDER: OneOrder = OneOrder {
     ),
     done: Message::info(
         "ORDER_EXT_API_CANCEL_ORDER_INFO_101",
-        "処理に成功しました。",
+        "キャンセル申請に成功しました。",
     ),
     refused: Message::error(
         "ORDER_EXT_API_CANCEL_ORDER_ERROR_103",
