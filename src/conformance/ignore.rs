@@ -214,7 +214,10 @@ impl ConformanceRules {
         }
         let mut seed = Vec::new();
         for (i, e) in file.seed.into_iter().enumerate() {
-            check_names(format!("seed[{i}].function"), std::slice::from_ref(&e.function))?;
+            check_names(
+                format!("seed[{i}].function"),
+                std::slice::from_ref(&e.function),
+            )?;
             check_names(format!("seed[{i}].code"), std::slice::from_ref(&e.code))?;
             check_reason(format!("seed[{i}].reason"), &e.reason)?;
             match (&e.set, e.absent) {
@@ -454,11 +457,23 @@ mod tests {
     fn bad_files_are_refused_with_the_entry() {
         let base = "version: 1\nvalues: {codes: [messageCode], texts: [message]}\n";
         for (extra, want) in [
-            ("ignore: [{path: '$.a', kinds: [missing_field], reason: ''}]", "ignore[0].reason"),
-            ("ignore: [{path: 'a', kinds: [missing_field], reason: x}]", "ignore[0].path"),
-            ("ignore: [{path: '$.a', kinds: [], reason: x}]", "ignore[0].kinds"),
+            (
+                "ignore: [{path: '$.a', kinds: [missing_field], reason: ''}]",
+                "ignore[0].reason",
+            ),
+            (
+                "ignore: [{path: 'a', kinds: [missing_field], reason: x}]",
+                "ignore[0].path",
+            ),
+            (
+                "ignore: [{path: '$.a', kinds: [], reason: x}]",
+                "ignore[0].kinds",
+            ),
             ("seed: [{function: f, code: c, reason: x}]", "seed[0]"),
-            ("conditions: [{status: 1000, simulate: qps, reason: x}]", "conditions[0].status"),
+            (
+                "conditions: [{status: 1000, simulate: qps, reason: x}]",
+                "conditions[0].status",
+            ),
         ] {
             let e = ConformanceRules::parse("c.yaml", &format!("{base}{extra}\n")).unwrap_err();
             assert!(e.to_string().contains(want), "{e}");

@@ -26,13 +26,16 @@ use crate::model::Timestamp;
 use crate::rms::function;
 use crate::sim::rms_time;
 
-/// The getOrder views of every order: `(interaction index, OrderModel)`, in recorded order.
+/// An order as one `getOrder` answer showed it: the interaction's index, the OrderModel.
+type View = (usize, Map<String, Value>);
+
+/// The getOrder views of every order, in recorded order.
 #[derive(Debug, Default)]
-pub(super) struct Views(BTreeMap<String, Vec<(usize, Map<String, Value>)>>);
+pub(super) struct Views(BTreeMap<String, Vec<View>>);
 
 impl Views {
     pub(super) fn of(cassette: &Cassette) -> Views {
-        let mut views: BTreeMap<String, Vec<(usize, Map<String, Value>)>> = BTreeMap::new();
+        let mut views: BTreeMap<String, Vec<View>> = BTreeMap::new();
         for (i, it) in cassette.interactions.iter().enumerate() {
             if function_name(it) != function::GET_ORDER {
                 continue;
@@ -200,7 +203,9 @@ fn seed_search_hits(
             .get(field)
             .and_then(Value::as_str)
             .and_then(|s| s.parse::<Timestamp>().ok())
-            .is_some_and(|t| (start.unix_seconds()..=end.unix_seconds()).contains(&t.unix_seconds()));
+            .is_some_and(|t| {
+                (start.unix_seconds()..=end.unix_seconds()).contains(&t.unix_seconds())
+            });
         if !inside {
             let k = i64::try_from(k).unwrap_or(i64::MAX);
             let at = Timestamp::from_unix(

@@ -330,6 +330,13 @@ mod tests {
         assert_eq!(d[0].kind, Kind::StatusDiffers);
         assert_eq!(d[1].kind, Kind::TypeMismatch);
         assert_eq!(d[1].expected, json!("text"));
-        assert!(diff(&keys(), 500, &Body::from_bytes(b"x"), 500, &Body::from_bytes(b"x")).is_empty());
+        assert!(diff(
+            &keys(),
+            500,
+            &Body::from_bytes(b"x"),
+            500,
+            &Body::from_bytes(b"x")
+        )
+        .is_empty());
     }
 }

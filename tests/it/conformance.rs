@@ -119,7 +119,13 @@ fn the_real_2020_recordings_conform() {
 }
 
 /// A copy of a project cassette with one recorded answer changed by `alter`.
-fn altered(dir: &Path, name: &str, from: &str, function: &str, alter: impl Fn(&mut Value)) -> PathBuf {
+fn altered(
+    dir: &Path,
+    name: &str,
+    from: &str,
+    function: &str,
+    alter: impl Fn(&mut Value),
+) -> PathBuf {
     let mut c = Cassette::load(&root().join(from)).unwrap();
     let it = c
         .interactions
@@ -172,7 +178,10 @@ fn an_altered_cassette_does_not_conform_and_the_diff_names_the_field() {
         ),
         (
             &retyped,
-            vec![("$.PaginationResponseModel.totalRecordsAmount", "type_mismatch")],
+            vec![(
+                "$.PaginationResponseModel.totalRecordsAmount",
+                "type_mismatch",
+            )],
         ),
         (&recoded, vec![("$.Results.errorCode", "code_differs")]),
     ] {
@@ -217,7 +226,11 @@ fn an_altered_real_recording_does_not_conform() {
 fn bad_input_is_named_with_its_location() {
     let dir = Scratch::new("conformance-bad");
     let broken = dir.path().join("broken.yaml");
-    std::fs::write(&broken, "version: 1\nmeta: {}\ninteractions:\n  - request: [\n").unwrap();
+    std::fs::write(
+        &broken,
+        "version: 1\nmeta: {}\ninteractions:\n  - request: [\n",
+    )
+    .unwrap();
     let out = conformance(&[broken.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("broken.yaml"), "{}", stderr(&out));
@@ -264,9 +277,8 @@ fn bad_input_is_named_with_its_location() {
 /// The getOrder and searchOrder interactions of the happy path: a read-only cassette.
 fn reads(dir: &Path, name: &str, alter: impl Fn(&mut Value)) -> PathBuf {
     let mut c = Cassette::load(&root().join("fixtures/cassettes/happy-path.yaml")).unwrap();
-    c.interactions.retain(|i| {
-        matches!(i.function.as_deref(), Some("getOrder" | "searchOrder"))
-    });
+    c.interactions
+        .retain(|i| matches!(i.function.as_deref(), Some("getOrder" | "searchOrder")));
     assert_eq!(c.interactions.len(), 2);
     let mut body = c.interactions[0].response.json.take().unwrap();
     alter(&mut body);
@@ -323,7 +335,13 @@ async fn drift_reports_what_the_upstream_answers_differently() {
     // The same answers: no drift.
     let (server, replayer) = replay(&recorded).await;
     let out = drift(&recorded, &server.url(), true).await;
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert_eq!(json(&out)["mode"], "drift");
     assert_eq!(replayer.requests(), 2);
     server.shutdown().await;
@@ -331,7 +349,13 @@ async fn drift_reports_what_the_upstream_answers_differently() {
     // An upstream that answers with a field renamed and a type changed.
     let (server, _) = replay(&changed).await;
     let out = drift(&recorded, &server.url(), true).await;
-    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let report = json(&out);
     assert_eq!(
         differences(&report),
@@ -378,7 +402,11 @@ async fn drift_refuses_a_state_changing_cassette_and_sends_nothing() {
     let recorded = reads(dir.path(), "recorded.yaml", |_| {});
     let out = drift(&recorded, &server.url(), false).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("RMS_SERVICE_SECRET"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("RMS_SERVICE_SECRET"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(replayer.requests(), 0);
     server.shutdown().await;
 }

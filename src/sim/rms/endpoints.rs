@@ -149,8 +149,7 @@ impl SimRms {
             }
         }
         messages.insert(0, replies::get::found(found.len()));
-        let mut answer =
-            json!({"MessageModelList": messages, "OrderModelList": found});
+        let mut answer = json!({"MessageModelList": messages, "OrderModelList": found});
         if body["version"]
             .as_u64()
             .is_some_and(|v| v >= replies::get::VERSION_ECHOED_FROM)
