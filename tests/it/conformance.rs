@@ -440,6 +440,35 @@ async fn drift_reports_what_the_upstream_answers_differently() {
     server.shutdown().await;
 }
 
+/// A real VCR.py recording (read-only) sent again to a replay of itself: the path prefix
+/// and the body as RMS got them, no drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_reads_a_real_recording() {
+    let Some(files) = shared_cassettes() else {
+        return;
+    };
+    for file in &files[1..] {
+        let (server, replayer) = replay(file).await;
+        let out = drift(file, &server.url(), true).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert_eq!(replayer.requests(), 1);
+        assert_eq!(replayer.unmatched(), 0);
+        server.shutdown().await;
+    }
+    // The real confirmOrder recording is refused: drift never confirms a real order.
+    let (server, replayer) = replay(&files[0]).await;
+    let out = drift(&files[0], &server.url(), true).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(replayer.requests(), 0);
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_refuses_a_state_changing_cassette_and_sends_nothing() {
     let (server, replayer) = replay(&root().join("fixtures/cassettes/happy-path.yaml")).await;

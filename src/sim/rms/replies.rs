@@ -13,6 +13,12 @@
 //! every `updateOrderDelivery` answer. `…_UPDATE_ORDERDELIVERY_ERROR_002` (a change the
 //! order cannot take) is the simulator's own: RMS's answer to it is not recorded.
 //!
+//! The witness is itself held to recordings: `rms-preflight conformance` (`crate::conformance`)
+//! sends every recorded request of `fixtures/cassettes/` and of the real 2020 recordings
+//! (`shared/external/rakuten-ws/`) to the simulator and compares its answers with RMS's by
+//! shape, codes and texts. It found getOrder's top-level `version` (absent in a version-1
+//! answer), and the codes and texts of `updateOrderShipping` and `cancelOrder`.
+//!
 //! Three shapes:
 //!
 //! - a **message list**, `{"MessageModelList": [{"messageType", "messageCode", "message",
