@@ -171,7 +171,17 @@ impl ConformanceRules {
     pub fn parse(name: &str, text: &str) -> Result<Self, FileError> {
         let file: File =
             crate::model::from_yaml(text).map_err(|e| FileError::from_yaml(KIND, name, e))?;
-        let bad = |at: String, what: &str| FileError::new(KIND, name, format!("at `{at}`: {what}"));
+        // A meaning error names the entry's path, and its line and column (the file is
+        // indexed only when there is an error to place).
+        let bad = |at: String, what: &str| {
+            let mut e = FileError::new(KIND, name, format!("at `{at}`: {what}"));
+            if let Some(offset) = crate::rules::SourceMap::build(text).start(&at) {
+                let (line, column) = crate::rules::line_column(text, offset);
+                e.line = Some(line);
+                e.column = Some(column);
+            }
+            e
+        };
         if file.version != 1 {
             return Err(bad("version".into(), "this build reads version 1"));
         }
@@ -477,6 +487,7 @@ mod tests {
         ] {
             let e = ConformanceRules::parse("c.yaml", &format!("{base}{extra}\n")).unwrap_err();
             assert!(e.to_string().contains(want), "{e}");
+            assert_eq!(e.line, Some(3), "{e}");
         }
         let e = ConformanceRules::parse(
             "c.yaml",
