@@ -17,7 +17,8 @@
 //! sends every recorded request of `fixtures/cassettes/` and of the real 2020 recordings
 //! (`shared/external/rakuten-ws/`) to the simulator and compares its answers with RMS's by
 //! shape, codes and texts. It found getOrder's top-level `version` (absent in a version-1
-//! answer), and the codes and texts of `updateOrderShipping` and `cancelOrder`.
+//! answer); RMS's published samples gave the codes, texts and per-record shape of
+//! `updateOrderShipping` and the text of `cancelOrder` (the cassettes now carry them).
 //!
 //! Three shapes:
 //!
@@ -59,6 +60,11 @@ impl Message {
     /// The entry, about one order (`orderNumber` set).
     pub(super) fn about(self, order: &str) -> Value {
         entry(self.kind, self.code, self.text, Some(order))
+    }
+
+    /// The code.
+    pub(super) fn code(self) -> &'static str {
+        self.code
     }
 
     /// The entry, about the request as a whole.
@@ -250,7 +256,8 @@ pub(super) const UPDATE_ORDER_SHIPPING: OneOrder = OneOrder {
     ),
     // RMS spells the function `ORDERSHIPPING` in its codes (its published message table:
     // 101 "発送情報の追加設定が完了しました。" for a shipping record added, 102 for one
-    // updated); the simulator adds records, so it answers 101.
+    // updated). A success is answered per shipping record ([`shipping_record`]); `done`
+    // is the answer to a body that names none.
     done: Message::info(
         "ORDER_EXT_API_UPDATE_ORDERSHIPPING_INFO_101",
         "発送情報の追加設定が完了しました。",
@@ -260,6 +267,27 @@ pub(super) const UPDATE_ORDER_SHIPPING: OneOrder = OneOrder {
         "この状態の注文には実行できません。",
     ),
 };
+
+/// `updateOrderShipping`'s success, one entry per shipping record of the request, as
+/// RMS's published samples show it: no `orderNumber`, the record's position in the request
+/// (`dataNumber`, from 1) and its `shippingDetailId` (the one given: 102 updated; a new
+/// one: 101 added).
+pub(super) fn shipping_record(data_number: usize, given: Option<i64>, new_id: i64) -> Value {
+    let (code, text, id) = match given {
+        Some(id) => (
+            "ORDER_EXT_API_UPDATE_ORDERSHIPPING_INFO_102",
+            "発送情報の更新設定が完了しました。",
+            id,
+        ),
+        None => (
+            "ORDER_EXT_API_UPDATE_ORDERSHIPPING_INFO_101",
+            "発送情報の追加設定が完了しました。",
+            new_id,
+        ),
+    };
+    json!({"messageType": "INFO", "messageCode": code, "message": text,
+           "dataNumber": data_number, "shippingDetailId": id})
+}
 
 /// `cancelOrder`.
 pub(super) const CANCEL_ORDER: OneOrder = OneOrder {
