@@ -43,12 +43,16 @@
 //!   rules, metrics, OpenAPI), its rules reloaded whole without a restart;
 //! - [`fixture`]: recorded RMS traffic — cassettes, VCR import, redaction, the recording
 //!   proxy, the replay server;
-//! - [`sim`]: the simulated RMS and OMS, scenarios, reports and the explorer.
+//! - [`sim`]: the simulated RMS and OMS, scenarios, reports and the explorer;
+//! - [`conformance`]: the simulator's answers against real recordings, by shape (typed
+//!   diff, ignore rules from `rules/conformance.yaml`), and drift: RMS's answers now against
+//!   a recording, through an [`RmsApi`](rms::RmsApi).
 //!
 //! The command-line edge (arguments, output formats, rendered diagnostics, exit codes)
 //! is the binary's own (`src/main.rs` and `src/cli/`): clap and miette are not part of
 //! this library's API.
 
+pub mod conformance;
 pub mod engine;
 pub mod expr;
 pub mod fixture;

@@ -48,6 +48,54 @@ pub enum Command {
     Ledger(LedgerCommand),
     /// Serve the checks over HTTP ("may I?" for any tool); SIGHUP reloads the rules
     Serve(ServeArgs),
+    /// Send each recorded request to the simulated RMS and compare its answer with the
+    /// recording by shape (exit 1 on a difference, 2 on a bad cassette)
+    Conformance(ConformanceArgs),
+    /// Send a cassette's read-only requests to a live RMS again and compare its answers
+    /// now with the recording by shape (exit 1 on drift, 2 on a bad or state-changing
+    /// cassette)
+    Drift(DriftArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConformanceArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    /// What is compared and ignored, and what the simulator is told, instead of the
+    /// embedded `rules/conformance.yaml`
+    #[arg(long, value_name = "FILE")]
+    pub conformance_rules: Option<PathBuf>,
+    /// Cassettes to check (this format, VCR.py or Ruby VCR)
+    #[arg(long = "cassette", value_name = "FILE", required = true, num_args = 1..)]
+    pub cassettes: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub rules: RulesArg,
+    /// What is compared and ignored instead of the embedded `rules/conformance.yaml`
+    #[arg(long, value_name = "FILE")]
+    pub conformance_rules: Option<PathBuf>,
+    /// The cassette whose requests are sent again; only getOrder and searchOrder (a
+    /// cassette holding anything else is refused whole, nothing sent)
+    #[arg(long, value_name = "FILE")]
+    pub cassette: PathBuf,
+    /// RMS's origin, e.g. `https://api.rms.rakuten.co.jp` (the cassette's path prefix,
+    /// `/es/2.0`, is kept)
+    #[arg(long, value_name = "ORIGIN")]
+    pub upstream: String,
+    /// A credentials file (`service_secret`, `license_key`); without it
+    /// `RMS_SERVICE_SECRET` and `RMS_LICENSE_KEY` are read from the environment
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// Time RMS has to answer one call
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    pub timeout: std::time::Duration,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -457,6 +505,8 @@ pub enum SchemaKind {
     ExplainErrorOutput,
     /// The OpenAPI 3.1 document of `serve`
     Openapi,
+    /// The answer of `conformance --format json` and `drift --format json`
+    ConformanceOutput,
 }
 
 #[derive(Debug, Subcommand)]

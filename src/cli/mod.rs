@@ -5,6 +5,7 @@
 
 mod args;
 mod check;
+mod conformance;
 mod diagnostics;
 mod explain_error;
 mod fixtures;
@@ -81,6 +82,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Proxy(args) => proxy::proxy(&args, err),
         Command::Ledger(command) => proxy::ledger(&command, out, err),
         Command::Serve(args) => serve::serve(&args, err),
+        Command::Conformance(args) => conformance::conformance(&args, out, err),
+        Command::Drift(args) => conformance::drift(&args, out, err),
         Command::Fixtures(FixturesCommand::Import { file, out: to }) => {
             fixtures::import(&file, &to, err)
         }
@@ -92,6 +95,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 SchemaKind::CheckOutput => rms_preflight::render::check_output_schema(),
                 SchemaKind::ExplainErrorOutput => rms_preflight::render::explain_error_schema(),
                 SchemaKind::Openapi => rms_preflight::service::openapi(),
+                SchemaKind::ConformanceOutput => rms_preflight::conformance::report_schema(),
             };
             let text = serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
             write_or_fail(out, err, text.as_bytes())

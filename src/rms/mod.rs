@@ -42,6 +42,10 @@ pub mod function {
     /// 入力内容を反映する (API option): push the OMS's edits of an order to RMS.
     pub const UPDATE_ORDER_DELIVERY: &str = "updateOrderDelivery";
 
+    /// The read-only functions `drift` sends again to a live RMS (nothing else: a
+    /// recording's state-changing call must never be replayed against the real shop).
+    pub const READ_ONLY: &[&str] = &[GET_ORDER, SEARCH_ORDER];
+
     /// Functions that only read: safe to retry.
     pub fn is_read(function: &str) -> bool {
         matches!(

@@ -15,13 +15,15 @@ mod rng;
 mod runner;
 pub mod scenario;
 
-pub use clock::SimClock;
+pub use clock::{paused_runtime, SimClock};
 pub use explore::{
     explore, first_violation, generate, shrink, ExploreConfig, ExploreResult, Played, Shrunk,
     Violation,
 };
 pub use oms::{ActionResult, Oms, OmsOrder};
-pub use rms::{CallRecord, FaultKind, FaultRule, RandomFaults, SimConfig, SimHandler, SimRms};
+pub use rms::{
+    rms_time, CallRecord, FaultKind, FaultRule, RandomFaults, SimConfig, SimHandler, SimRms,
+};
 pub use runner::{
     build as build_oms, run_scenario, Mismatch, RunOptions, ScenarioReport, StepReport,
 };

@@ -2,13 +2,15 @@
 //! it never panics, never hangs, and refuses with an error that says where.
 //!
 //! In `cargo test` each property runs a few hundred cases. `.ci/run` runs the long
-//! version — `FUZZ_CASES=150000` for each of the seven readers (requests, rules, guards,
-//! scenarios, cassettes, VCR files, error bodies), over a million cases in all — in
+//! version — `FUZZ_CASES=150000` for each of the nine properties (requests, rules, guards,
+//! scenarios, cassettes, VCR files, error bodies, conformance rules files, conformance runs
+//! over mutated cassettes), over a million cases in all — in
 //! release mode, under a time budget.
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
+use rms_preflight::conformance::{conform, ConformanceRules};
 use rms_preflight::engine::Engine;
 use rms_preflight::expr::{compile, parse_expr, Scope};
 use rms_preflight::fixture::Cassette;
@@ -51,6 +53,7 @@ fn seeds(kind: &str) -> Vec<Vec<u8>> {
         "scenario" => dir("fixtures/scenarios"),
         "cassette" => dir("fixtures/cassettes"),
         "rules" => vec![read("rules/rakuten_pay.yaml")],
+        "conformance" => vec![read("rules/conformance.yaml")],
         "body" => dir("tests/corpus/explain-error"),
         "vcr" => vec![VCR_PY.as_bytes().to_vec(), RUBY_VCR.as_bytes().to_vec()],
         _ => Vec::new(),
@@ -212,6 +215,11 @@ fn located(e: &FileError) -> bool {
     e.line.is_some() || e.message.contains("at `")
 }
 
+fn conformance_rules() -> &'static ConformanceRules {
+    static RULES: std::sync::OnceLock<ConformanceRules> = std::sync::OnceLock::new();
+    RULES.get_or_init(|| ConformanceRules::embedded().expect("shipped conformance rules"))
+}
+
 fn engine() -> &'static Engine {
     static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
     ENGINE.get_or_init(|| Engine::new(RuleSet::embedded().expect("shipped rules")))
@@ -293,6 +301,30 @@ proptest! {
     fn cassettes_and_vcr_files(bytes in input("cassette")) {
         if let Err(e) = Cassette::parse("fuzz.yaml", &text(&bytes)) {
             prop_assert!(located(&e), "{e:?}");
+        }
+    }
+
+    /// Conformance rules files: loaded, or refused naming the place (the entry's path, or
+    /// the line and column).
+    #[test]
+    fn conformance_rules_files(bytes in input("conformance")) {
+        if let Err(e) = ConformanceRules::parse("fuzz.yaml", &text(&bytes)) {
+            prop_assert!(located(&e), "{e:?}");
+        }
+    }
+
+    /// Any cassette that loads goes through `conformance` without a panic: compared, or
+    /// refused with the JSON path of what the simulator cannot take.
+    #[test]
+    fn conformance_runs(bytes in input("cassette")) {
+        if let Ok(cassette) = Cassette::parse("fuzz.yaml", &text(&bytes)) {
+            let rt = rms_preflight::sim::paused_runtime().unwrap();
+            let engine = std::sync::Arc::new(Engine::new(RuleSet::embedded().unwrap()));
+            let rules = conformance_rules();
+            match rt.block_on(conform(&engine, rules, "fuzz.yaml", &cassette)) {
+                Ok(r) => prop_assert_eq!(r.interactions.len(), cassette.interactions.len()),
+                Err(e) => prop_assert!(e.to_string().contains("at `interactions["), "{e}"),
+            }
         }
     }
 

@@ -4,6 +4,7 @@ mod bounded_input;
 mod cassette_safety;
 mod classify;
 mod cli;
+mod conformance;
 mod corpus;
 mod explain_error;
 mod fixtures;

@@ -58,3 +58,35 @@ fn outputs_carry_the_schema_keys() {
         );
     }
 }
+
+#[test]
+fn conformance_output_schema_is_current() {
+    check("conformance-output", "rules/conformance-output.schema.json");
+}
+
+/// `conformance --format json` carries every key its schema requires.
+#[test]
+fn conformance_output_carries_the_schema_keys() {
+    let schema: serde_json::Value =
+        serde_json::from_slice(&run(&["rules", "schema", "conformance-output"], None).stdout)
+            .unwrap();
+    let out = run(
+        &[
+            "conformance",
+            "--format",
+            "json",
+            "--cassette",
+            "fixtures/cassettes/happy-path.yaml",
+        ],
+        None,
+    );
+    let out: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in schema["required"].as_array().unwrap() {
+        assert!(
+            out.get(key.as_str().unwrap()).is_some(),
+            "{key} missing in {out}"
+        );
+    }
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&out), "{out}");
+}

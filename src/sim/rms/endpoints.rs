@@ -54,6 +54,9 @@ const SEARCH_PAGE_SIZES: std::ops::RangeInclusive<u64> = 1..=1000;
 const SEARCH_DEFAULT_PAGE_SIZE: u64 = 30;
 const SEARCH_MAX_HITS: usize = 15_000;
 
+/// The first `shippingDetailId` the simulator gives a shipping record it adds.
+const NEW_SHIPPING_DETAIL_ID: i64 = 100_000_001;
+
 impl SimRms {
     /// Runs the function `function` names; `numbers` are the orders its body names.
     pub(super) fn dispatch(
@@ -67,9 +70,7 @@ impl SimRms {
             function::CONFIRM_ORDER => self.confirm(numbers, now),
             function::GET_ORDER => self.get(body, numbers).into(),
             function::SEARCH_ORDER => self.search(body).into(),
-            function::UPDATE_ORDER_SHIPPING => self
-                .one_order(body, function, replies::UPDATE_ORDER_SHIPPING, now)
-                .into(),
+            function::UPDATE_ORDER_SHIPPING => self.ship(body, now).into(),
             function::CANCEL_ORDER => self
                 .one_order(body, function, replies::CANCEL_ORDER, now)
                 .into(),
@@ -149,10 +150,14 @@ impl SimRms {
             }
         }
         messages.insert(0, replies::get::found(found.len()));
-        (
-            200,
-            json!({"MessageModelList": messages, "OrderModelList": found, "version": body["version"]}),
-        )
+        let mut answer = json!({"MessageModelList": messages, "OrderModelList": found});
+        if body["version"]
+            .as_u64()
+            .is_some_and(|v| v >= replies::get::VERSION_ECHOED_FROM)
+        {
+            answer["version"] = body["version"].clone();
+        }
+        (200, answer)
     }
 
     /// `searchOrder`: the numbers of the orders in the statuses asked (all, if none) whose
@@ -245,6 +250,43 @@ impl SimRms {
             Err(_) => says.refused,
         };
         (200, replies::messages(vec![message.about(n)]))
+    }
+
+    /// `updateOrderShipping`: moves the order along the rules' `updateOrderShipping`; a
+    /// success is answered per shipping record of the body (RMS's published shape: no
+    /// `orderNumber`, `dataNumber` and `shippingDetailId` instead), a refusal as
+    /// [`one_order`](Self::one_order) answers it.
+    fn ship(&self, body: &Value, now: Timestamp) -> (u16, Value) {
+        let records: Vec<Option<i64>> = body
+            .get("BasketidModelList")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b.get("ShippingModelList").and_then(Value::as_array))
+            .flatten()
+            .map(|s| s.get("shippingDetailId").and_then(Value::as_i64))
+            .collect();
+        let (status, answer) = self.one_order(
+            body,
+            function::UPDATE_ORDER_SHIPPING,
+            replies::UPDATE_ORDER_SHIPPING,
+            now,
+        );
+        let done = replies::UPDATE_ORDER_SHIPPING.done.code();
+        let succeeded = answer["MessageModelList"][0]["messageCode"] == done;
+        if !succeeded || records.is_empty() {
+            return (status, answer);
+        }
+        // New ids: RMS's own, unknowable; the simulator counts up from one it picks.
+        let messages = records
+            .iter()
+            .enumerate()
+            .map(|(i, given)| {
+                let new_id = NEW_SHIPPING_DETAIL_ID + i64::try_from(i).unwrap_or(0);
+                replies::shipping_record(i + 1, *given, new_id)
+            })
+            .collect();
+        (status, replies::messages(messages))
     }
 
     /// `updateOrderDelivery` (入力内容を反映する, the API option): sets the fields the body

@@ -13,6 +13,13 @@
 //! every `updateOrderDelivery` answer. `…_UPDATE_ORDERDELIVERY_ERROR_002` (a change the
 //! order cannot take) is the simulator's own: RMS's answer to it is not recorded.
 //!
+//! The witness is itself held to recordings: `rms-preflight conformance` (`crate::conformance`)
+//! sends every recorded request of `fixtures/cassettes/` and of the real 2020 recordings
+//! (`shared/external/rakuten-ws/`) to the simulator and compares its answers with RMS's by
+//! shape, codes and texts. It found getOrder's top-level `version` (absent in a version-1
+//! answer); RMS's published samples gave the codes, texts and per-record shape of
+//! `updateOrderShipping` and the text of `cancelOrder` (the cassettes now carry them).
+//!
 //! Three shapes:
 //!
 //! - a **message list**, `{"MessageModelList": [{"messageType", "messageCode", "message",
@@ -53,6 +60,11 @@ impl Message {
     /// The entry, about one order (`orderNumber` set).
     pub(super) fn about(self, order: &str) -> Value {
         entry(self.kind, self.code, self.text, Some(order))
+    }
+
+    /// The code.
+    pub(super) fn code(self) -> &'static str {
+        self.code
     }
 
     /// The entry, about the request as a whole.
@@ -177,6 +189,10 @@ pub(super) mod get {
         "ORDER_EXT_API_GET_ORDER_ERROR_001",
         "orderNumberListは1件以上100件以下で指定して下さい。",
     );
+    /// The answer carries the request's `version` at the top only from version 6 on: a
+    /// real version-1 answer (recorded in 2020, `shared/external/rakuten-ws/get_order.yaml`)
+    /// has none, and the notes say v6 added it.
+    pub(crate) const VERSION_ECHOED_FROM: u64 = 6;
     pub(crate) const NOT_FOUND: Message = Message::info(
         "ORDER_EXT_API_GET_ORDER_INFO_102",
         "受注情報が取得できませんでした。",
@@ -235,18 +251,43 @@ pub(super) struct OneOrder {
 /// `updateOrderShipping`.
 pub(super) const UPDATE_ORDER_SHIPPING: OneOrder = OneOrder {
     no_number: Message::error(
-        "ORDER_EXT_API_UPDATE_ORDER_SHIPPING_ERROR_001",
+        "ORDER_EXT_API_UPDATE_ORDERSHIPPING_ERROR_001",
         "orderNumberを指定して下さい。",
     ),
+    // RMS spells the function `ORDERSHIPPING` in its codes (its published message table:
+    // 101 "発送情報の追加設定が完了しました。" for a shipping record added, 102 for one
+    // updated). A success is answered per shipping record ([`shipping_record`]); `done`
+    // is the answer to a body that names none.
     done: Message::info(
-        "ORDER_EXT_API_UPDATE_ORDER_SHIPPING_INFO_101",
-        "処理に成功しました。",
+        "ORDER_EXT_API_UPDATE_ORDERSHIPPING_INFO_101",
+        "発送情報の追加設定が完了しました。",
     ),
     refused: Message::error(
-        "ORDER_EXT_API_UPDATE_ORDER_SHIPPING_ERROR_103",
+        "ORDER_EXT_API_UPDATE_ORDERSHIPPING_ERROR_103",
         "この状態の注文には実行できません。",
     ),
 };
+
+/// `updateOrderShipping`'s success, one entry per shipping record of the request, as
+/// RMS's published samples show it: no `orderNumber`, the record's position in the request
+/// (`dataNumber`, from 1) and its `shippingDetailId` (the one given: 102 updated; a new
+/// one: 101 added).
+pub(super) fn shipping_record(data_number: usize, given: Option<i64>, new_id: i64) -> Value {
+    let (code, text, id) = match given {
+        Some(id) => (
+            "ORDER_EXT_API_UPDATE_ORDERSHIPPING_INFO_102",
+            "発送情報の更新設定が完了しました。",
+            id,
+        ),
+        None => (
+            "ORDER_EXT_API_UPDATE_ORDERSHIPPING_INFO_101",
+            "発送情報の追加設定が完了しました。",
+            new_id,
+        ),
+    };
+    json!({"messageType": "INFO", "messageCode": code, "message": text,
+           "dataNumber": data_number, "shippingDetailId": id})
+}
 
 /// `cancelOrder`.
 pub(super) const CANCEL_ORDER: OneOrder = OneOrder {
@@ -256,7 +297,7 @@ pub(super) const CANCEL_ORDER: OneOrder = OneOrder {
     ),
     done: Message::info(
         "ORDER_EXT_API_CANCEL_ORDER_INFO_101",
-        "処理に成功しました。",
+        "キャンセル申請に成功しました。",
     ),
     refused: Message::error(
         "ORDER_EXT_API_CANCEL_ORDER_ERROR_103",
