@@ -7,7 +7,9 @@ use super::output::TextWriter;
 use super::{load_rules, open_input, EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
 use rms_preflight::engine::Engine;
 use rms_preflight::model::{DocumentFormat, Timestamp};
-use rms_preflight::render::{check_document, CheckOptions, JsonWriter, ResultWriter};
+use rms_preflight::render::{
+    check_document, CheckOptions, JsonFragments, JsonWriter, ResultWriter,
+};
 
 pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let Some(rules) = load_rules(&args.rules, err) else {
@@ -27,8 +29,9 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         InputFormat::Json => Some(DocumentFormat::Json),
         InputFormat::Yaml => Some(DocumentFormat::Yaml),
     };
+    let fragments = JsonFragments::new(engine.rules(), lang);
     let mut writer: Box<dyn ResultWriter> = match args.format {
-        Format::Json => Box::new(JsonWriter::new(lang)),
+        Format::Json => Box::new(JsonWriter::with_fragments(&fragments)),
         Format::Text => Box::new(TextWriter {
             lang,
             rules: engine.rules(),

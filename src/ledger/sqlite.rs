@@ -43,7 +43,17 @@ const CLAIMED: &str = "SELECT json_group_array(json_array(shop, order_number, ac
     WHERE (shop, order_number, action) IN (";
 
 /// One row of [`CLAIMED`]'s array, in its column order.
-type ClaimedRow = (String, String, String, String, Option<String>, i64, i64, i64, i64);
+type ClaimedRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    i64,
+);
 
 /// Keys per batched statement (6 binds each for a mark, 6 for a claim: far below SQLite's
 /// limit of 32,766 bound parameters).
@@ -261,10 +271,7 @@ async fn claim_chunk(
             .push_bind(now);
     });
     b.push(CLAIM_CONFLICT);
-    b.build()
-        .execute(&mut *conn)
-        .await
-        .map_err(q("claim"))?;
+    b.build().execute(&mut *conn).await.map_err(q("claim"))?;
     let mut b = QueryBuilder::<Sqlite>::new(CLAIMED);
     b.push_values(chunk, |mut row, key| {
         row.push_bind(key.shop.as_str())
@@ -279,11 +286,10 @@ async fn claim_chunk(
         .map_err(q("read the claimed rows"))?
         .try_get(0)
         .map_err(q("read the claimed rows"))?;
-    let read: Vec<ClaimedRow> =
-        serde_json::from_str(&json).map_err(|e| LedgerError::Corrupt {
-            key: "the claimed rows".into(),
-            message: e.to_string(),
-        })?;
+    let read: Vec<ClaimedRow> = serde_json::from_str(&json).map_err(|e| LedgerError::Corrupt {
+        key: "the claimed rows".into(),
+        message: e.to_string(),
+    })?;
     let mut rows: HashMap<Key, (Row, i64)> = HashMap::with_capacity(read.len());
     for (shop, order_number, action, state, error, attempts, claimed_at_ms, updated_at_ms, token) in
         read

@@ -50,8 +50,11 @@ impl Entries {
         // Dead items (keys put again within the window) are bounded too: rebuild the
         // queue from the live entries when they outnumber them.
         if self.queue.len() > 2 * capacity.max(self.map.len()) {
-            let mut live: Vec<(Instant, CacheKey)> =
-                self.map.iter().map(|(k, (at, _))| (*at, k.clone())).collect();
+            let mut live: Vec<(Instant, CacheKey)> = self
+                .map
+                .iter()
+                .map(|(k, (at, _))| (*at, k.clone()))
+                .collect();
             live.sort();
             self.queue = live.into();
         }

@@ -80,7 +80,8 @@ struct FindingOut<'a> {
     /// The fields behind the finding (`order.goodsTax: -9999`, `batch.repeat_of: 0`).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     fields: serde_json::Map<String, serde_json::Value>,
-    remedy: Vec<&'a str>,
+    /// What to do, grouped by the seed tag each variant comes from (S14, S15, S16…); the
+    /// steps of all groups, in order, are the whole remedy.
     remedies: Vec<RemedyOut<'a>>,
 }
 
@@ -107,7 +108,6 @@ fn finding_out<'a>(f: &'a Finding<'a>, lang: Lang) -> FindingOut<'a> {
         severity: f.severity.name(),
         message: f.message.get(lang),
         fields: f.fields.iter().cloned().collect(),
-        remedy: f.remedy_steps(lang).collect(),
         remedies: f
             .remedies
             .iter()
@@ -156,18 +156,208 @@ pub trait ResultWriter {
 }
 
 /// Writes the JSON document of `check --format json`.
-pub struct JsonWriter {
+///
+/// With [`JsonFragments`] of the rule set ([`JsonWriter::with_fragments`]), the parts of a
+/// finding that come from the rules file — id, source, severity, message, each remedy
+/// variant — are copied as JSON rendered once, instead of escaping the same Japanese text
+/// again for every order. The bytes are the same either way.
+pub struct JsonWriter<'f> {
     lang: Lang,
     first: bool,
+    fragments: Option<&'f JsonFragments>,
+    /// One result, built here and written at once.
+    buf: Vec<u8>,
 }
 
-impl JsonWriter {
+impl JsonWriter<'static> {
     pub fn new(lang: Lang) -> Self {
-        JsonWriter { lang, first: true }
+        JsonWriter {
+            lang,
+            first: true,
+            fragments: None,
+            buf: Vec::new(),
+        }
     }
 }
 
-impl ResultWriter for JsonWriter {
+impl<'f> JsonWriter<'f> {
+    /// A writer that copies pre-rendered rule text (`fragments` must be in `lang`).
+    pub fn with_fragments(fragments: &'f JsonFragments) -> Self {
+        JsonWriter {
+            lang: fragments.lang,
+            first: true,
+            fragments: Some(fragments),
+            buf: Vec::with_capacity(1024),
+        }
+    }
+}
+
+/// The rule set's text as JSON, rendered once for one language: what [`JsonWriter`] copies
+/// into each finding. A finding is matched to its rule by id and its text compared before
+/// anything is copied, so fragments of another rule set (or an owned, edited finding) are
+/// never used by mistake: such a finding is rendered the ordinary way.
+#[derive(Debug, Clone)]
+pub struct JsonFragments {
+    lang: Lang,
+    rules: std::collections::HashMap<String, RuleFragments>,
+}
+
+#[derive(Debug, Clone)]
+struct RuleFragments {
+    source: String,
+    severity: crate::rules::Severity,
+    message: String,
+    /// `"rule":…,"source":…,"severity":…,"message":…`
+    head: Vec<u8>,
+    remedies: Vec<RemedyFragment>,
+}
+
+#[derive(Debug, Clone)]
+struct RemedyFragment {
+    source: String,
+    steps: Vec<String>,
+    /// `{"source":…,"steps":[…]}`
+    json: Vec<u8>,
+}
+
+impl JsonFragments {
+    pub fn new(rules: &crate::RuleSet, lang: Lang) -> Self {
+        let mut out = std::collections::HashMap::new();
+        for rule in &rules.file().rules {
+            let mut head = Vec::new();
+            head.extend_from_slice(b"\"rule\":");
+            push_json_str(&mut head, &rule.id);
+            head.extend_from_slice(b",\"source\":");
+            push_json_str(&mut head, &rule.source);
+            head.extend_from_slice(b",\"severity\":");
+            push_json_str(&mut head, rule.severity.name());
+            head.extend_from_slice(b",\"message\":");
+            push_json_str(&mut head, rule.message.get(lang));
+            let remedies = rule
+                .remedy
+                .iter()
+                .map(|r| {
+                    let source = r.source.as_deref().unwrap_or(&rule.source).to_owned();
+                    let steps: Vec<String> =
+                        r.steps.iter().map(|t| t.get(lang).to_owned()).collect();
+                    let mut json = Vec::new();
+                    json.extend_from_slice(b"{\"source\":");
+                    push_json_str(&mut json, &source);
+                    json.extend_from_slice(b",\"steps\":[");
+                    for (i, step) in steps.iter().enumerate() {
+                        if i > 0 {
+                            json.push(b',');
+                        }
+                        push_json_str(&mut json, step);
+                    }
+                    json.extend_from_slice(b"]}");
+                    RemedyFragment {
+                        source,
+                        steps,
+                        json,
+                    }
+                })
+                .collect();
+            out.insert(
+                rule.id.clone(),
+                RuleFragments {
+                    source: rule.source.clone(),
+                    severity: rule.severity,
+                    message: rule.message.get(lang).to_owned(),
+                    head,
+                    remedies,
+                },
+            );
+        }
+        JsonFragments { lang, rules: out }
+    }
+
+    /// The language the fragments are in.
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+}
+
+/// Appends `text` as a JSON string.
+fn push_json_str(buf: &mut Vec<u8>, text: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, text);
+}
+
+impl JsonWriter<'_> {
+    /// Appends one finding as serde would write [`FindingOut`].
+    fn push_finding(&mut self, f: &Finding<'_>) -> io::Result<()> {
+        let lang = self.lang;
+        let rule = self
+            .fragments
+            .and_then(|fr| fr.rules.get(&*f.rule))
+            .filter(|r| {
+                r.severity == f.severity && r.source == f.source && r.message == f.message.get(lang)
+            });
+        let Some(rule) = rule else {
+            return serde_json::to_writer(&mut self.buf, &finding_out(f, lang))
+                .map_err(io::Error::other);
+        };
+        let buf = &mut self.buf;
+        buf.push(b'{');
+        buf.extend_from_slice(&rule.head);
+        if !f.fields.is_empty() {
+            // As a JSON object keeps them: each key once, at its first place, with its last
+            // value.
+            buf.extend_from_slice(b",\"fields\":{");
+            let mut first = true;
+            for (i, (key, _)) in f.fields.iter().enumerate() {
+                if f.fields[..i].iter().any(|(k, _)| k == key) {
+                    continue;
+                }
+                let value = f
+                    .fields
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v);
+                if !first {
+                    buf.push(b',');
+                }
+                first = false;
+                push_json_str(buf, key);
+                buf.push(b':');
+                serde_json::to_writer(&mut *buf, &value).map_err(io::Error::other)?;
+            }
+            buf.push(b'}');
+        }
+        buf.extend_from_slice(b",\"remedies\":[");
+        for (i, r) in f.remedies.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            let known = rule.remedies.iter().find(|known| {
+                known.source == r.source
+                    && known.steps.len() == r.steps.len()
+                    && known
+                        .steps
+                        .iter()
+                        .zip(r.steps.iter())
+                        .all(|(a, b)| a == b.get(lang))
+            });
+            match known {
+                Some(k) => buf.extend_from_slice(&k.json),
+                None => serde_json::to_writer(
+                    &mut *buf,
+                    &RemedyOut {
+                        source: &r.source,
+                        steps: r.steps.iter().map(|s| s.get(lang)).collect(),
+                    },
+                )
+                .map_err(io::Error::other)?,
+            }
+        }
+        buf.extend_from_slice(b"]}");
+        Ok(())
+    }
+}
+
+impl ResultWriter for JsonWriter<'_> {
     fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
         out.write_all(b"{\"results\": [")
     }
@@ -184,21 +374,40 @@ impl ResultWriter for JsonWriter {
             .order
             .as_ref()
             .and_then(|o| o.order_number.as_deref());
-        let item = ResultOut {
-            index,
-            order_number,
-            action: request.action.name(),
-            decision: verdict.decision,
-            findings: verdict
-                .findings
-                .iter()
-                .map(|f| finding_out(f, self.lang))
-                .collect(),
-            explain: explanation.map(|e| e.rules.iter().map(trace_out).collect()),
-        };
-        out.write_all(if self.first { b"\n" } else { b",\n" })?;
+        self.buf.clear();
+        self.buf
+            .extend_from_slice(if self.first { b"\n{" } else { b",\n{" });
         self.first = false;
-        serde_json::to_writer(&mut *out, &item).map_err(io::Error::other)
+        // The fields of [`ResultOut`], in its order.
+        if let Some(i) = index {
+            self.buf.extend_from_slice(b"\"index\":");
+            self.buf.extend_from_slice(i.to_string().as_bytes());
+            self.buf.push(b',');
+        }
+        self.buf.extend_from_slice(b"\"orderNumber\":");
+        match order_number {
+            Some(n) => push_json_str(&mut self.buf, n),
+            None => self.buf.extend_from_slice(b"null"),
+        }
+        self.buf.extend_from_slice(b",\"action\":");
+        push_json_str(&mut self.buf, request.action.name());
+        self.buf.extend_from_slice(b",\"decision\":");
+        push_json_str(&mut self.buf, verdict.decision.name());
+        self.buf.extend_from_slice(b",\"findings\":[");
+        for (i, f) in verdict.findings.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.push_finding(f)?;
+        }
+        self.buf.push(b']');
+        if let Some(e) = explanation {
+            self.buf.extend_from_slice(b",\"explain\":");
+            let rules: Vec<TraceOut<'_>> = e.rules.iter().map(trace_out).collect();
+            serde_json::to_writer(&mut self.buf, &rules).map_err(io::Error::other)?;
+        }
+        self.buf.push(b'}');
+        out.write_all(&self.buf)
     }
 
     fn end(

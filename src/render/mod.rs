@@ -15,7 +15,8 @@ mod check;
 mod explain_error;
 
 pub use check::{
-    check_document, check_output_schema, CheckOptions, CheckRun, JsonWriter, ResultWriter, Summary,
+    check_document, check_output_schema, CheckOptions, CheckRun, JsonFragments, JsonWriter,
+    ResultWriter, Summary,
 };
 pub use explain_error::{
     explain_error, explain_error_schema, DuplicateKey, ExplainErrorOutput, OrderOutput,

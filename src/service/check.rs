@@ -173,7 +173,7 @@ async fn inline(shared: &Shared, rules: &Rules, asked: &Asked, body: Body) -> Re
         }
     };
     let mut out = Vec::with_capacity(1024);
-    let mut writer = JsonWriter::new(asked.lang);
+    let mut writer = JsonWriter::with_fragments(rules.fragments(asked.lang));
     let mut tally = Tally::default();
     let run = check_document(
         &rules.engine,
@@ -218,7 +218,7 @@ async fn streamed(shared: Arc<Shared>, rules: Arc<Rules>, asked: Asked, body: Bo
             pieces: answer_tx,
             buf: Vec::with_capacity(HOLD),
         };
-        let mut writer = JsonWriter::new(asked.lang);
+        let mut writer = JsonWriter::with_fragments(rules.fragments(asked.lang));
         let mut tally = Tally::default();
         let run = check_document(
             &rules.engine,

@@ -60,16 +60,29 @@ pub struct Rules {
     pub engine: Engine,
     /// The first 16 hex digits of the SHA-256 of the rules text.
     pub version: String,
+    /// The rules' text as JSON, rendered once per language for every answer.
+    fragments: [crate::render::JsonFragments; 2],
 }
 
 impl Rules {
     /// Loads rules from their text (`name` is used in diagnostics).
     pub fn from_text(name: &str, text: &str) -> Result<Rules, RulesError> {
         let engine = Engine::new(RuleSet::from_yaml(name, text)?);
+        let fragments = [crate::Lang::Ja, crate::Lang::En]
+            .map(|lang| crate::render::JsonFragments::new(engine.rules(), lang));
         Ok(Rules {
             engine,
             version: version_of(text),
+            fragments,
         })
+    }
+
+    /// The rules' JSON fragments in `lang`.
+    pub fn fragments(&self, lang: crate::Lang) -> &crate::render::JsonFragments {
+        match lang {
+            crate::Lang::Ja => &self.fragments[0],
+            crate::Lang::En => &self.fragments[1],
+        }
     }
 
     /// Loads the rules of `source`.

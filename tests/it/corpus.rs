@@ -129,3 +129,104 @@ fn explain_reports_the_deciding_values() {
     // Every confirm rule is listed, fired or not.
     assert!(traces.len() >= 10, "{traces:?}");
 }
+
+/// The JSON writer copies each rule's text as JSON rendered once at start
+/// ([`JsonFragments`]); what it writes must be byte for byte what serde writes for the same
+/// finding, in both languages, with and without `--explain`, for every corpus document —
+/// and an owned finding whose text differs from the rules (as a caller may build) must be
+/// written from its own text, not the fragments'.
+#[test]
+fn pre_rendered_rule_text_writes_the_same_bytes() {
+    use rms_preflight::render::{check_document, CheckOptions, JsonFragments, JsonWriter};
+    use rms_preflight::{Engine, Lang, RuleSet, Timestamp};
+
+    let engine = Engine::new(RuleSet::embedded().unwrap());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/check");
+    let mut documents: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    documents.sort();
+    let mut findings = 0;
+    for lang in [Lang::Ja, Lang::En] {
+        let fragments = JsonFragments::new(engine.rules(), lang);
+        for explain in [false, true] {
+            let options = CheckOptions {
+                format: None,
+                explain,
+                now: Timestamp::from_unix(1_796_000_000, 9 * 3600),
+                stop_on_write_error: false,
+            };
+            for path in &documents {
+                let text = std::fs::read(path).unwrap();
+                let (mut plain, mut copied) = (Vec::new(), Vec::new());
+                check_document(
+                    &engine,
+                    &text[..],
+                    &options,
+                    &mut JsonWriter::new(lang),
+                    &mut plain,
+                    &mut |_, v| findings += v.findings.len(),
+                );
+                check_document(
+                    &engine,
+                    &text[..],
+                    &options,
+                    &mut JsonWriter::with_fragments(&fragments),
+                    &mut copied,
+                    &mut |_, _| {},
+                );
+                assert_eq!(
+                    String::from_utf8_lossy(&plain),
+                    String::from_utf8_lossy(&copied),
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(
+        findings > 100,
+        "the corpus has findings to copy: {findings}"
+    );
+
+    // A finding edited after the check: its own text is written.
+    use rms_preflight::render::ResultWriter;
+    let doc = std::fs::read(dir.join("s13-confirm-unset-fee-and-tax.deny.yaml")).unwrap();
+    let mut request = None;
+    rms_preflight::model::read_document(&doc[..], None, &mut |_, r| {
+        request.get_or_insert(r);
+        Ok(())
+    })
+    .unwrap();
+    let mut request = request.unwrap();
+    request
+        .now
+        .get_or_insert(Timestamp::from_unix(1_796_000_000, 9 * 3600));
+    let mut verdict = engine.check(&request).into_owned();
+    let finding = verdict
+        .findings
+        .first_mut()
+        .expect("a denial has a finding");
+    finding.message.to_mut().ja = "書き換えた<文>".into();
+    if let Some(r) = finding.remedies.first_mut() {
+        r.steps.to_mut()[0].ja = "別の手順".into();
+    }
+    let fragments = JsonFragments::new(engine.rules(), Lang::Ja);
+    let (mut plain, mut copied) = (Vec::new(), Vec::new());
+    JsonWriter::new(Lang::Ja)
+        .result(&mut plain, None, &request, &verdict, None)
+        .unwrap();
+    JsonWriter::with_fragments(&fragments)
+        .result(&mut copied, None, &request, &verdict, None)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(plain).unwrap(),
+        String::from_utf8(copied.clone()).unwrap()
+    );
+    let copied = String::from_utf8(copied).unwrap();
+    assert!(
+        copied.contains("書き換えた<文>") && copied.contains("別の手順"),
+        "{copied}"
+    );
+}

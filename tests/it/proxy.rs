@@ -158,6 +158,19 @@ impl ProxyProcess {
         self.log.lock().unwrap().join("")
     }
 
+    /// The log once it holds `needle` (a thread reads the proxy's stderr: a line written
+    /// before an answer may be read after it), or as it is after 10 s.
+    fn log_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
@@ -400,8 +413,13 @@ fn eight_clients_one_confirmation_each_through_the_proxy() {
             "{metrics}"
         );
 
-        // The logs are JSON lines and carry no credential.
-        let log = proxy.log();
+        // The logs are JSON lines and carry no credential (read by a thread: wait for them).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut log = proxy.log();
+        while log.lines().filter(|l| l.starts_with('{')).count() < 40 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            log = proxy.log();
+        }
         let lines: Vec<&str> = log.lines().filter(|l| l.starts_with('{')).collect();
         assert!(lines.len() >= 40, "{log}");
         for l in &lines {
@@ -856,7 +874,8 @@ fn dry_run_relays_everything_and_counts_what_it_would_deny() {
             ),
             "{metrics}"
         );
-        assert!(proxy.log().contains("would deny"), "{}", proxy.log());
+        let log = proxy.log_with("would deny");
+        assert!(log.contains("would deny"), "{log}");
     });
 }
 
