@@ -7,7 +7,9 @@
 //! seams, the runner and the explorer) stays inside.
 
 mod clock;
+pub mod coverage;
 mod explore;
+pub mod html;
 mod oms;
 pub mod report;
 mod rms;
@@ -21,7 +23,10 @@ pub use explore::{
     Violation,
 };
 pub use oms::{ActionResult, Oms, OmsOrder};
-pub use rms::{CallRecord, FaultKind, FaultRule, RandomFaults, SimConfig, SimHandler, SimRms};
+pub use rms::{
+    CallRecord, FaultKind, FaultRule, Moved, RandomFaults, SimConfig, SimHandler, SimRms,
+};
 pub use runner::{
-    build as build_oms, run_scenario, Mismatch, RunOptions, ScenarioReport, StepReport,
+    build as build_oms, run_scenario, CallTrace, Mismatch, OrderAfter, RunOptions, ScenarioReport,
+    StepKind, StepReport, StepTrace,
 };
