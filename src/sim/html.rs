@@ -52,6 +52,7 @@ struct Words {
     tags_covered: &'static str,
     failing_only: &'static str,
     step: &'static str,
+    steps: &'static str,
     expected: &'static str,
     got: &'static str,
     error: &'static str,
@@ -88,6 +89,7 @@ const EN: Words = Words {
     tags_covered: "seed tags exercised",
     failing_only: "failing only",
     step: "step",
+    steps: "steps",
     expected: "expected",
     got: "got",
     error: "error",
@@ -124,6 +126,7 @@ const JA: Words = Words {
     tags_covered: "実行されたシードタグ",
     failing_only: "失敗のみ表示",
     step: "ステップ",
+    steps: "ステップ",
     expected: "期待",
     got: "実際",
     error: "エラー",
@@ -208,7 +211,9 @@ const SCRIPT: &str = r#"
   if(first){
     var d=first.closest('details');
     while(d){d.open=true;d=d.parentElement?d.parentElement.closest('details'):null;}
-    window.addEventListener('load',function(){first.scrollIntoView({block:'center'});});
+    var go=function(){first.scrollIntoView({block:'center'});document.body.setAttribute('data-scrolled-to','first-failure');};
+    go();
+    window.addEventListener('load',go);
   }
 })();
 "#;
@@ -391,7 +396,7 @@ impl Page<'_> {
             esc(&r.name),
             esc(&r.file),
             r.steps.len(),
-            esc(w.step),
+            esc(w.steps),
             esc(w.virtual_time),
             super::report::human(r.virtual_seconds),
             r.calls,
@@ -400,9 +405,7 @@ impl Page<'_> {
         );
         // Bulk calls: a sequence diagram each.
         for (k, s) in r.steps.iter().enumerate() {
-            let bulk = s.trace.kind == StepKind::OmsAction
-                && s.trace.result.as_ref().is_some_and(|x| x.reports.len() > 1);
-            if bulk {
+            if s.trace.bulk {
                 let _ = write!(
                     self.out,
                     "<h3>{} — {} {} ({})</h3>\n",

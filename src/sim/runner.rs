@@ -53,6 +53,9 @@ pub struct StepTrace {
     pub kind: StepKind,
     /// Orders the step names (its action's orders and its `expect.order`).
     pub orders: Vec<String>,
+    /// A confirmation of several orders in one action (S3): the report draws its
+    /// sequence diagram.
+    pub bulk: bool,
     /// The guard's verdicts and outcomes (none for a step without a guarded action).
     pub result: Option<ActionResult>,
     /// The RMS calls made during the step, in order.
@@ -292,6 +295,7 @@ fn trace_step(oms: &Oms, step: &Step, calls_before: usize, trace: &mut StepTrace
         }
     }
     trace.orders = orders;
+    trace.bulk = matches!(&step.action, Some(StepAction::Confirm(t)) if t.list().len() > 1);
     let mut confirm_seen = false;
     trace.calls = oms
         .sim()
