@@ -317,7 +317,6 @@ fn the_report_in_a_headless_browser() {
                     "--no-first-run",
                     "--enable-logging=stderr",
                     "--v=0",
-                    "--virtual-time-budget=2000",
                     "--window-size=1280,1400",
                 ])
                 .arg(format!("--user-data-dir={}", profile.display()))
@@ -327,7 +326,10 @@ fn the_report_in_a_headless_browser() {
                 .expect("chromium runs")
         })
     };
-    let dom = browse("profile-dom", vec!["--dump-dom".into()]);
+    let dom = browse(
+        "profile-dom",
+        vec!["--virtual-time-budget=2000".into(), "--dump-dom".into()],
+    );
     let picture = browse(
         "profile-shot",
         vec![format!("--screenshot={}", shot.display())],
