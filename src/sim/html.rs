@@ -406,9 +406,9 @@ impl Page<'_> {
         // Bulk calls: a sequence diagram each.
         for (k, s) in r.steps.iter().enumerate() {
             if s.trace.bulk {
-                let _ = write!(
+                let _ = writeln!(
                     self.out,
-                    "<h3>{} — {} {} ({})</h3>\n",
+                    "<h3>{} — {} {} ({})</h3>",
                     esc(w.bulk_call),
                     esc(w.step),
                     s.index + 1,
@@ -581,7 +581,7 @@ impl Page<'_> {
 
     fn verdict(&mut self, report: &Report) {
         let d = decision_name(report.decision);
-        let _ = write!(self.out, "<span class=\"decision {d}\">{d}</span>\n");
+        let _ = writeln!(self.out, "<span class=\"decision {d}\">{d}</span>");
         for f in &report.findings {
             let _ = write!(
                 self.out,
@@ -613,9 +613,9 @@ impl Page<'_> {
         match outcome {
             Outcome::Denied(_) => {}
             Outcome::Done(d) => {
-                let _ = write!(
+                let _ = writeln!(
                     self.out,
-                    "<div class=\"outcome done\">{}: done{}</div>\n",
+                    "<div class=\"outcome done\">{}: done{}</div>",
                     esc(w.outcome),
                     if d.reconciled {
                         format!(" — {}", esc(w.reconciled))
@@ -646,9 +646,9 @@ impl Page<'_> {
 
     fn calls(&mut self, calls: &[&CallTrace]) {
         let w = self.w;
-        let _ = write!(
+        let _ = writeln!(
             self.out,
-            "<table class=\"calls\"><tr><th>{}</th><th>{}</th><th>HTTP</th><th>{}</th><th></th></tr>\n",
+            "<table class=\"calls\"><tr><th>{}</th><th>{}</th><th>HTTP</th><th>{}</th><th></th></tr>",
             esc(w.calls),
             esc(w.order),
             esc(w.fault)
@@ -798,9 +798,9 @@ impl Page<'_> {
         self.out.push_str("</table>\n");
         let file_index = |file: &str| reports.iter().position(|r| r.file == file);
         for k in ItemKind::ALL {
-            let _ = write!(
+            let _ = writeln!(
                 self.out,
-                "<details><summary>{}</summary><table class=\"coverage-items\"><tr><th></th><th>id</th><th>source</th><th>{}</th></tr>\n",
+                "<details><summary>{}</summary><table class=\"coverage-items\"><tr><th></th><th>id</th><th>source</th><th>{}</th></tr>",
                 plural(k),
                 esc(w.exercised_by)
             );
@@ -836,8 +836,9 @@ impl Page<'_> {
                 } else {
                     let _ = write!(
                         by,
-                        "{}: {}",
+                        "{} — {}: {}",
                         esc(w.not_exercised),
+                        esc(w.reason),
                         esc(it.gap.as_deref().unwrap_or(w.no_reason))
                     );
                 }
@@ -851,7 +852,6 @@ impl Page<'_> {
             }
             self.out.push_str("</table></details>\n");
         }
-        let _ = w.reason;
         self.out.push_str("</section>\n");
     }
 }
