@@ -385,8 +385,9 @@ impl Coverage {
         self.items.iter().filter(|i| !i.exercised)
     }
 
-    /// The text report: a table of the kinds, then every item not exercised (with its
-    /// reason, when the gaps file gives one), then stale gaps.
+    /// The text report: a table of the kinds, then every item by kind — `✓` with the
+    /// first steps that exercised it, `–` not exercised with the gaps file's reason, `✗`
+    /// not exercised and unexplained — then stale gaps.
     pub fn text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "coverage of {} scenarios:", self.scenarios);
@@ -408,19 +409,19 @@ impl Coverage {
             }
         }
         row(&mut out, "required (r+v+e)", &self.required);
-        let missing: Vec<&Item> = self.missing().collect();
-        if !missing.is_empty() {
-            let _ = writeln!(out, "not exercised:");
-            for i in missing {
-                let reason = i
-                    .gap
-                    .as_deref()
-                    .map_or_else(|| "no reason given".to_owned(), ToOwned::to_owned);
+        for k in ItemKind::ALL {
+            let _ = writeln!(out, "{}:", plural(k));
+            for i in self.items.iter().filter(|i| i.kind == k) {
                 let src = i
                     .source
                     .as_deref()
                     .map_or_else(String::new, |s| format!(" [{s}]"));
-                let _ = writeln!(out, "  {} {}{src}: {reason}", i.kind.name(), i.id);
+                let (mark, what) = match (i.exercised, &i.gap) {
+                    (true, _) => ("✓", self.by_steps(i, 3)),
+                    (false, Some(reason)) => ("–", format!("not exercised: {reason}")),
+                    (false, None) => ("✗", "not exercised, no reason given".to_owned()),
+                };
+                let _ = writeln!(out, "  {mark} {}{src}: {what}", i.id);
             }
         }
         for g in &self.stale_gaps {
@@ -435,8 +436,7 @@ impl Coverage {
         out
     }
 
-    /// The exercised items with the steps that exercised them (`--coverage` with
-    /// `--format text` prints it after the table only when asked; the HTML always shows it).
+    /// The first `max` steps that exercised `item` (`file.yaml#3`), and how many more.
     pub fn by_steps(&self, item: &Item, max: usize) -> String {
         let mut s: Vec<String> = item.by.iter().take(max).map(ToString::to_string).collect();
         if item.by.len() > max {

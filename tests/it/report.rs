@@ -187,11 +187,27 @@ fn coverage_counts_what_a_small_set_exercised() {
         );
     }
     assert_eq!(c["summary"]["tag"]["total"], 21);
+    // The document fits its checked-in schema.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(super::root().join("rules/coverage-output.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(c).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     // The text form: a table, then what was not exercised.
     let out = simulate(&["--coverage"], &files[..1]);
     let text = stdout(&out);
     assert!(text.contains("coverage of 1 scenarios:"), "{text}");
-    assert!(text.contains("not exercised:") && text.contains("rule confirm-once [S1]"));
+    assert!(
+        text.contains("  ✗ confirm-once [S1]: not exercised, no reason given"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  ✓ confirm-shipping-fee-unset [S13]: a-pass.yaml#2"),
+        "{text}"
+    );
+    assert!(text.contains("  ✓ S15: a-pass.yaml#2"), "{text}");
 }
 
 #[test]
