@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use super::coverage::{plural, Coverage, ItemKind};
+use super::rms::FaultKind;
 use super::runner::{CallTrace, ScenarioReport, StepKind, StepReport};
 use crate::engine::Decision;
 use crate::guard::{Outcome, Report};
@@ -664,10 +665,7 @@ impl Page<'_> {
             } else {
                 ""
             };
-            let fault = c
-                .call
-                .fault
-                .map_or_else(String::new, |f| format!("{f:?}").to_lowercase());
+            let fault = c.call.fault.map_or_else(String::new, fault_name);
             let mut note = Vec::new();
             if c.lost_answer {
                 note.push(w.lost_answer);
@@ -856,6 +854,14 @@ impl Page<'_> {
     }
 }
 
+/// A fault's name as scenarios write it (`lost_response`).
+fn fault_name(f: FaultKind) -> String {
+    match serde_json::to_value(f) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{f:?}"),
+    }
+}
+
 fn coverage_by(item: &super::coverage::Item) -> String {
     item.by
         .iter()
@@ -911,7 +917,7 @@ fn sequence_diagram(s: &StepReport, w: &Words, marker: &str) -> String {
             let fault = c
                 .call
                 .fault
-                .map_or_else(String::new, |f| format!(" ({f:?})").to_lowercase());
+                .map_or_else(String::new, |f| format!(" ({})", fault_name(f)));
             (
                 format!("HTTP {}{fault}", c.call.status),
                 c.call.status >= 400,

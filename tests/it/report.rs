@@ -104,6 +104,7 @@ fn the_html_report_holds_every_scenario_marks_failures_and_escapes_text() {
     assert!(page.contains("<svg class=\"seq\""));
     assert!(page.contains("answer lost (RMS acted)"));
     assert!(page.contains("reconciliation read"));
+    assert!(page.contains("<td>lost_response</td>"));
     assert!(page.contains("data-via=\"screening\""));
     // Nothing from a scenario reaches the page as markup: exactly one script element.
     assert_eq!(
