@@ -271,9 +271,37 @@ pub struct SimulateArgs {
     /// Seed of random faults (overrides the scenarios' own)
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Also write a self-contained HTML report (timelines, sequence diagrams, coverage)
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Language of the HTML report's messages and remedies
+    #[arg(long, value_enum, default_value_t = LangArg::Ja)]
+    pub lang: LangArg,
+    /// Print the rule coverage after the report (text), or under `coverage` (JSON)
+    #[arg(long)]
+    pub coverage: bool,
+    /// Exit 1 when rules, remedy variants and error entries together are exercised below
+    /// PCT percent (0–100)
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub min_coverage: Option<f64>,
+    /// Reasons why items cannot be exercised (YAML; see fixtures/coverage-gaps.yaml)
+    #[arg(long, value_name = "FILE")]
+    pub coverage_gaps: Option<PathBuf>,
     /// Scenario files or folders (searched for *.yaml)
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+/// A percentage, 0 to 100 (`--min-coverage`).
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number (a percentage, 0 to 100)"))?;
+    if !(0.0..=100.0).contains(&v) {
+        return Err(format!("{s} is outside 0 to 100"));
+    }
+    Ok(v)
 }
 
 #[derive(Debug, Args)]
@@ -503,6 +531,10 @@ pub enum SchemaKind {
     CheckOutput,
     /// The answer of `explain-error --format json`
     ExplainErrorOutput,
+    /// `simulate --coverage --format json`: the document under `coverage`
+    CoverageOutput,
+    /// The coverage gaps file (`simulate --coverage-gaps`)
+    CoverageGaps,
     /// The OpenAPI 3.1 document of `serve`
     Openapi,
     /// The answer of `conformance --format json` and `drift --format json`

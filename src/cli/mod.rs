@@ -94,6 +94,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 SchemaKind::Scenario => rms_preflight::sim::scenario::Scenario::json_schema(),
                 SchemaKind::CheckOutput => rms_preflight::render::check_output_schema(),
                 SchemaKind::ExplainErrorOutput => rms_preflight::render::explain_error_schema(),
+                SchemaKind::CoverageOutput => rms_preflight::sim::coverage::Coverage::json_schema(),
+                SchemaKind::CoverageGaps => rms_preflight::sim::coverage::Gaps::json_schema(),
                 SchemaKind::Openapi => rms_preflight::service::openapi(),
                 SchemaKind::ConformanceOutput => rms_preflight::conformance::report_schema(),
             };

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use super::args::{ExploreArgs, ReportFormat, SimServerArgs, SimulateArgs};
 use super::{load_rules, EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
 use rms_preflight::engine::Engine;
-use rms_preflight::sim::report;
+use rms_preflight::sim::coverage::{self, Gaps};
 use rms_preflight::sim::scenario::Scenario;
+use rms_preflight::sim::{html, report};
 use rms_preflight::sim::{run_scenario, RunOptions};
 
 /// Scenario files under `paths` (folders searched recursively for `*.yaml`/`*.yml`), sorted.
@@ -78,6 +79,33 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         let _ = writeln!(err, "error: no scenario files found");
         return EXIT_BAD_INPUT;
     }
+    if args.coverage && args.format == ReportFormat::Junit {
+        let _ = writeln!(
+            err,
+            "error: --coverage prints with --format text or json (JUnit has no place for it); use --html for both"
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let gaps = match &args.coverage_gaps {
+        None => Gaps::default(),
+        Some(p) => match Gaps::load(p) {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        },
+    };
+    if let Some(p) = &args.html {
+        if p.is_dir() {
+            let _ = writeln!(
+                err,
+                "error: --html `{}` is a folder; give a file name",
+                p.display()
+            );
+            return EXIT_BAD_INPUT;
+        }
+    }
     let options = RunOptions { seed: args.seed };
     let progress = std::io::stderr().is_terminal() && scenarios.len() > 1;
     let mut reports = Vec::with_capacity(scenarios.len());
@@ -97,20 +125,52 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     if progress {
         let _ = write!(err, "\r\x1b[2K");
     }
-    let text = match args.format {
+    let wants_coverage = args.coverage || args.min_coverage.is_some() || args.html.is_some();
+    let coverage =
+        wants_coverage.then(|| coverage::coverage(engine.rules().file(), &reports, &gaps));
+    let mut text = match args.format {
         ReportFormat::Text => report::text(&reports),
         ReportFormat::Json => report::json(&reports),
         ReportFormat::Junit => report::junit(&reports),
     };
+    if let (true, Some(c)) = (args.coverage, &coverage) {
+        match args.format {
+            ReportFormat::Text => text.push_str(&c.text()),
+            ReportFormat::Json => text = report::json_with_coverage(&reports, c),
+            ReportFormat::Junit => {}
+        }
+    }
+    if let (Some(path), Some(c)) = (&args.html, &coverage) {
+        let page = html::html(&reports, engine.rules().file(), c, args.lang.into());
+        if let Err(e) = std::fs::write(path, page) {
+            let _ = writeln!(
+                err,
+                "error: cannot write the HTML report `{}`: {e}",
+                path.display()
+            );
+            return EXIT_BAD_INPUT;
+        }
+    }
     if let Err(e) = out.write_all(text.as_bytes()) {
         let _ = writeln!(err, "error: cannot write the report: {e}");
         return EXIT_BAD_INPUT;
     }
-    if reports.iter().all(|r| r.passed()) {
+    let mut code = if reports.iter().all(|r| r.passed()) {
         EXIT_OK
     } else {
         EXIT_DENIED
+    };
+    if let (Some(min), Some(c)) = (args.min_coverage, &coverage) {
+        if c.required.percent < min {
+            let _ = writeln!(
+                err,
+                "coverage: rules, remedy variants and error entries exercised {:.1} % ({} of {}), below --min-coverage {min}",
+                c.required.percent, c.required.exercised, c.required.total
+            );
+            code = EXIT_DENIED;
+        }
     }
+    code
 }
 
 pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {

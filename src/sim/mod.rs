@@ -7,7 +7,9 @@
 //! seams, the runner and the explorer) stays inside.
 
 mod clock;
+pub mod coverage;
 mod explore;
+pub mod html;
 mod oms;
 pub mod report;
 mod rms;
@@ -22,8 +24,10 @@ pub use explore::{
 };
 pub use oms::{ActionResult, Oms, OmsOrder};
 pub use rms::{
-    rms_time, CallRecord, FaultKind, FaultRule, RandomFaults, SimConfig, SimHandler, SimRms,
+    rms_time, CallRecord, FaultKind, FaultRule, Moved, RandomFaults, SimConfig, SimHandler,
+    SimRms,
 };
 pub use runner::{
-    build as build_oms, run_scenario, Mismatch, RunOptions, ScenarioReport, StepReport,
+    build as build_oms, run_scenario, CallTrace, Mismatch, OrderAfter, RunOptions, ScenarioReport,
+    StepKind, StepReport, StepTrace,
 };

@@ -84,6 +84,17 @@ pub fn json(reports: &[ScenarioReport]) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
 }
 
+/// The JSON report with the coverage under `coverage` (`--coverage --format json`); the
+/// other keys are those of [`json`].
+pub fn json_with_coverage(
+    reports: &[ScenarioReport],
+    coverage: &super::coverage::Coverage,
+) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(&json(reports)).unwrap_or_default();
+    doc["coverage"] = serde_json::to_value(coverage).unwrap_or_default();
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
 fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

@@ -8,11 +8,11 @@ use serde_json::Value;
 
 use super::clock::{std_duration, SimClock};
 use super::oms::{ActionResult, Oms};
-use super::rms::{FaultKind, FaultRule, RandomFaults, SimConfig, SimRms};
+use super::rms::{CallRecord, FaultKind, FaultRule, Moved, RandomFaults, SimConfig, SimRms};
 use super::scenario::{Canceller, Event, Expect, OutcomeKind, Scenario, Step, StepAction};
 use crate::engine::{Decision, Engine};
 use crate::guard::Outcome;
-use crate::model::{Action, Timestamp};
+use crate::model::{Action, Label, Timestamp};
 use crate::rms::function;
 use crate::rules::Lang;
 
@@ -38,6 +38,70 @@ pub struct StepReport {
     /// The step could not run at all (an impossible event, an unknown order).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Everything the step did, typed, for the HTML report and coverage (not in the JSON
+    /// report: its shape is a contract).
+    #[serde(skip)]
+    pub trace: StepTrace,
+}
+
+/// What one step did, as it happened: the guard's verdicts and outcomes, the RMS calls,
+/// the moves of orders, and every order's state after it. Recording it reads state and
+/// changes nothing: verdicts and RMS calls are the same with or without it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepTrace {
+    /// What kind of step it was.
+    pub kind: StepKind,
+    /// Orders the step names (its action's orders and its `expect.order`).
+    pub orders: Vec<String>,
+    /// A confirmation of several orders in one action (S3): the report draws its
+    /// sequence diagram.
+    pub bulk: bool,
+    /// The guard's verdicts and outcomes (none for a step without a guarded action).
+    pub result: Option<ActionResult>,
+    /// The RMS calls made during the step, in order.
+    pub calls: Vec<CallTrace>,
+    /// Moves of orders during the step (by calls, by RMS on its own, by events played).
+    pub moves: Vec<Moved>,
+    /// Every order after the step, by number.
+    pub after: Vec<OrderAfter>,
+}
+
+/// What a step is, for grouping in a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StepKind {
+    /// An action the OMS performs through the guard.
+    OmsAction,
+    /// An event (buyer cancel, a licence expiring, …).
+    Event,
+    /// Virtual time passes (`advance`).
+    Advance,
+    /// A fault is injected or the shop's settings change.
+    Setup,
+    /// Only expectations.
+    #[default]
+    Expect,
+}
+
+/// One RMS call made during a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallTrace {
+    pub call: CallRecord,
+    /// The answer was lost (RMS acted; the caller timed out).
+    pub lost_answer: bool,
+    /// A `getOrder` the guard made to learn the outcome of an uncertain confirmation.
+    pub reconciliation: bool,
+}
+
+/// One order after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderAfter {
+    pub order: String,
+    /// `orderProgress` in RMS.
+    pub progress: Option<i64>,
+    /// The OMS's label.
+    pub label: Label,
+    pub confirm_sent: bool,
+    pub last_error: Option<String>,
 }
 
 impl StepReport {
@@ -96,6 +160,7 @@ pub fn run_scenario(
                 mismatches: vec![],
                 explanation: vec![],
                 error: Some(format!("cannot start the runtime: {e}")),
+                trace: StepTrace::default(),
             }],
             virtual_seconds: 0,
             wall_ms: 0.0,
@@ -174,10 +239,13 @@ async fn run(
                 mismatches: vec![],
                 explanation: vec![],
                 error: Some(e),
+                trace: StepTrace::default(),
             });
             return report;
         }
     };
+    oms.sim().record_moves();
+    let _initial = oms.sim().take_moves();
     for (index, step) in scenario.steps.iter().enumerate() {
         let at = oms.sim().clock().now().to_string();
         let before = oms.sim().call_count();
@@ -189,6 +257,7 @@ async fn run(
             mismatches: vec![],
             explanation: vec![],
             error: None,
+            trace: StepTrace::default(),
         };
         match result {
             Err(e) => step_report.error = Some(e),
@@ -199,13 +268,62 @@ async fn run(
                 if let Some(expect) = &step.expect {
                     step_report.mismatches = compare(&oms, step, expect, result.as_ref(), before);
                 }
+                step_report.trace.result = result;
             }
         }
+        trace_step(&oms, step, before, &mut step_report.trace);
         report.steps.push(step_report);
     }
     report.virtual_seconds = oms.sim().clock().elapsed().as_secs();
     report.calls = oms.sim().call_count();
     report
+}
+
+/// Fills a step's trace from what the simulator recorded (reads only).
+fn trace_step(oms: &Oms, step: &Step, calls_before: usize, trace: &mut StepTrace) {
+    trace.kind = match &step.action {
+        None => StepKind::Expect,
+        Some(StepAction::Event(_)) => StepKind::Event,
+        Some(StepAction::Advance(_)) => StepKind::Advance,
+        Some(StepAction::Fault(_) | StepAction::Shop(_)) => StepKind::Setup,
+        Some(_) => StepKind::OmsAction,
+    };
+    let mut orders = step.orders();
+    if let Some(n) = step.expect.as_ref().and_then(|e| e.order.clone()) {
+        if !orders.contains(&n) {
+            orders.push(n);
+        }
+    }
+    trace.orders = orders;
+    trace.bulk = matches!(&step.action, Some(StepAction::Confirm(t)) if t.list().len() > 1);
+    let mut confirm_seen = false;
+    trace.calls = oms
+        .sim()
+        .calls_since(calls_before)
+        .into_iter()
+        .map(|call| {
+            let reconciliation = confirm_seen && call.function == function::GET_ORDER;
+            if call.function == function::CONFIRM_ORDER {
+                confirm_seen = true;
+            }
+            CallTrace {
+                lost_answer: call.fault == Some(FaultKind::LostResponse),
+                reconciliation,
+                call,
+            }
+        })
+        .collect();
+    trace.moves = oms.sim().take_moves();
+    trace.after = oms
+        .orders()
+        .map(|(n, o)| OrderAfter {
+            order: n.clone(),
+            progress: oms.sim().peek_progress(n),
+            label: o.state.label,
+            confirm_sent: o.state.confirm_sent,
+            last_error: o.state.last_error.clone(),
+        })
+        .collect();
 }
 
 /// Runs one step; returns its description and what the guarded action did.

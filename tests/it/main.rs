@@ -15,6 +15,7 @@ mod ledger;
 mod properties;
 mod proxy;
 mod recording;
+mod report;
 mod rms_client;
 mod rules_errors;
 mod schema;

@@ -40,6 +40,16 @@ fn explain_error_output_schema_is_current() {
     );
 }
 
+#[test]
+fn coverage_output_schema_is_current() {
+    check("coverage-output", "rules/coverage-output.schema.json");
+}
+
+#[test]
+fn coverage_gaps_schema_is_current() {
+    check("coverage-gaps", "rules/coverage-gaps.schema.json");
+}
+
 /// The shipped outputs fit their schemas' shape: every key the schema requires is there.
 #[test]
 fn outputs_carry_the_schema_keys() {

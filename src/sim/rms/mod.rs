@@ -102,6 +102,22 @@ struct State {
     license: License,
     faults: Faults,
     calls: CallLog,
+    /// Every move of an order, kept only while a runner asks for them
+    /// ([`SimRms::record_moves`]): a report's timeline, never the explorer or a server.
+    moves: Option<Vec<Moved>>,
+}
+
+/// One move of an order along a transition of the rules: by a call, an event RMS made on
+/// its own (screening, auto-cancel, a cancellation's confirmation) or one a scenario
+/// played (a buyer's cancellation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub at: Timestamp,
+    pub order: String,
+    pub from: i64,
+    pub to: i64,
+    /// The transition's `via`: a function or an event.
+    pub via: String,
 }
 
 /// The simulated RMS. Cheap to share (`Arc`).
@@ -134,6 +150,7 @@ impl SimRms {
                 license: License::default(),
                 faults,
                 calls: CallLog::default(),
+                moves: None,
             }),
         }
     }
@@ -259,6 +276,29 @@ impl SimRms {
     /// it every record is kept (a scenario or an exploration checks them step by step).
     pub fn limit_call_log(&self, keep: usize) {
         self.lock().calls.limit(keep);
+    }
+
+    /// Keeps every move of an order from now on, for [`SimRms::take_moves`].
+    pub fn record_moves(&self) {
+        let mut s = self.lock();
+        if s.moves.is_none() {
+            s.moves = Some(Vec::new());
+        }
+    }
+
+    /// The moves recorded since the last call (none unless [`SimRms::record_moves`]).
+    pub fn take_moves(&self) -> Vec<Moved> {
+        self.lock()
+            .moves
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The order's `orderProgress` as RMS holds it, without running the events that are
+    /// due (a report reads the state; reading must not change when events run).
+    pub fn peek_progress(&self, number: &str) -> Option<i64> {
+        self.lock().orders.get(number).map(|o| o.progress())
     }
 
     /// How many confirmations RMS accepted for an order.

@@ -68,6 +68,15 @@ impl SimRms {
         if via == function::CONFIRM_ORDER {
             order.set_confirmed_at(now);
         }
+        if let Some(moves) = s.moves.as_mut() {
+            moves.push(super::Moved {
+                at: now,
+                order: number.to_owned(),
+                from,
+                to,
+                via: via.to_owned(),
+            });
+        }
         let after = |d: Duration| {
             now.unix_seconds()
                 .saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
