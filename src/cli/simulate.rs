@@ -97,6 +97,32 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         },
     };
     if let Some(p) = &args.html {
+        // The report must not replace what it reports on: a scenario or the gaps file.
+        let same =
+            |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            };
+        let inputs = files
+            .iter()
+            .map(|f| f.as_path())
+            .chain(args.coverage_gaps.as_deref());
+        if let Some(input) = inputs.into_iter().find(|f| same(f, p)) {
+            let _ = writeln!(
+                err,
+                "error: --html `{}` is an input of this run (`{}`); give another file name",
+                p.display(),
+                input.display()
+            );
+            return EXIT_BAD_INPUT;
+        }
+        if p.as_os_str() == "-" {
+            let _ = writeln!(
+                err,
+                "error: --html `-`: the HTML report goes to a file (standard output carries the --format report)"
+            );
+            return EXIT_BAD_INPUT;
+        }
         if p.is_dir() {
             let _ = writeln!(
                 err,
@@ -140,6 +166,11 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -
             ReportFormat::Junit => {}
         }
     }
+    // The --format report first: a CI job gets it even when the HTML cannot be written.
+    if let Err(e) = out.write_all(text.as_bytes()) {
+        let _ = writeln!(err, "error: cannot write the report: {e}");
+        return EXIT_BAD_INPUT;
+    }
     if let (Some(path), Some(c)) = (&args.html, &coverage) {
         let page = html::html(&reports, engine.rules().file(), c, args.lang.into());
         if let Err(e) = std::fs::write(path, page) {
@@ -151,10 +182,6 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -
             return EXIT_BAD_INPUT;
         }
     }
-    if let Err(e) = out.write_all(text.as_bytes()) {
-        let _ = writeln!(err, "error: cannot write the report: {e}");
-        return EXIT_BAD_INPUT;
-    }
     let mut code = if reports.iter().all(|r| r.passed()) {
         EXIT_OK
     } else {
@@ -164,13 +191,25 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         if c.required.percent < min {
             let _ = writeln!(
                 err,
-                "coverage: rules, remedy variants and error entries exercised {:.1} % ({} of {}), below --min-coverage {min}",
-                c.required.percent, c.required.exercised, c.required.total
+                "coverage: rules, remedy variants and error entries exercised {} % ({} of {}), below --min-coverage {min}",
+                shown_below(c.required.percent, min), c.required.exercised, c.required.total
             );
             code = EXIT_DENIED;
         }
     }
     code
+}
+
+/// `percent` with as many decimals as it takes to show it below `min` (95.37, not 95.4
+/// beside a threshold of 95.4).
+fn shown_below(percent: f64, min: f64) -> String {
+    for decimals in 1..=6 {
+        let shown = format!("{percent:.decimals$}");
+        if shown.parse::<f64>().is_ok_and(|v| v < min) {
+            return shown;
+        }
+    }
+    format!("{percent}")
 }
 
 pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {
@@ -267,5 +306,17 @@ pub fn explore(args: &ExploreArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
             );
             EXIT_DENIED
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_below;
+
+    #[test]
+    fn a_percentage_below_the_threshold_never_reads_as_equal() {
+        assert_eq!(shown_below(95.370_37, 95.4), "95.37");
+        assert_eq!(shown_below(95.0, 96.0), "95.0");
+        assert_eq!(shown_below(99.999_9, 100.0), "99.9999");
     }
 }

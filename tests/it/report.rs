@@ -225,6 +225,21 @@ fn min_coverage_sets_the_exit_code() {
         "{}",
         stderr(&out)
     );
+    // A percentage that rounds to the threshold is shown with the decimals that put it
+    // below: "2.08 … below 2.1", never "2.1 … below 2.1".
+    let out = simulate(&["--coverage", "--format", "json"], one);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let percent = doc["coverage"]["required"]["percent"].as_f64().unwrap();
+    let rounded = format!("{percent:.1}");
+    if rounded.parse::<f64>().unwrap() > percent {
+        let out = simulate(&["--min-coverage", &rounded], one);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            !stderr(&out).contains(&format!("exercised {rounded} %")),
+            "{}",
+            stderr(&out)
+        );
+    }
     let out = simulate(&["--min-coverage", "100%"], one);
     assert_eq!(out.status.code(), Some(1));
     for bad in ["101", "-1", "abc", "NaN", ""] {
@@ -247,6 +262,43 @@ fn bad_report_arguments_exit_2() {
     let out = simulate(&["--html", "/nonexistent-dir/x/report.html"], one);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot write the HTML report"));
+    // The --format report still reaches standard output (a CI job reads it).
+    assert!(
+        stdout(&out).contains("bulk confirmation"),
+        "{}",
+        stdout(&out)
+    );
+    // The report never replaces an input of the run: a scenario (any spelling of its
+    // path) or the gaps file; nor goes to a file named `-`.
+    let before = std::fs::read(&files[0]).unwrap();
+    let spelled = format!(
+        "{}/./{}",
+        dir.path().display(),
+        files[0].file_name().unwrap().to_string_lossy()
+    );
+    for target in [files[0].to_str().unwrap(), spelled.as_str(), "-"] {
+        let out = simulate(&["--html", target], one);
+        assert_eq!(out.status.code(), Some(2), "--html {target}");
+        assert!(stderr(&out).contains("--html"), "{}", stderr(&out));
+    }
+    assert_eq!(
+        std::fs::read(&files[0]).unwrap(),
+        before,
+        "the scenario is untouched"
+    );
+    let kept = dir.path().join("kept-gaps.yaml");
+    std::fs::write(&kept, "gaps: []\n").unwrap();
+    let out = simulate(
+        &[
+            "--coverage-gaps",
+            kept.to_str().unwrap(),
+            "--html",
+            kept.to_str().unwrap(),
+        ],
+        one,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "gaps: []\n");
     let out = simulate(&["--coverage", "--format", "junit"], one);
     assert_eq!(out.status.code(), Some(2));
     let gaps = dir.path().join("gaps.yaml");
