@@ -166,6 +166,11 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -
             ReportFormat::Junit => {}
         }
     }
+    if args.format == ReportFormat::Text {
+        // Scenario names and notes are outside text: a terminal must not run their
+        // escape sequences (a title change, a cleared screen).
+        text = without_controls(&text);
+    }
     // The --format report first: a CI job gets it even when the HTML cannot be written.
     if let Err(e) = out.write_all(text.as_bytes()) {
         let _ = writeln!(err, "error: cannot write the report: {e}");
@@ -198,6 +203,25 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         }
     }
     code
+}
+
+/// `text` with every control character but newline and tab shown as an escape (`\u{1b}`).
+fn without_controls(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `percent` with as many decimals as it takes to show it below `min` (95.37, not 95.4
@@ -318,5 +342,13 @@ mod tests {
         assert_eq!(shown_below(95.370_37, 95.4), "95.37");
         assert_eq!(shown_below(95.0, 96.0), "95.0");
         assert_eq!(shown_below(99.999_9, 100.0), "99.9999");
+    }
+
+    #[test]
+    fn control_characters_in_a_text_report_are_shown_not_run() {
+        assert_eq!(
+            super::without_controls("a\u{1b}]0;title\u{7}\nb\tc\r"),
+            "a\\u{1b}]0;title\\u{7}\nb\tc\\u{d}"
+        );
     }
 }

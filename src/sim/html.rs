@@ -66,6 +66,7 @@ struct Words {
     lost_answer: &'static str,
     reconciliation: &'static str,
     fault: &'static str,
+    call_note: &'static str,
     moves: &'static str,
     coverage: &'static str,
     not_exercised: &'static str,
@@ -103,6 +104,7 @@ const EN: Words = Words {
     lost_answer: "answer lost (RMS acted)",
     reconciliation: "reconciliation read",
     fault: "injected fault",
+    call_note: "note",
     moves: "moves",
     coverage: "Rule coverage",
     not_exercised: "not exercised",
@@ -140,6 +142,7 @@ const JA: Words = Words {
     lost_answer: "応答消失（RMSは処理済み）",
     reconciliation: "照合のための読み戻し",
     fault: "注入した障害",
+    call_note: "備考",
     moves: "状態遷移",
     coverage: "ルールカバレッジ",
     not_exercised: "未実行",
@@ -236,6 +239,16 @@ pub fn html(
         lang,
         w,
         first_failure_placed: false,
+        // The earliest failing step: the first scenario with a failure, its lowest step
+        // (timelines are grouped by order, so page order is not step order).
+        first_failure: reports.iter().enumerate().find_map(|(i, r)| {
+            r.steps
+                .iter()
+                .filter(|s| !s.passed())
+                .map(|s| s.index)
+                .min()
+                .map(|step| (i, step))
+        }),
         ids: BTreeSet::new(),
     };
     page.document(reports, coverage);
@@ -248,6 +261,8 @@ struct Page<'a> {
     lang: Lang,
     w: &'static Words,
     first_failure_placed: bool,
+    /// (scenario, step index) the page opens at.
+    first_failure: Option<(usize, usize)>,
     ids: BTreeSet<String>,
 }
 
@@ -473,7 +488,7 @@ impl Page<'_> {
     fn anchor(&mut self, scenario: usize, s: &StepReport) -> String {
         let mut attrs = String::new();
         let id = step_id(scenario, s.index);
-        if !s.passed() && !self.first_failure_placed {
+        if self.first_failure == Some((scenario, s.index)) && !self.first_failure_placed {
             self.first_failure_placed = true;
             let _ = write!(attrs, " id=\"first-failure\" data-step-id=\"{id}\"");
             self.ids.insert(id);
@@ -649,10 +664,11 @@ impl Page<'_> {
         let w = self.w;
         let _ = writeln!(
             self.out,
-            "<table class=\"calls\"><tr><th>{}</th><th>{}</th><th>HTTP</th><th>{}</th><th></th></tr>",
+            "<table class=\"calls\"><tr><th>{}</th><th>{}</th><th>HTTP</th><th>{}</th><th>{}</th></tr>",
             esc(w.calls),
             esc(w.order),
-            esc(w.fault)
+            esc(w.fault),
+            esc(w.call_note)
         );
         for c in calls {
             let status = if c.call.status == 0 {
@@ -777,22 +793,30 @@ impl Page<'_> {
         let w = self.w;
         let _ = write!(
             self.out,
-            "<section id=\"coverage\"><h2>{}</h2>\n<table class=\"coverage-summary\"><tr><th></th><th>exercised</th><th>total</th><th>%</th></tr>\n",
+            "<section id=\"coverage\"><h2>{}</h2>\n<table class=\"coverage-summary\"><tr><th></th><th>exercised</th><th>total</th><th>%</th><th>explained</th></tr>\n",
             esc(w.coverage)
         );
         for k in ItemKind::ALL {
             if let Some(t) = c.summary.get(k.name()) {
                 let _ = writeln!(
                     self.out,
-                    "<tr data-kind=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+                    "<tr data-kind=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
                     k.name(),
                     plural(k),
                     t.exercised,
                     t.total,
-                    t.percent
+                    t.percent,
+                    t.explained
                 );
             }
         }
+        // What --min-coverage compares.
+        let t = &c.required;
+        let _ = writeln!(
+            self.out,
+            "<tr data-kind=\"required\" class=\"required\"><td>required (r+v+e)</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
+            t.exercised, t.total, t.percent, t.explained
+        );
         self.out.push_str("</table>\n");
         let file_index = |file: &str| reports.iter().position(|r| r.file == file);
         for k in ItemKind::ALL {

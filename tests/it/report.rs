@@ -459,3 +459,36 @@ fn find_chromium() -> Option<PathBuf> {
         .flat_map(|d| ["chromium", "chromium-browser"].map(|n| d.join(n)))
         .find(|p| p.is_file())
 }
+
+/// The page opens at the earliest failing step, not at the first failure in page order
+/// (timelines are grouped by order number, so a later step of a lower-numbered order comes
+/// first on the page); and the coverage table shows the row `--min-coverage` compares.
+#[test]
+fn the_page_opens_at_the_earliest_failure() {
+    let dir = Scratch::new("earliest-failure");
+    let file = dir.path().join("two-failures.yaml");
+    std::fs::write(
+        &file,
+        r#"name: two failures, on two orders
+start: 2026-11-30T09:00:00+09:00
+orders:
+  - {orderNumber: "375055-20261130-00000002", orderProgress: 100, orderDatetime: "2026-11-30T08:00:00+0900", postagePrice: -9999}
+  - {orderNumber: "375055-20261130-00000001", orderProgress: 300, orderDatetime: "2026-11-30T08:00:00+0900", postagePrice: 660}
+steps:
+  - confirm: "375055-20261130-00000002"
+    expect: {decision: allow}
+  - confirm: "375055-20261130-00000001"
+    expect: {decision: allow}
+"#,
+    )
+    .unwrap();
+    let html = dir.path().join("r.html");
+    let out = simulate(&["--html", html.to_str().unwrap()], &[file]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("id=\"first-failure\" data-step-id=\"sc0-st1\""),
+        "the first failure is step 1"
+    );
+    assert!(page.contains("data-kind=\"required\""));
+}
