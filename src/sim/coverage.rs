@@ -193,8 +193,34 @@ impl Gaps {
     /// Reads a gaps file (YAML); errors name the file, the path and the line/column.
     pub fn load(path: &Path) -> Result<Gaps, FileError> {
         let text = FileError::read("coverage gaps", path)?;
-        crate::model::from_yaml::<Gaps>(&text)
-            .map_err(|e| FileError::from_yaml("coverage gaps", &path.display().to_string(), e))
+        let file = path.display().to_string();
+        let gaps = crate::model::from_yaml::<Gaps>(&text)
+            .map_err(|e| FileError::from_yaml("coverage gaps", &file, e))?;
+        // A gap is an explanation: one per item, and never empty.
+        for (i, g) in gaps.gaps.iter().enumerate() {
+            if g.reason.trim().is_empty() {
+                return Err(FileError::new(
+                    "coverage gaps",
+                    &file,
+                    format!("at `gaps[{i}].reason`: the reason of `{}` is empty", g.id),
+                ));
+            }
+            if let Some(j) = gaps.gaps[..i]
+                .iter()
+                .position(|o| o.kind == g.kind && o.id == g.id)
+            {
+                return Err(FileError::new(
+                    "coverage gaps",
+                    &file,
+                    format!(
+                        "at `gaps[{i}]`: {} `{}` is already explained by `gaps[{j}]`",
+                        g.kind.name(),
+                        g.id
+                    ),
+                ));
+            }
+        }
+        Ok(gaps)
     }
 }
 

@@ -315,6 +315,25 @@ fn bad_report_arguments_exit_2() {
         one,
     );
     assert_eq!(out.status.code(), Some(2));
+    // A gap explains: an empty reason or a second entry for one item is refused.
+    for (body, says) in [
+        (
+            "gaps:\n  - {kind: rule, id: x, reason: \"  \"}\n",
+            "gaps[0].reason",
+        ),
+        (
+            "gaps:\n  - {kind: rule, id: x, reason: a}\n  - {kind: rule, id: x, reason: b}\n",
+            "already explained by `gaps[0]`",
+        ),
+    ] {
+        std::fs::write(&gaps, body).unwrap();
+        let out = simulate(
+            &["--coverage", "--coverage-gaps", gaps.to_str().unwrap()],
+            one,
+        );
+        assert_eq!(out.status.code(), Some(2), "{body}");
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
 }
 
 /// The shipped library exercises every rule, remedy variant and error entry, except the
