@@ -256,6 +256,7 @@ pub fn sim_server(args: &SimServerArgs, err: &mut dyn Write) -> u8 {
             start: rms_preflight::model::Timestamp::now_jst(),
             shop: None,
             sim: None,
+            ledger: None,
             orders: vec![],
             oms: Default::default(),
             steps: vec![],

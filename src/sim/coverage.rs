@@ -20,7 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::runner::{ScenarioReport, StepReport};
-use crate::guard::Outcome;
+use crate::guard::{Outcome, OwnedFinding};
 use crate::model::FileError;
 use crate::rules::RulesFile;
 
@@ -241,6 +241,24 @@ pub fn transition_id(from: i64, to: i64, via: &str) -> String {
     format!("{from}->{to} via {via}")
 }
 
+/// The remedy variants a finding shows, as `rule#N` (N from 1, in the rule's `remedy`
+/// list): a shown remedy is the variant with the same steps and source.
+pub(crate) fn variants_shown(rules: &RulesFile, f: &OwnedFinding) -> Vec<String> {
+    let Some(rule) = rules.rules.iter().find(|r| r.id == f.rule) else {
+        return Vec::new();
+    };
+    f.remedies
+        .iter()
+        .filter_map(|shown| {
+            rule.remedy.iter().position(|v| {
+                v.steps.as_slice() == shown.steps.as_ref()
+                    && v.source.as_deref().unwrap_or(&rule.source) == shown.source
+            })
+        })
+        .map(|i| format!("{}#{}", rule.id, i + 1))
+        .collect()
+}
+
 /// What one step exercised: item ids by kind (tags are derived afterwards).
 fn step_hits(rules: &RulesFile, step: &StepReport, hit: &mut dyn FnMut(ItemKind, String)) {
     let t = &step.trace;
@@ -248,17 +266,8 @@ fn step_hits(rules: &RulesFile, step: &StepReport, hit: &mut dyn FnMut(ItemKind,
         for (_, report) in &result.reports {
             for f in &report.findings {
                 hit(ItemKind::Rule, f.rule.to_string());
-                let Some(rule) = rules.rules.iter().find(|r| r.id == f.rule) else {
-                    continue;
-                };
-                for shown in &f.remedies {
-                    let variant = rule.remedy.iter().position(|v| {
-                        v.steps.as_slice() == shown.steps.as_ref()
-                            && v.source.as_deref().unwrap_or(&rule.source) == shown.source
-                    });
-                    if let Some(i) = variant {
-                        hit(ItemKind::Remedy, format!("{}#{}", rule.id, i + 1));
-                    }
+                for variant in variants_shown(rules, f) {
+                    hit(ItemKind::Remedy, variant);
                 }
             }
         }

@@ -208,6 +208,7 @@ pub fn generate(config: &ExploreConfig) -> Scenario {
             ..crate::model::Shop::default()
         }),
         sim: None,
+        ledger: None,
         orders,
         oms: Default::default(),
         steps,

@@ -5,6 +5,11 @@
 //! every 5 minutes (S5, the rules' `timing.result_poll_interval`) to set the labels, and
 //! performs every user action through the real [`Guard`] → engine → client, so a
 //! scenario exercises the product, not a copy of it.
+//!
+//! With a ledger ([`Oms::with_ledger`]) its guard claims every confirmation there first
+//! (S1, `confirm-ledger-claimed`). The ledger lives outside the OMS's process: when the
+//! OMS restarts ([`Oms::restart`]) from its backup and forgets what it sent, the ledger
+//! still remembers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use super::clock::std_duration;
 use super::rms::SimRms;
 use crate::engine::Engine;
 use crate::guard::{Done, Guard, Outcome, Report, Tracked};
+use crate::ledger::Ledger;
 use crate::model::{Action, Label, OmsState, Order, Shop, Timestamp};
 use crate::rms::function;
 use crate::rms::wire::{
@@ -54,7 +60,14 @@ pub struct Oms {
     poll_interval: std::time::Duration,
     bundles: u32,
     polls: u64,
+    /// The once-only ledger the guard claims confirmations in, if any.
+    ledger: Option<Arc<dyn Ledger>>,
+    /// Every order as imported: what a restart comes back with.
+    backup: BTreeMap<String, OmsOrder>,
 }
+
+/// The shop key a scenario's OMS claims under in its ledger.
+pub const LEDGER_SHOP: &str = "scenario-shop";
 
 impl Oms {
     pub fn new(engine: Arc<Engine>, sim: Arc<SimRms>, shop: Shop) -> Self {
@@ -69,7 +82,23 @@ impl Oms {
             sim,
             bundles: 0,
             polls: 0,
+            ledger: None,
+            backup: BTreeMap::new(),
         }
+    }
+
+    /// The guard claims every confirmation in `ledger` (under [`LEDGER_SHOP`]) before
+    /// sending it.
+    pub fn with_ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The OMS's process restarts from its backup, the orders as imported: everything it
+    /// did since (confirmations recorded as sent, labels, edits, bundles, errors) is
+    /// forgotten. RMS and the ledger are other processes: they keep theirs.
+    pub fn restart(&mut self) {
+        self.orders = self.backup.clone();
     }
 
     /// Imports an order (as RMS holds it) with the OMS's initial state.
@@ -80,15 +109,14 @@ impl Oms {
             .unwrap_or_default()
             .to_owned();
         let watching = state.confirm_sent && state.label != Label::Processed;
-        self.orders.insert(
-            number,
-            OmsOrder {
-                snapshot,
-                state,
-                pending: Map::new(),
-                watching,
-            },
-        );
+        let order = OmsOrder {
+            snapshot,
+            state,
+            pending: Map::new(),
+            watching,
+        };
+        self.backup.insert(number.clone(), order.clone());
+        self.orders.insert(number, order);
     }
 
     pub fn sim(&self) -> &Arc<SimRms> {
@@ -135,8 +163,12 @@ impl Oms {
     }
 
     fn guard(&self) -> Guard<Arc<SimRms>> {
-        Guard::new(self.sim.clone(), self.engine.clone(), self.shop.clone())
-            .with_clock(Arc::new(self.sim.clock()))
+        let guard = Guard::new(self.sim.clone(), self.engine.clone(), self.shop.clone())
+            .with_clock(Arc::new(self.sim.clock()));
+        match &self.ledger {
+            Some(ledger) => guard.with_ledger(ledger.clone(), LEDGER_SHOP),
+            None => guard,
+        }
     }
 
     /// The order as the guard sees it.

@@ -9,7 +9,9 @@ use serde_json::Value;
 use super::clock::{std_duration, SimClock};
 use super::oms::{ActionResult, Oms};
 use super::rms::{CallRecord, FaultKind, FaultRule, Moved, RandomFaults, SimConfig, SimRms};
-use super::scenario::{Canceller, Event, Expect, OutcomeKind, Scenario, Step, StepAction};
+use super::scenario::{
+    Canceller, Event, Expect, LedgerKind, OutcomeKind, Scenario, Step, StepAction,
+};
 use crate::engine::{Decision, Engine};
 use crate::guard::Outcome;
 use crate::model::{Action, Label, Timestamp};
@@ -203,6 +205,12 @@ pub fn build(engine: Arc<Engine>, scenario: &Scenario, seed: Option<u64>) -> Res
     let expiry = engine.rules().facts().license_expiry(&shop);
     sim.set_license_expiry(expiry);
     let mut oms = Oms::new(engine, sim.clone(), shop);
+    if let Some(kind) = scenario.ledger {
+        let ledger: Arc<dyn crate::ledger::Ledger> = match kind {
+            LedgerKind::Memory => Arc::new(crate::ledger::MemoryLedger::new()),
+        };
+        oms = oms.with_ledger(ledger);
+    }
     for o in &scenario.orders {
         sim.add_order(o.clone())?;
         let n = o
@@ -266,7 +274,8 @@ async fn run(
                     step_report.explanation = explain(r);
                 }
                 if let Some(expect) = &step.expect {
-                    step_report.mismatches = compare(&oms, step, expect, result.as_ref(), before);
+                    step_report.mismatches =
+                        compare(&engine, &oms, step, expect, result.as_ref(), before);
                 }
                 step_report.trace.result = result;
             }
@@ -283,7 +292,7 @@ async fn run(
 fn trace_step(oms: &Oms, step: &Step, calls_before: usize, trace: &mut StepTrace) {
     trace.kind = match &step.action {
         None => StepKind::Expect,
-        Some(StepAction::Event(_)) => StepKind::Event,
+        Some(StepAction::Event(_) | StepAction::OmsRestart) => StepKind::Event,
         Some(StepAction::Advance(_)) => StepKind::Advance,
         Some(StepAction::Fault(_) | StepAction::Shop(_)) => StepKind::Setup,
         Some(_) => StepKind::OmsAction,
@@ -326,8 +335,44 @@ fn trace_step(oms: &Oms, step: &Step, calls_before: usize, trace: &mut StepTrace
         .collect();
 }
 
-/// Runs one step; returns its description and what the guarded action did.
+/// Runs one step; returns its description and what the guarded action did. A step with
+/// `kill_after` is cut short: the OMS's action is dropped mid-flight and the OMS restarts
+/// (no result: the OMS never learnt one).
 pub async fn perform(
+    engine: &Engine,
+    oms: &mut Oms,
+    step: &Step,
+) -> (String, Result<Option<ActionResult>, String>) {
+    let Some(kill) = step.kill_after else {
+        return perform_action(engine, oms, step).await;
+    };
+    let killed = tokio::time::timeout(std_duration(kill), perform_action(engine, oms, step)).await;
+    match killed {
+        Ok((what, result)) => (format!("{what} (not killed: done within {kill})"), result),
+        Err(_) => {
+            oms.restart();
+            let what = step.action.as_ref().map(action_name).unwrap_or_default();
+            (
+                format!("{what} (the OMS killed after {kill}, restarted)"),
+                Ok(None),
+            )
+        }
+    }
+}
+
+/// How a killed step's action is named in a report (only actions that call RMS can be).
+fn action_name(action: &StepAction) -> String {
+    match action {
+        StepAction::Confirm(t) => format!("confirm {}", t.list().join(", ")),
+        StepAction::FetchStatus(n) => format!("fetch_status {n}"),
+        StepAction::Reflect(n) => format!("reflect {n}"),
+        StepAction::Ship(n) => format!("ship {n}"),
+        StepAction::Cancel(n) => format!("cancel {n}"),
+        _ => "action".into(),
+    }
+}
+
+async fn perform_action(
     engine: &Engine,
     oms: &mut Oms,
     step: &Step,
@@ -381,6 +426,10 @@ pub async fn perform(
             (format!("advance {d}"), Ok(None))
         }
         StepAction::Event(event) => event_step(engine, oms, event),
+        StepAction::OmsRestart => {
+            oms.restart();
+            ("oms_restart".into(), Ok(None))
+        }
         StepAction::Fault(f) => {
             let clock = oms.sim().clock();
             let until = f.duration.map(|d| super::rms::until(&clock, d));
@@ -504,6 +553,7 @@ fn name<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn compare(
+    engine: &Engine,
     oms: &Oms,
     step: &Step,
     expect: &Expect,
@@ -573,6 +623,28 @@ fn compare(
             .unwrap_or_default();
         if !seen.contains(src) {
             check("remedy", src.clone(), format!("{seen:?}"));
+        }
+    }
+    if let Some(id) = &expect.rule {
+        let seen: Vec<String> = report
+            .map(|(_, r)| r.findings.iter().map(|f| f.rule.to_string()).collect())
+            .unwrap_or_default();
+        if !seen.contains(id) {
+            check("rule", id.clone(), format!("{seen:?}"));
+        }
+    }
+    if let Some(id) = &expect.remedy_variant {
+        let rules = engine.rules();
+        let seen: Vec<String> = report
+            .map(|(_, r)| {
+                r.findings
+                    .iter()
+                    .flat_map(|f| super::coverage::variants_shown(rules.file(), f))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !seen.contains(id) {
+            check("remedy_variant", id.clone(), format!("{seen:?}"));
         }
     }
     if let Some(k) = expect.outcome {

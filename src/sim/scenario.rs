@@ -40,6 +40,11 @@ pub struct Scenario {
     pub shop: Option<Shop>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimSettings>,
+    /// The once-only ledger the OMS's guard claims each confirmation in (S1); none by
+    /// default. `memory`: a [`MemoryLedger`](crate::ledger::MemoryLedger), kept for the
+    /// whole scenario: it outlives the OMS's restarts (`oms_restart`, `kill_after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerKind>,
     /// RMS OrderModels, as RMS holds them at the start.
     #[serde(default)]
     #[schemars(with = "Vec<BTreeMap<String, Value>>")]
@@ -66,6 +71,14 @@ pub struct SimSettings {
     /// Probability (0–1) that any call fails with a random fault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random_fault_rate: Option<f64>,
+}
+
+/// Which once-only ledger a scenario's OMS uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerKind {
+    /// In the simulator's memory: survives the OMS's restarts, not the scenario.
+    Memory,
 }
 
 /// One order number or several.
@@ -287,6 +300,13 @@ pub struct Expect {
     /// A seed tag among the remedy variants shown (S14 vs S15).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remedy: Option<String>,
+    /// A rule id among the findings (`confirm-ledger-claimed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// A remedy variant shown, named as the coverage report names it: `rule#N`, N counted
+    /// from 1 in the rule's `remedy` list (`confirm-ledger-claimed#2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy_variant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<OutcomeKind>,
     /// The call's outcome was reconciled by reading the order back (no resend).
@@ -371,6 +391,16 @@ pub struct StepInput {
     pub event: Option<EventInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<FaultStep>,
+    /// The OMS process restarts from its last backup (the orders and their `oms:` state
+    /// as imported at the start): what it did since — the confirmations it recorded as
+    /// sent, labels, edits, errors — is forgotten. RMS and the ledger keep theirs. `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oms_restart: Option<bool>,
+    /// With an action that calls RMS (`confirm`, `fetch_status`, `reflect`, `ship`,
+    /// `cancel`): the OMS process is killed this long into the action, its call still in
+    /// flight (what RMS does with the call goes on), and restarts as `oms_restart` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_after: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expect>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -400,6 +430,22 @@ pub enum StepAction {
     Advance(Duration),
     Event(Event),
     Fault(FaultStep),
+    /// The OMS restarts from its last backup (see [`StepInput::oms_restart`]).
+    OmsRestart,
+}
+
+impl StepAction {
+    /// Whether the action calls RMS through the guard (so the OMS can be killed during it).
+    pub fn calls_rms(&self) -> bool {
+        matches!(
+            self,
+            StepAction::Confirm(_)
+                | StepAction::FetchStatus(_)
+                | StepAction::Reflect(_)
+                | StepAction::Ship(_)
+                | StepAction::Cancel(_)
+        )
+    }
 }
 
 /// One step: an action (or none, for a step that only checks) and what to expect.
@@ -407,6 +453,8 @@ pub enum StepAction {
 #[serde(try_from = "StepInput", into = "StepInput")]
 pub struct Step {
     pub action: Option<StepAction>,
+    /// The OMS is killed this long into the action (an action that calls RMS).
+    pub kill_after: Option<Duration>,
     pub expect: Option<Expect>,
     pub note: Option<String>,
 }
@@ -451,6 +499,8 @@ impl TryFrom<StepInput> for Step {
             advance,
             event,
             fault,
+            oms_restart,
+            kill_after,
             expect,
             note,
         } = s;
@@ -471,9 +521,14 @@ impl TryFrom<StepInput> for Step {
             .or(shop.map(StepAction::Shop))
             .or(advance.map(StepAction::Advance))
             .or(event.map(StepAction::Event))
-            .or(fault.map(StepAction::Fault));
+            .or(fault.map(StepAction::Fault))
+            .or(oms_restart.map(|_| StepAction::OmsRestart));
+        if kill_after.is_some() && !action.as_ref().is_some_and(StepAction::calls_rms) {
+            return Err("`kill_after` needs an action that calls RMS (`confirm`, `fetch_status`, `reflect`, `ship`, `cancel`)".into());
+        }
         Ok(Step {
             action,
+            kill_after,
             expect,
             note,
         })
@@ -483,6 +538,7 @@ impl TryFrom<StepInput> for Step {
 impl From<Step> for StepInput {
     fn from(s: Step) -> StepInput {
         let mut i = StepInput {
+            kill_after: s.kill_after,
             expect: s.expect,
             note: s.note,
             ..StepInput::default()
@@ -505,6 +561,7 @@ impl From<Step> for StepInput {
             Some(StepAction::Advance(d)) => i.advance = Some(d),
             Some(StepAction::Event(e)) => i.event = Some(e.into()),
             Some(StepAction::Fault(f)) => i.fault = Some(f),
+            Some(StepAction::OmsRestart) => i.oms_restart = Some(true),
         }
         i
     }
@@ -545,7 +602,8 @@ impl Step {
                 | StepAction::Shop(_)
                 | StepAction::Advance(_)
                 | StepAction::Event(Event::LicenseExpires | Event::RenewLicense(_))
-                | StepAction::Fault(_),
+                | StepAction::Fault(_)
+                | StepAction::OmsRestart,
             )
             | None => {}
         }
@@ -579,6 +637,7 @@ impl StepInput {
             self.advance.is_some(),
             self.event.is_some(),
             self.fault.is_some(),
+            self.oms_restart.is_some(),
         ]
         .into_iter()
         .filter(|b| *b)
@@ -700,6 +759,9 @@ impl Scenario {
                     return Err(long(format!("steps[{i}].event.renew_license.activation")));
                 }
                 _ => {}
+            }
+            if too_long(&step.kill_after) {
+                return Err(long(format!("steps[{i}].kill_after")));
             }
         }
         // The whole scenario's virtual time is bounded too, not only each step's.

@@ -132,6 +132,10 @@ fn malformed_scenarios_exit_2_with_location() {
         ("bad-fault.yaml", format!("{base}  - fault: {{kind: meteor}}\n"), "at `steps[0].fault.kind`: unknown variant `meteor`"),
         ("bad-order.yaml", "name: x\nstart: 2026-11-30T09:00:00+09:00\norders:\n  - {orderNumber: A1, orderProgress: high}\nsteps: []\n".to_owned(), "at `orders[0]`: not an RMS OrderModel: invalid type: string \"high\", expected i64 (line 4, column 5)"),
         ("broken.yaml", "name: [\n".to_owned(), "at `name`: invalid type: sequence, expected a string (line 1, column 7)"),
+        ("bad-ledger.yaml", "name: x\nstart: 2026-11-30T09:00:00+09:00\nledger: postgres\norders: []\nsteps: []\n".to_owned(), "at `ledger`: unknown variant `postgres`, expected `memory` (line 3, column 9)"),
+        ("kill-without-call.yaml", format!("{base}  - advance: 5m\n    kill_after: 1s\n"), "at `steps[0]`: `kill_after` needs an action that calls RMS (`confirm`, `fetch_status`, `reflect`, `ship`, `cancel`) (line 6, column 5)"),
+        ("kill-too-late.yaml", format!("{base}  - confirm: A1\n    kill_after: 400d\n"), "at `steps[0].kill_after`: a duration over 366d is not simulated: write at most 366d (line 7, column 17)"),
+        ("bad-restart.yaml", format!("{base}  - oms_restart: soon\n"), "at `steps[0].oms_restart`: invalid type"),
     ];
     for (name, text, expected) in cases {
         let path = tmp(name, &text);
@@ -452,4 +456,52 @@ fn random_faults_are_seeded_and_keep_the_invariants() {
             "seed {seed}: faults changed the traffic"
         );
     }
+}
+
+/// Why scenarios have `ledger:`: the same restart without a ledger lets the OMS send the
+/// confirmation again (RMS refuses it: S18), and with one the rules refuse it before any
+/// call (S1, `confirm-ledger-claimed`). A `kill_after` longer than the action changes
+/// nothing but the step's name.
+#[test]
+fn a_restarted_oms_resends_without_a_ledger_and_not_with_one() {
+    let body = |ledger: &str| {
+        format!(
+            "name: restart\nstart: 2026-11-30T09:00:00+09:00\n{ledger}orders:\n  - {{orderNumber: \"375055-20261130-00000001\", orderProgress: 100, orderDatetime: \"2026-11-30T08:00:00+0900\", postagePrice: 660}}\nsteps:\n  - confirm: \"375055-20261130-00000001\"\n    kill_after: 1m\n    expect: {{outcome: done, accepted_confirms: 1}}\n  - oms_restart: true\n    expect: {{order: \"375055-20261130-00000001\", confirm_sent: false}}\n  - confirm: \"375055-20261130-00000001\"\n"
+        )
+    };
+    let without = tmp(
+        "restart-without-ledger.yaml",
+        &format!("{}    expect: {{decision: allow, outcome: failed, error: not_confirmable, calls: {{confirmOrder: 1}}, accepted_confirms: 1}}\n", body("")),
+    );
+    let with = tmp(
+        "restart-with-ledger.yaml",
+        &format!("{}    expect: {{decision: deny, rule: confirm-ledger-claimed, remedy_variant: \"confirm-ledger-claimed#2\", outcome: denied, calls: {{confirmOrder: 0}}, accepted_confirms: 1}}\n", body("ledger: memory\n")),
+    );
+    for path in [without, with] {
+        let out = run(&["simulate", &path.to_string_lossy()], None);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+        let text = stdout(&out);
+        assert!(text.contains("1 passed, 0 failed"), "{text}");
+    }
+    let out = run(
+        &[
+            "simulate",
+            "--format",
+            "json",
+            &tmp(
+                "restart-with-ledger.yaml",
+                &format!(
+                    "{}    expect: {{rule: confirm-ledger-claimed}}\n",
+                    body("ledger: memory\n")
+                ),
+            )
+            .to_string_lossy(),
+        ],
+        None,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["scenarios"][0]["steps"][0]["what"],
+        "confirm 375055-20261130-00000001 (not killed: done within 1m)"
+    );
 }

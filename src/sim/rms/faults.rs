@@ -32,6 +32,10 @@ pub enum FaultKind {
     Timeout,
     /// RMS acted, but the answer never arrives.
     LostResponse,
+    /// 403 with an HTML error page from a proxy, firewall or load balancer in front of RMS
+    /// (not RMS's words): no error entry knows it, so the error table's fallback
+    /// (`unrecognised`) reads it. RMS never saw the call.
+    ProxyError,
 }
 
 /// A fault that applies to the next `calls` calls (or until `until`) of some functions.

@@ -329,6 +329,7 @@ impl SimRms {
             Some(FaultKind::Qps) => Some(replies::qps_exceeded()),
             Some(FaultKind::Maintenance) => Some(replies::in_maintenance()),
             Some(FaultKind::ApiError) => Some(replies::api_error()),
+            Some(FaultKind::ProxyError) => Some(replies::proxy_error()),
             Some(FaultKind::Timeout | FaultKind::LostResponse) | None => None,
         };
         if let Some((status, body)) = canned {

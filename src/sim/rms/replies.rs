@@ -29,6 +29,8 @@
 //!   that is not the API ([`gateway`]);
 //! - **bare** bodies, for the faults: QPS (`{"errors": […]}`), maintenance and API errors
 //!   (plain text).
+//!
+//! One body is not RMS's: [`proxy_error`], the HTML page of a proxy in front of RMS.
 
 use serde_json::{json, Value};
 
@@ -144,6 +146,17 @@ pub(super) fn in_maintenance() -> (u16, String) {
 /// 500: RMS's own failure (S19). Plain text, not JSON.
 pub(super) fn api_error() -> (u16, String) {
     (500, "APIエラー".to_owned())
+}
+
+/// 403 from something in front of RMS (a proxy, a firewall, a load balancer): its own
+/// HTML error page, not RMS's words. Not RMS's answer, so not held to the cassettes; it
+/// stands for every answer the error table does not know (its fallback, `unrecognised`).
+pub(super) fn proxy_error() -> (u16, String) {
+    (
+        403,
+        "<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center><hr><center>nginx</center></body></html>"
+            .to_owned(),
+    )
 }
 
 /// `confirmOrder`.
