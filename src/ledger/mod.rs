@@ -45,8 +45,10 @@
 //! [`open`] picks one from a URL:
 //!
 //! - `sqlite:PATH` — [`SqliteLedger`], the embedded default: one file, WAL, `synchronous =
-//!   FULL` (a claim is on disk before the call is sent), no server to run. Several
-//!   processes on one machine may share the file.
+//!   NORMAL` (a claim is committed before the call is sent and survives the process being
+//!   killed; `?synchronous=full` also syncs it to disk against a power cut), checkpoints
+//!   in the background, no server to run. Several processes on one machine may share the
+//!   file.
 //! - `sqlite::memory:` — the same, in memory (gone with the process).
 //! - `postgres://…` (or `postgresql://…`) — [`PostgresLedger`], for several processes on
 //!   several machines: the same claims, enforced by the database's unique key.
