@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::args::{ConformanceArgs, DriftArgs, Format};
 use super::{load_rules, EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
 use rms_preflight::conformance::{self, ConformanceRules, Report, ReportMode};
-use rms_preflight::rms::{Credentials, HttpRms, HttpRmsConfig};
 use rms_preflight::fixture::Redactor;
+use rms_preflight::rms::{Credentials, HttpRms, HttpRmsConfig};
 use rms_preflight::Engine;
 
 fn conformance_rules(path: Option<&PathBuf>, err: &mut dyn Write) -> Option<ConformanceRules> {

@@ -161,7 +161,11 @@ impl Report {
     /// of them —, e-mail addresses, phone numbers) and the credentials it was taught
     /// ([`Redactor::learn_authorization`]: the ones `drift` sends). An upstream that
     /// echoes the request's `Authorization` into its answer shows `[redacted]`.
-    pub fn new(mode: ReportMode, mut cassettes: Vec<CassetteReport>, redactor: &Redactor) -> Report {
+    pub fn new(
+        mode: ReportMode,
+        mut cassettes: Vec<CassetteReport>,
+        redactor: &Redactor,
+    ) -> Report {
         for it in cassettes.iter_mut().flat_map(|c| c.interactions.iter_mut()) {
             it.redact(redactor);
         }
@@ -263,13 +267,12 @@ pub async fn conform(
         .iter()
         .find(|s| s.initial)
         .map_or(100, |s| s.code);
-    let views = seed::Views::of(cassette).map_err(|(i, k, message)| {
-        ConformanceError::Interaction {
+    let views =
+        seed::Views::of(cassette).map_err(|(i, k, message)| ConformanceError::Interaction {
             file: file.to_owned(),
             path: format!("{}.OrderModelList[{k}]", body_path(cassette, i)),
             message: format!("cannot seed the simulator: {message}"),
-        }
-    })?;
+        })?;
     let start = seed::start_time(cassette).unwrap_or_else(Timestamp::now_jst);
     let mut interactions = Vec::new();
     for (i, it) in cassette.interactions.iter().enumerate() {

@@ -292,11 +292,14 @@ fn reads(key: &str, value: &Value, package: bool) -> bool {
     if package {
         let mut p = Map::new();
         p.insert(key.into(), value.clone());
-        m.insert("PackageModelList".into(), Value::Array(vec![Value::Object(p)]));
+        m.insert(
+            "PackageModelList".into(),
+            Value::Array(vec![Value::Object(p)]),
+        );
     } else {
         m.insert(key.into(), value.clone());
     }
-    crate::sim::read_order(&m).is_ok()
+    <crate::model::Order as serde::Deserialize>::deserialize(&m).is_ok()
 }
 
 /// The facts of an order as a recording shows it: what the simulator's typed model reads

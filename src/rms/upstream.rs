@@ -203,10 +203,7 @@ pub(super) async fn read_body(response: reqwest::Response) -> Result<Bytes, RmsE
     read_body_limited(response, crate::model::limits::max_input_bytes()).await
 }
 
-async fn read_body_limited(
-    mut response: reqwest::Response,
-    limit: u64,
-) -> Result<Bytes, RmsError> {
+async fn read_body_limited(mut response: reqwest::Response, limit: u64) -> Result<Bytes, RmsError> {
     let too_large = || RmsError::Transport {
         kind: TransportFailure::Io,
         message: format!(

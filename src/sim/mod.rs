@@ -24,8 +24,7 @@ pub use explore::{
 };
 pub use oms::{ActionResult, Oms, OmsOrder};
 pub use rms::{
-    rms_time, CallRecord, FaultKind, FaultRule, Moved, RandomFaults, SimConfig, SimHandler,
-    SimRms,
+    rms_time, CallRecord, FaultKind, FaultRule, Moved, RandomFaults, SimConfig, SimHandler, SimRms,
 };
 pub use runner::{
     build as build_oms, run_scenario, CallTrace, Mismatch, OrderAfter, RunOptions, ScenarioReport,

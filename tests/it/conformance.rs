@@ -510,8 +510,7 @@ fn get_order_cassette(from: &Path) -> (Cassette, usize) {
         .interactions
         .iter()
         .position(|i| {
-            i.function.as_deref() == Some("getOrder")
-                || i.request.path.contains("/getOrder")
+            i.function.as_deref() == Some("getOrder") || i.request.path.contains("/getOrder")
         })
         .unwrap();
     (c, i)
@@ -539,7 +538,10 @@ fn paths_of(v: &Value, at: &str, out: &mut Vec<String>) {
 
 /// The value at a path made by [`paths_of`] (`$.OrderModelList[0].a.b[0].c`), and its
 /// parent object with the last key.
-fn parent_of<'v>(body: &'v mut Value, path: &str) -> (&'v mut serde_json::Map<String, Value>, String) {
+fn parent_of<'v>(
+    body: &'v mut Value,
+    path: &str,
+) -> (&'v mut serde_json::Map<String, Value>, String) {
     let rest = path.strip_prefix("$.").unwrap();
     let mut steps: Vec<&str> = rest.split('.').collect();
     let last = steps.pop().unwrap().to_owned();
@@ -595,7 +597,11 @@ fn every_field_of_a_recorded_order_is_compared_with_the_simulators_own_shape() {
         let (c, i) = get_order_cassette(source);
         let body = c.interactions[i].response.body().as_json().unwrap();
         let mut paths = Vec::new();
-        paths_of(&body["OrderModelList"][0], "$.OrderModelList[0]", &mut paths);
+        paths_of(
+            &body["OrderModelList"][0],
+            "$.OrderModelList[0]",
+            &mut paths,
+        );
         assert!(paths.len() > 40, "{paths:?}");
         // (file, the path the difference must name)
         let mut cases: Vec<(PathBuf, String)> = Vec::new();
@@ -603,27 +609,24 @@ fn every_field_of_a_recorded_order_is_compared_with_the_simulators_own_shape() {
         for (n, p) in paths.iter().enumerate() {
             let seed_key =
                 p == "$.OrderModelList[0].orderNumber" || p == "$.OrderModelList[0].orderProgress";
-            for (what, f) in [
-                ("removed", 0),
-                ("retyped", 1),
-                ("renamed", 2),
-            ] {
-                let file = with_order_changed(dir.path(), &format!("{s}-{n}-{what}.yaml"), source, |b| {
-                    let (parent, key) = parent_of(b, p);
-                    match f {
-                        0 => {
-                            parent.shift_remove(&key);
+            for (what, f) in [("removed", 0), ("retyped", 1), ("renamed", 2)] {
+                let file =
+                    with_order_changed(dir.path(), &format!("{s}-{n}-{what}.yaml"), source, |b| {
+                        let (parent, key) = parent_of(b, p);
+                        match f {
+                            0 => {
+                                parent.shift_remove(&key);
+                            }
+                            1 => {
+                                let v = retyped(&parent[&key]);
+                                parent.insert(key, v);
+                            }
+                            _ => {
+                                let v = parent.shift_remove(&key).unwrap();
+                                parent.insert(format!("{key}X"), v);
+                            }
                         }
-                        1 => {
-                            let v = retyped(&parent[&key]);
-                            parent.insert(key, v);
-                        }
-                        _ => {
-                            let v = parent.shift_remove(&key).unwrap();
-                            parent.insert(format!("{key}X"), v);
-                        }
-                    }
-                });
+                    });
                 if seed_key {
                     needed.push(file);
                 } else {
@@ -636,7 +639,10 @@ fn every_field_of_a_recorded_order_is_compared_with_the_simulators_own_shape() {
         for (n, (parent, key)) in [
             (order.to_owned(), "newField"),
             (format!("{order}.PackageModelList[0]"), "newField"),
-            (format!("{order}.PackageModelList[0].ItemModelList[0]"), "newField"),
+            (
+                format!("{order}.PackageModelList[0].ItemModelList[0]"),
+                "newField",
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -650,10 +656,15 @@ fn every_field_of_a_recorded_order_is_compared_with_the_simulators_own_shape() {
         }
         for list in ["PackageModelList[0].ItemModelList", "PackageModelList"] {
             let p = format!("{order}.{list}");
-            let file = with_order_changed(dir.path(), &format!("{s}-empty-{}.yaml", list.len()), source, |b| {
-                let (m, k) = parent_of(b, &p);
-                m.insert(k, Value::Array(Vec::new()));
-            });
+            let file = with_order_changed(
+                dir.path(),
+                &format!("{s}-empty-{}.yaml", list.len()),
+                source,
+                |b| {
+                    let (m, k) = parent_of(b, &p);
+                    m.insert(k, Value::Array(Vec::new()));
+                },
+            );
             cases.push((file, p));
         }
 
@@ -680,7 +691,13 @@ fn every_field_of_a_recorded_order_is_compared_with_the_simulators_own_shape() {
         }
         for file in &needed {
             let out = conformance(&[file.to_str().unwrap()]);
-            assert_eq!(out.status.code(), Some(2), "{}: {}", file.display(), stdout(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{}: {}",
+                file.display(),
+                stdout(&out)
+            );
             assert!(
                 stderr(&out).contains("needed to seed the simulator"),
                 "{}",
@@ -695,9 +712,7 @@ fn every_field_of_a_recorded_order_is_compared_with_the_simulators_own_shape() {
 /// A loopback HTTP upstream that answers every request with what `answer` writes, given
 /// the request's `Authorization` header. Runs until the test ends (its thread is
 /// detached); returns the origin.
-fn raw_upstream(
-    answer: impl Fn(&str, &mut std::net::TcpStream) + Send + Sync + 'static,
-) -> String {
+fn raw_upstream(answer: impl Fn(&str, &mut std::net::TcpStream) + Send + Sync + 'static) -> String {
     use std::io::{BufRead, BufReader, Read};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
@@ -774,7 +789,8 @@ async fn drift_stops_reading_an_upstream_answer_at_the_input_limit() {
             let head = if announced {
                 format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {total}\r\nconnection: close\r\n\r\n")
             } else {
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n".to_owned()
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
+                    .to_owned()
             };
             let _ = stream.write_all(head.as_bytes());
             let _ = stream.write_all(b"{\"MessageModelList\": [\"");
@@ -799,9 +815,18 @@ async fn drift_stops_reading_an_upstream_answer_at_the_input_limit() {
             .to_vec(),
         )
         .await;
-        assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
         let err = stderr(&out);
-        assert!(err.contains("interactions[0]") && err.contains("getOrder"), "{err}");
+        assert!(
+            err.contains("interactions[0]") && err.contains("getOrder"),
+            "{err}"
+        );
         assert!(err.contains("larger than 1 MiB"), "{err}");
         // The client hung up long before the 64 MiB were sent.
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -852,7 +877,13 @@ async fn drift_never_shows_a_credential_an_upstream_echoes() {
             .to_vec(),
         )
         .await;
-        assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
         let all = format!("{}{}", stdout(&out), stderr(&out));
         for secret in [SECRET, KEY, token.as_str(), "buyer@example.com"] {
             assert!(!all.contains(secret), "{secret} in {all}");
@@ -877,12 +908,21 @@ fn conformance_never_shows_a_credential_a_recording_holds() {
     );
     for format in ["json", "text"] {
         let out = run(
-            &["conformance", "--format", format, "--cassette", file.to_str().unwrap()],
+            &[
+                "conformance",
+                "--format",
+                format,
+                "--cassette",
+                file.to_str().unwrap(),
+            ],
             None,
         );
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         let all = format!("{}{}", stdout(&out), stderr(&out));
-        assert!(!all.contains(KEY) && !all.contains("U1AxMjM0NTY6U0wxMjM0NTY="), "{all}");
+        assert!(
+            !all.contains(KEY) && !all.contains("U1AxMjM0NTY6U0wxMjM0NTY="),
+            "{all}"
+        );
         assert!(all.contains("[redacted]"), "{all}");
     }
 }
@@ -894,7 +934,10 @@ async fn a_cassette_without_interactions_has_nothing_to_compare() {
     let dir = Scratch::new("conformance-empty");
     let origin = raw_upstream(|_, stream| respond(stream, "{}"));
     for (name, text) in [
-        ("empty-list.yaml", "version: 1\nmeta: {}\ninteractions: []\n"),
+        (
+            "empty-list.yaml",
+            "version: 1\nmeta: {}\ninteractions: []\n",
+        ),
         ("no-key.yaml", "version: 1\nmeta: {}\n"),
         ("vcr.yaml", "interactions: []\nversion: 1\n"),
     ] {
@@ -902,16 +945,30 @@ async fn a_cassette_without_interactions_has_nothing_to_compare() {
         std::fs::write(&path, text).unwrap();
         let out = conformance(&[path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stdout(&out));
-        assert!(stderr(&out).contains("nothing to compare"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing to compare"),
+            "{}",
+            stderr(&out)
+        );
         assert!(stderr(&out).contains(name), "{}", stderr(&out));
         let out = drift_args(
-            ["drift", "--cassette", path.to_str().unwrap(), "--upstream", &origin]
-                .map(String::from)
-                .to_vec(),
+            [
+                "drift",
+                "--cassette",
+                path.to_str().unwrap(),
+                "--upstream",
+                &origin,
+            ]
+            .map(String::from)
+            .to_vec(),
         )
         .await;
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stdout(&out));
-        assert!(stderr(&out).contains("nothing to compare"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing to compare"),
+            "{}",
+            stderr(&out)
+        );
     }
 }
 
@@ -954,7 +1011,10 @@ async fn a_bad_credentials_file_names_the_keys_it_needs() {
             err.contains("service_secret") && err.contains("license_key"),
             "{text}: {err}"
         );
-        assert!(!err.contains("SP_SECRET_XYZ") && !err.contains("SL_LICENSE_XYZ"), "{err}");
+        assert!(
+            !err.contains("SP_SECRET_XYZ") && !err.contains("SL_LICENSE_XYZ"),
+            "{err}"
+        );
     }
 }
 

@@ -141,72 +141,76 @@ fn template(o: &Order) -> Map<String, Value> {
             "changeCmplDatetime": rms_time(at)
         }])
     });
-    let mut m = json!({
-        "orderNumber": o.order_number.clone().unwrap_or_default(),
-        "orderProgress": o.order_progress,
-        "subStatusId": o.sub_status_id,
-        "subStatusName": null,
-        "orderDatetime": time(o.order_datetime),
-        "shopOrderCfmDatetime": time(o.shop_order_cfm_datetime),
-        "orderFixDatetime": time(o.order_fix_datetime),
-        "shippingInstDatetime": time(o.shipping_inst_datetime),
-        "shippingCmplRptDatetime": time(o.shipping_cmpl_rpt_datetime),
-        "cancelDueDate": null,
-        "deliveryDate": null,
-        "shippingTerm": 0,
-        "remarks": "",
-        "giftCheckFlag": 0,
-        "severalSenderFlag": 0,
-        "equalSenderFlag": 1,
-        "isolatedIslandFlag": amount(o.isolated_island_flag),
-        "rakutenMemberFlag": 1,
-        "carrierCode": 0,
-        "emailCarrierCode": 0,
-        "orderType": 1,
-        "reserveNumber": null,
-        "reserveDeliveryCount": null,
-        "cautionDisplayType": 0,
-        "rakutenConfirmFlag": amount(o.rakuten_confirm_flag),
-        "goodsPrice": amount(o.goods_price),
-        "goodsTax": amount(o.goods_tax),
-        "postagePrice": amount(o.postage_price),
-        "deliveryPrice": amount(o.delivery_price),
-        "totalPrice": amount(o.total_price),
-        "requestPrice": amount(o.request_price),
-        "couponAllTotalPrice": amount(o.coupon_all_total_price),
-        "couponShopPrice": amount(o.coupon_shop_price),
-        "couponOtherPrice": amount(o.coupon_other_price),
-        "asurakuFlag": 0,
-        "drugFlag": 0,
-        "dealFlag": 0,
-        "membershipType": 0,
-        "memo": null,
-        "operator": null,
-        "mailPlugSentence": null,
-        "modifyFlag": amount(o.modify_flag),
-        "isTaxRecalc": 1,
-        "OrdererModel": person(true),
-        "SettlementModel": {
-            "settlementMethod": "",
-            "cardName": "",
-            "cardNumber": "",
-            "cardOwner": "",
-            "cardYm": "",
-            "cardPayType": "",
-            "cardInstallmentDesc": ""
-        },
-        "DeliveryModel": {"deliveryName": "", "deliveryClass": null},
-        "PointModel": {"usedPoint": 0},
-        "WrappingModel1": null,
-        "WrappingModel2": null,
-        "PackageModelList": packages,
-        "CouponModelList": null,
-        "ChangeReasonModelList": changes
-    });
-    let Some(m) = m.as_object_mut().map(std::mem::take) else {
-        return Map::new();
-    };
-    let mut m = m;
+    let fields: Vec<(&str, Value)> = vec![
+        (
+            "orderNumber",
+            Value::from(o.order_number.clone().unwrap_or_default()),
+        ),
+        ("orderProgress", Value::from(o.order_progress)),
+        (
+            "subStatusId",
+            o.sub_status_id.map_or(Value::Null, Value::from),
+        ),
+        ("subStatusName", Value::Null),
+        ("orderDatetime", time(o.order_datetime)),
+        ("shopOrderCfmDatetime", time(o.shop_order_cfm_datetime)),
+        ("orderFixDatetime", time(o.order_fix_datetime)),
+        ("shippingInstDatetime", time(o.shipping_inst_datetime)),
+        (
+            "shippingCmplRptDatetime",
+            time(o.shipping_cmpl_rpt_datetime),
+        ),
+        ("cancelDueDate", Value::Null),
+        ("deliveryDate", Value::Null),
+        ("shippingTerm", Value::from(0)),
+        ("remarks", Value::from("")),
+        ("giftCheckFlag", Value::from(0)),
+        ("severalSenderFlag", Value::from(0)),
+        ("equalSenderFlag", Value::from(1)),
+        ("isolatedIslandFlag", amount(o.isolated_island_flag)),
+        ("rakutenMemberFlag", Value::from(1)),
+        ("carrierCode", Value::from(0)),
+        ("emailCarrierCode", Value::from(0)),
+        ("orderType", Value::from(1)),
+        ("reserveNumber", Value::Null),
+        ("reserveDeliveryCount", Value::Null),
+        ("cautionDisplayType", Value::from(0)),
+        ("rakutenConfirmFlag", amount(o.rakuten_confirm_flag)),
+        ("goodsPrice", amount(o.goods_price)),
+        ("goodsTax", amount(o.goods_tax)),
+        ("postagePrice", amount(o.postage_price)),
+        ("deliveryPrice", amount(o.delivery_price)),
+        ("totalPrice", amount(o.total_price)),
+        ("requestPrice", amount(o.request_price)),
+        ("couponAllTotalPrice", amount(o.coupon_all_total_price)),
+        ("couponShopPrice", amount(o.coupon_shop_price)),
+        ("couponOtherPrice", amount(o.coupon_other_price)),
+        ("asurakuFlag", Value::from(0)),
+        ("drugFlag", Value::from(0)),
+        ("dealFlag", Value::from(0)),
+        ("membershipType", Value::from(0)),
+        ("memo", Value::Null),
+        ("operator", Value::Null),
+        ("mailPlugSentence", Value::Null),
+        ("modifyFlag", amount(o.modify_flag)),
+        ("isTaxRecalc", Value::from(1)),
+        ("OrdererModel", person(true)),
+        (
+            "SettlementModel",
+            json!({ "settlementMethod": "", "cardName": "", "cardNumber": "", "cardOwner": "", "cardYm": "", "cardPayType": "", "cardInstallmentDesc": "" }),
+        ),
+        (
+            "DeliveryModel",
+            json!({"deliveryName": "", "deliveryClass": null}),
+        ),
+        ("PointModel", json!({"usedPoint": 0})),
+        ("WrappingModel1", Value::Null),
+        ("WrappingModel2", Value::Null),
+        ("PackageModelList", Value::Array(packages)),
+        ("CouponModelList", Value::Null),
+        ("ChangeReasonModelList", changes),
+    ];
+    let mut m: Map<String, Value> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     // Fields RMS added after version 1: only when the order has them.
     for (k, v) in [
         ("paymentCharge", o.payment_charge),
@@ -255,15 +259,15 @@ fn merge(base: &mut Value, given: &Value, key: &str) {
             let merged = g
                 .iter()
                 .enumerate()
-                .map(|(i, v)| {
-                    match b.get(i).cloned().or_else(|| element_template(key, b)) {
+                .map(
+                    |(i, v)| match b.get(i).cloned().or_else(|| element_template(key, b)) {
                         Some(mut e) if e.is_object() && v.is_object() => {
                             merge(&mut e, v, "");
                             e
                         }
                         _ => v.clone(),
-                    }
-                })
+                    },
+                )
                 .collect();
             *b = merged;
         }
