@@ -302,6 +302,13 @@ fn reads(key: &str, value: &Value, package: bool) -> bool {
     <crate::model::Order as serde::Deserialize>::deserialize(&m).is_ok()
 }
 
+/// A fact is seeded when it reads into the typed model and is not `null`: a `null` is the
+/// model's "none", and the simulator renders its own nullability for it (a date it does not
+/// have is `null`, an amount `0`), so a recorded `null` is compared, never echoed.
+fn seedable(key: &str, value: &Value, package: bool) -> bool {
+    !value.is_null() && reads(key, value, package)
+}
+
 /// The facts of an order as a recording shows it: what the simulator's typed model reads
 /// (the number, the status, the sub-status, the dates, the amounts, the flags; per
 /// package its id and amounts and its shipping records), nothing else. The simulator
@@ -338,7 +345,7 @@ pub(super) fn facts(order: &Map<String, Value>) -> Result<Map<String, Value>, St
         if matches!(*key, "orderNumber" | "orderProgress" | "PackageModelList") {
             continue;
         }
-        if let Some(v) = order.get(*key).filter(|v| reads(key, v, false)) {
+        if let Some(v) = order.get(*key).filter(|v| seedable(key, v, false)) {
             out.insert((*key).into(), v.clone());
         }
     }
@@ -349,7 +356,7 @@ pub(super) fn facts(order: &Map<String, Value>) -> Result<Map<String, Value>, St
             .map(|p| {
                 let mut fact = Map::new();
                 for key in crate::model::PACKAGE_KEYS {
-                    if let Some(v) = p.get(*key).filter(|v| reads(key, v, true)) {
+                    if let Some(v) = p.get(*key).filter(|v| seedable(key, v, true)) {
                         fact.insert((*key).into(), v.clone());
                     }
                 }

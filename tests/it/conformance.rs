@@ -654,6 +654,24 @@ fn every_field_of_a_recorded_order_is_compared_with_the_simulators_own_shape() {
             });
             cases.push((file, p));
         }
+        // A value made null where the simulator has one (amounts, flags, models).
+        for (n, key) in [
+            "goodsPrice",
+            "shippingTerm",
+            "OrdererModel",
+            "PackageModelList[0].postagePrice",
+            "PackageModelList[0].ItemModelList[0].price",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let p = format!("{order}.{key}");
+            let file = with_order_changed(dir.path(), &format!("{s}-null-{n}.yaml"), source, |b| {
+                let (m, k) = parent_of(b, &p);
+                m.insert(k, Value::Null);
+            });
+            cases.push((file, p));
+        }
         for list in ["PackageModelList[0].ItemModelList", "PackageModelList"] {
             let p = format!("{order}.{list}");
             let file = with_order_changed(
