@@ -243,3 +243,52 @@ pub(super) fn transport_error(e: reqwest::Error) -> RmsError {
         message: message.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback server answering once with `size` bytes of body, its length announced
+    /// (`content-length`) or not.
+    fn serve(announce: bool, size: usize) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let length = if announce {
+                format!("content-length: {size}\r\n")
+            } else {
+                String::new()
+            };
+            let _ = write!(s, "HTTP/1.1 200 OK\r\n{length}connection: close\r\n\r\n");
+            let chunk = vec![b'a'; 4096];
+            let mut sent = 0;
+            while sent < size && s.write_all(&chunk[..chunk.len().min(size - sent)]).is_ok() {
+                sent += chunk.len().min(size - sent);
+            }
+        });
+        origin
+    }
+
+    /// Every answer the crate reads from the network stops at the limit, announced or
+    /// streamed; an answer within it is read whole.
+    #[tokio::test]
+    async fn an_answer_is_read_up_to_the_limit_and_no_further() {
+        for announce in [true, false] {
+            let response = reqwest::get(serve(announce, 1 << 20)).await.unwrap();
+            let err = read_body_limited(response, 64 << 10).await.unwrap_err();
+            assert!(
+                matches!(&err, RmsError::Transport { kind: TransportFailure::Io, message } if message.contains("larger than 64 KiB")),
+                "{err}"
+            );
+            let response = reqwest::get(serve(announce, 64 << 10)).await.unwrap();
+            let body = read_body_limited(response, 64 << 10).await.unwrap();
+            assert_eq!(body.len(), 64 << 10);
+        }
+    }
+}
