@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::args::{ConformanceArgs, DriftArgs, Format};
 use super::{load_rules, EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
 use rms_preflight::conformance::{self, ConformanceRules, Report, ReportMode};
+use rms_preflight::fixture::Redactor;
 use rms_preflight::rms::{Credentials, HttpRms, HttpRmsConfig};
 use rms_preflight::Engine;
 
@@ -82,7 +83,7 @@ pub fn conformance(args: &ConformanceArgs, out: &mut dyn Write, err: &mut dyn Wr
         }
     }
     finish(
-        &Report::new(ReportMode::Conformance, reports),
+        &Report::new(ReportMode::Conformance, reports, &Redactor::from_env()),
         args.format,
         out,
         err,
@@ -136,6 +137,10 @@ pub fn drift(args: &DriftArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
+    // What the upstream answers is shown through the detector, and the credentials in
+    // use are scrubbed wherever they appear (an upstream may echo them).
+    let mut redactor = Redactor::from_env();
+    redactor.learn_authorization(&credentials.authorization());
     let engine = Arc::new(Engine::new(rules));
     let mut config = HttpRmsConfig::for_rules(&engine);
     config.base = format!(
@@ -166,7 +171,7 @@ pub fn drift(args: &DriftArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
     };
     finish(
-        &Report::new(ReportMode::Drift, vec![report]),
+        &Report::new(ReportMode::Drift, vec![report], &redactor),
         args.format,
         out,
         err,

@@ -2,9 +2,12 @@
 //!
 //! - [`conform`] (`rms-preflight conformance`): for each recorded interaction of a
 //!   cassette, a fresh [`SimRms`] is seeded with what the cassette shows (`seed.rs`: the
-//!   orders its `getOrder` answers show, the state RMS's own answer proves, the conditions
-//!   a status shows — an expired licence, a QPS limit, maintenance), the recorded request is
-//!   sent to it, and its answer is compared with the recorded one by shape (`shape.rs`).
+//!   facts of the orders its `getOrder` answers show — only what the simulator's typed
+//!   model reads, never a recorded answer to echo —, the state RMS's own answer proves,
+//!   the conditions a status shows — an expired licence, a QPS limit, maintenance), the
+//!   recorded request is sent to it, and its answer (rendered by the simulator from its
+//!   own template of RMS's shapes) is compared with the recorded one by shape
+//!   (`shape.rs`).
 //! - [`drift`] (`rms-preflight drift`): the cassette's read-only requests are sent again to
 //!   a live upstream through any [`RmsApi`] (the CLI uses [`HttpRms`](crate::rms::HttpRms):
 //!   only `rms` touches the network) and RMS's answer now is compared with the recording
@@ -28,7 +31,7 @@ pub use ignore::{Condition, ConformanceRules, Ignore, Mode, Seed, Simulate, EMBE
 pub use shape::{diff, key_step, type_name, Body, Difference, Kind, ValueKeys};
 
 use crate::engine::Engine;
-use crate::fixture::{Cassette, Interaction};
+use crate::fixture::{Cassette, Interaction, Redactor};
 use crate::model::{FileError, Timestamp};
 use crate::rms::{function, RmsApi, RmsCall};
 use crate::sim::{FaultKind, FaultRule, SimClock, SimConfig, SimRms};
@@ -112,6 +115,24 @@ pub struct InteractionReport {
     pub ignored: Vec<Ignored>,
 }
 
+impl InteractionReport {
+    fn redact(&mut self, redactor: &Redactor) {
+        for d in &mut self.differences {
+            d.path = redactor.redact_text(&d.path);
+            redactor.redact_json(&mut d.expected);
+            redactor.redact_json(&mut d.got);
+        }
+        for i in &mut self.ignored {
+            i.path = redactor.redact_text(&i.path);
+        }
+        if let Some(seeded) = &mut self.seeded {
+            for n in seeded {
+                *n = redactor.redact_text(n);
+            }
+        }
+    }
+}
+
 /// A difference an ignore rule covers.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Ignored {
@@ -134,8 +155,20 @@ pub struct Summary {
 }
 
 impl Report {
-    /// A report of `cassettes`, with its totals.
-    pub fn new(mode: ReportMode, cassettes: Vec<CassetteReport>) -> Report {
+    /// A report of `cassettes`, with its totals. Every value it shows (paths, expected
+    /// and got, in text and JSON) has been through `redactor`: the project's detector
+    /// (credentials of any known shape — `ESA …`, `SP…_`/`SL…_`, `licenseKey=…`, base64
+    /// of them —, e-mail addresses, phone numbers) and the credentials it was taught
+    /// ([`Redactor::learn_authorization`]: the ones `drift` sends). An upstream that
+    /// echoes the request's `Authorization` into its answer shows `[redacted]`.
+    pub fn new(
+        mode: ReportMode,
+        mut cassettes: Vec<CassetteReport>,
+        redactor: &Redactor,
+    ) -> Report {
+        for it in cassettes.iter_mut().flat_map(|c| c.interactions.iter_mut()) {
+            it.redact(redactor);
+        }
         let mut s = Summary {
             cassettes: cassettes.len(),
             ..Summary::default()
@@ -203,8 +236,18 @@ fn request_json(it: &Interaction) -> Value {
 }
 
 /// Loads a cassette for these commands (the file, and the line and column of a problem).
+/// A cassette without interactions is refused: there is nothing to compare, and "alike"
+/// would be a claim about nothing.
 pub fn load(path: &Path) -> Result<Cassette, ConformanceError> {
-    Ok(Cassette::load(path)?)
+    let cassette = Cassette::load(path)?;
+    if cassette.interactions.is_empty() {
+        return Err(ConformanceError::Interaction {
+            file: path.display().to_string(),
+            path: "interactions".to_owned(),
+            message: "the cassette holds no interaction: nothing to compare".to_owned(),
+        });
+    }
+    Ok(cassette)
 }
 
 /// `conformance`: the simulator's answer to each recorded request, against the recording.
@@ -224,7 +267,12 @@ pub async fn conform(
         .iter()
         .find(|s| s.initial)
         .map_or(100, |s| s.code);
-    let views = seed::Views::of(cassette);
+    let views =
+        seed::Views::of(cassette).map_err(|(i, k, message)| ConformanceError::Interaction {
+            file: file.to_owned(),
+            path: format!("{}.OrderModelList[{k}]", body_path(cassette, i)),
+            message: format!("cannot seed the simulator: {message}"),
+        })?;
     let start = seed::start_time(cassette).unwrap_or_else(Timestamp::now_jst);
     let mut interactions = Vec::new();
     for (i, it) in cassette.interactions.iter().enumerate() {
@@ -239,12 +287,14 @@ pub async fn conform(
         let sim = SimRms::new(engine.clone(), clock, config);
         let seeded: Vec<String> = plan.orders.keys().cloned().collect();
         for (n, order) in plan.orders {
-            sim.add_order(order)
-                .map_err(|message| ConformanceError::Interaction {
-                    file: file.to_owned(),
-                    path: view_path(cassette, i, &n),
-                    message: format!("cannot seed the simulator with order `{n}`: {message}"),
-                })?;
+            let refused = |message: String| ConformanceError::Interaction {
+                file: file.to_owned(),
+                path: view_path(cassette, i, &n),
+                message: format!("cannot seed the simulator with order `{n}`: {message}"),
+            };
+            // Only the facts: the simulator renders its answer itself (`seed::facts`).
+            let facts = seed::facts(&order).map_err(refused)?;
+            sim.add_order(facts).map_err(refused)?;
         }
         let fault = |kind| FaultRule {
             kind,
@@ -304,11 +354,25 @@ fn view_path(cassette: &Cassette, i: usize, number: &str) -> String {
                 .iter()
                 .position(|o| o.get("orderNumber").and_then(Value::as_str) == Some(number))
             {
-                return format!("interactions[{j}].response.json.OrderModelList[{k}]");
+                return format!("{}.OrderModelList[{k}]", body_path(cassette, j));
             }
         }
     }
     format!("interactions[{i}]")
+}
+
+/// Where interaction `j`'s answer body is, as the file holds it: `response.json` in this
+/// project's format, `response.body.string` (JSON inside a string) in a VCR cassette.
+fn body_path(cassette: &Cassette, j: usize) -> String {
+    match cassette.meta.note.as_deref() {
+        Some(n) if n.contains("Ruby VCR") => {
+            format!("http_interactions[{j}].response.body.string, its JSON at $")
+        }
+        Some(n) if n.contains("VCR.py") => {
+            format!("interactions[{j}].response.body.string, its JSON at $")
+        }
+        _ => format!("interactions[{j}].response.json"),
+    }
 }
 
 fn simulate_name(s: Simulate) -> &'static str {

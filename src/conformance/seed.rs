@@ -34,7 +34,9 @@ type View = (usize, Map<String, Value>);
 pub(super) struct Views(BTreeMap<String, Vec<View>>);
 
 impl Views {
-    pub(super) fn of(cassette: &Cassette) -> Views {
+    /// The views, or the interaction and list index of an order without a number (the
+    /// simulator cannot hold it: the number is needed to seed).
+    pub(super) fn of(cassette: &Cassette) -> Result<Views, (usize, usize, String)> {
         let mut views: BTreeMap<String, Vec<View>> = BTreeMap::new();
         for (i, it) in cassette.interactions.iter().enumerate() {
             if function_name(it) != function::GET_ORDER {
@@ -46,16 +48,32 @@ impl Views {
             let Some(list) = body.get("OrderModelList").and_then(Value::as_array) else {
                 continue;
             };
-            for order in list.iter().filter_map(Value::as_object) {
-                if let Some(n) = order.get("orderNumber").and_then(Value::as_str) {
-                    views
-                        .entry(n.to_owned())
-                        .or_default()
-                        .push((i, order.clone()));
-                }
+            for (k, order) in list.iter().enumerate() {
+                let number = order.get("orderNumber");
+                let Some(n) = number.and_then(Value::as_str) else {
+                    return Err((
+                        i,
+                        k,
+                        format!(
+                            "`orderNumber` is needed to seed the simulator and must be a string, not {}",
+                            number.map_or("absent", super::shape::type_name)
+                        ),
+                    ));
+                };
+                let Some(order) = order.as_object() else {
+                    return Err((
+                        i,
+                        k,
+                        "an order must be an object to seed the simulator".to_owned(),
+                    ));
+                };
+                views
+                    .entry(n.to_owned())
+                    .or_default()
+                    .push((i, order.clone()));
             }
         }
-        Views(views)
+        Ok(Views(views))
     }
 
     /// Each order as it stood for interaction `i`.
@@ -253,4 +271,117 @@ fn walk_strings(v: &Value, f: &mut impl FnMut(&str)) {
         Value::Object(o) => o.values().for_each(|v| walk_strings(v, f)),
         _ => {}
     }
+}
+
+/// The keys of a shipping record (`ShippingModelList[]`) the simulator takes as facts, and
+/// whether each is an integer (else a string).
+const SHIPPING_KEYS: &[(&str, bool)] = &[
+    ("shippingDetailId", true),
+    ("shippingNumber", false),
+    ("deliveryCompany", false),
+    ("deliveryCompanyName", false),
+    ("shippingDate", false),
+];
+
+/// Whether `value` under `key` reads into the typed model (alone, beside a number and a
+/// status): `package` for a key of a `PackageModelList` entry.
+fn reads(key: &str, value: &Value, package: bool) -> bool {
+    let mut m = Map::new();
+    m.insert("orderNumber".into(), Value::from("-"));
+    m.insert("orderProgress".into(), Value::from(0));
+    if package {
+        let mut p = Map::new();
+        p.insert(key.into(), value.clone());
+        m.insert(
+            "PackageModelList".into(),
+            Value::Array(vec![Value::Object(p)]),
+        );
+    } else {
+        m.insert(key.into(), value.clone());
+    }
+    <crate::model::Order as serde::Deserialize>::deserialize(&m).is_ok()
+}
+
+/// A fact is seeded when it reads into the typed model and is not `null`: a `null` is the
+/// model's "none", and the simulator renders its own nullability for it (a date it does not
+/// have is `null`, an amount `0`), so a recorded `null` is compared, never echoed.
+fn seedable(key: &str, value: &Value, package: bool) -> bool {
+    !value.is_null() && reads(key, value, package)
+}
+
+/// The facts of an order as a recording shows it: what the simulator's typed model reads
+/// (the number, the status, the sub-status, the dates, the amounts, the flags; per
+/// package its id and amounts and its shipping records), nothing else. The simulator
+/// renders every other field of its answer itself, so `conformance` compares *its* shape
+/// with RMS's: a field the recording has and the simulator does not (a new field, a
+/// misspelled one) is a difference, and so is a fact of another JSON type than the
+/// simulator's (it is not seeded, and the simulator's own type shows).
+///
+/// The number and the status are needed to seed: an order without them is refused, and
+/// the message says so.
+pub(super) fn facts(order: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+    let mut out = Map::new();
+    match order.get("orderNumber") {
+        Some(Value::String(n)) => out.insert("orderNumber".into(), Value::from(n.as_str())),
+        other => {
+            return Err(format!(
+                "`orderNumber` is needed to seed the simulator and must be a string, not {}",
+                other.map_or("absent", super::shape::type_name)
+            ))
+        }
+    };
+    match order.get("orderProgress") {
+        Some(v @ Value::Number(n)) if n.as_i64().is_some() => {
+            out.insert("orderProgress".into(), v.clone())
+        }
+        other => {
+            return Err(format!(
+                "`orderProgress` is needed to seed the simulator (the order's status) and must be an integer, not {}",
+                other.map_or("absent", super::shape::type_name)
+            ))
+        }
+    };
+    for key in crate::model::ORDER_KEYS {
+        if matches!(*key, "orderNumber" | "orderProgress" | "PackageModelList") {
+            continue;
+        }
+        if let Some(v) = order.get(*key).filter(|v| seedable(key, v, false)) {
+            out.insert((*key).into(), v.clone());
+        }
+    }
+    if let Some(list) = order.get("PackageModelList").and_then(Value::as_array) {
+        let packages = list
+            .iter()
+            .filter_map(Value::as_object)
+            .map(|p| {
+                let mut fact = Map::new();
+                for key in crate::model::PACKAGE_KEYS {
+                    if let Some(v) = p.get(*key).filter(|v| seedable(key, v, true)) {
+                        fact.insert((*key).into(), v.clone());
+                    }
+                }
+                if let Some(records) = p.get("ShippingModelList").and_then(Value::as_array) {
+                    let records = records
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .map(|r| {
+                            SHIPPING_KEYS
+                                .iter()
+                                .filter_map(|(k, int)| {
+                                    let v = r.get(*k)?;
+                                    let ok = if *int { v.is_i64() } else { v.is_string() };
+                                    ok.then(|| ((*k).to_owned(), v.clone()))
+                                })
+                                .collect::<Map<String, Value>>()
+                        })
+                        .map(Value::Object)
+                        .collect();
+                    fact.insert("ShippingModelList".into(), Value::Array(records));
+                }
+                Value::Object(fact)
+            })
+            .collect();
+        out.insert("PackageModelList".into(), Value::Array(packages));
+    }
+    Ok(out)
 }

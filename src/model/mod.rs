@@ -13,7 +13,7 @@ pub use action::{Action, ActionSet};
 pub use document::{
     read_document, request_json_schema, DocumentError, DocumentFormat, DocumentSummary, SinkError,
 };
-pub use order::{canonical_order_number, Order, OrderInput, Package};
+pub use order::{canonical_order_number, Order, OrderInput, Package, ORDER_KEYS, PACKAGE_KEYS};
 pub use request::{BatchFacts, Label, LedgerState, OmsState, Request, Shop};
 pub use timestamp::{Duration, DurationError, Timestamp, TimestampError};
 pub use yaml::{from_yaml, yaml_message, FileError, YamlError};

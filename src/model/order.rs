@@ -199,7 +199,8 @@ pub(crate) fn check_response_messages(
 
 // --- the known keys ---------------------------------------------------------------------
 
-const ORDER_KEYS: &[&str] = &[
+/// The keys of an `OrderModel` the typed [`Order`] reads (everything else is kept as given).
+pub const ORDER_KEYS: &[&str] = &[
     "orderNumber",
     "orderProgress",
     "subStatusId",
@@ -226,7 +227,8 @@ const ORDER_KEYS: &[&str] = &[
     "PackageModelList",
 ];
 
-const PACKAGE_KEYS: &[&str] = &[
+/// The keys of a `PackageModelList` entry the typed [`Package`] reads.
+pub const PACKAGE_KEYS: &[&str] = &[
     "basketId",
     "postagePrice",
     "deliveryPrice",

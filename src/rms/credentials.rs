@@ -57,6 +57,9 @@ pub enum CredentialsError {
     File { path: String, message: String },
 }
 
+/// What a credentials file must hold, said by every error about one.
+const EXPECTED_KEYS: &str = "expected a YAML mapping with exactly two string keys, `service_secret: SP…` and `license_key: SL…`";
+
 /// Environment variable of the service secret.
 pub const SERVICE_SECRET_VAR: &str = "RMS_SERVICE_SECRET";
 /// Environment variable of the licence key.
@@ -95,11 +98,11 @@ impl Credentials {
         serde_yaml::from_str(&text).map_err(|e| {
             err(match e.location() {
                 Some(l) => format!(
-                    "not a credentials file (line {}, column {})",
+                    "not a credentials file (line {}, column {}): {EXPECTED_KEYS}",
                     l.line(),
                     l.column()
                 ),
-                None => "not a credentials file".to_owned(),
+                None => format!("not a credentials file: {EXPECTED_KEYS}"),
             })
         })
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::upstream::transport_error;
+use super::upstream::{read_body, transport_error};
 use super::{function, Credentials, RateLimiter, RmsApi, RmsCall, RmsError, RmsReply};
 use crate::engine::Engine;
 use crate::rules::Retry;
@@ -120,7 +120,7 @@ impl HttpRms {
             .await
             .map_err(transport_error)?;
         let status = response.status().as_u16();
-        let body: Bytes = response.bytes().await.map_err(transport_error)?;
+        let body: Bytes = read_body(response).await?;
         Ok(RmsReply { status, body })
     }
 }

@@ -101,7 +101,7 @@ impl Upstream {
             .filter(|(k, _)| relayable(k.as_str()))
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
-        let body = response.bytes().await.map_err(transport_error)?;
+        let body = read_body(response).await?;
         Ok(Relayed {
             status,
             headers,
@@ -180,7 +180,7 @@ impl RmsApi for UpstreamApi {
             }
             let response = request.send().await.map_err(transport_error)?;
             let status = response.status().as_u16();
-            let body = response.bytes().await.map_err(transport_error)?;
+            let body = read_body(response).await?;
             Ok(RmsReply { status, body })
         }
         .await;
@@ -193,6 +193,35 @@ impl RmsApi for UpstreamApi {
         }
         result
     }
+}
+
+/// Reads an upstream's answer body, at most [`max_input_bytes`](crate::model::limits::max_input_bytes)
+/// (16 MiB, or `--max-input-size`): reading stops at the cap — a body announced or sent
+/// beyond it is never held whole — and the answer counts as lost (a transport failure:
+/// whether RMS acted on the call is unknown). Every client of the crate reads through it.
+pub(super) async fn read_body(response: reqwest::Response) -> Result<Bytes, RmsError> {
+    read_body_limited(response, crate::model::limits::max_input_bytes()).await
+}
+
+async fn read_body_limited(mut response: reqwest::Response, limit: u64) -> Result<Bytes, RmsError> {
+    let too_large = || RmsError::Transport {
+        kind: TransportFailure::Io,
+        message: format!(
+            "the answer is larger than {} (--max-input-size); reading stopped there",
+            crate::model::limits::describe_bytes(limit)
+        ),
+    };
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if (body.len() as u64).saturating_add(chunk.len() as u64) > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// reqwest's errors can carry the URL; ours carry only the kind and a short reason.
@@ -212,5 +241,54 @@ pub(super) fn transport_error(e: reqwest::Error) -> RmsError {
     RmsError::Transport {
         kind,
         message: message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback server answering once with `size` bytes of body, its length announced
+    /// (`content-length`) or not.
+    fn serve(announce: bool, size: usize) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let length = if announce {
+                format!("content-length: {size}\r\n")
+            } else {
+                String::new()
+            };
+            let _ = write!(s, "HTTP/1.1 200 OK\r\n{length}connection: close\r\n\r\n");
+            let chunk = vec![b'a'; 4096];
+            let mut sent = 0;
+            while sent < size && s.write_all(&chunk[..chunk.len().min(size - sent)]).is_ok() {
+                sent += chunk.len().min(size - sent);
+            }
+        });
+        origin
+    }
+
+    /// Every answer the crate reads from the network stops at the limit, announced or
+    /// streamed; an answer within it is read whole.
+    #[tokio::test]
+    async fn an_answer_is_read_up_to_the_limit_and_no_further() {
+        for announce in [true, false] {
+            let response = reqwest::get(serve(announce, 1 << 20)).await.unwrap();
+            let err = read_body_limited(response, 64 << 10).await.unwrap_err();
+            assert!(
+                matches!(&err, RmsError::Transport { kind: TransportFailure::Io, message } if message.contains("larger than 64 KiB")),
+                "{err}"
+            );
+            let response = reqwest::get(serve(announce, 64 << 10)).await.unwrap();
+            let body = read_body_limited(response, 64 << 10).await.unwrap();
+            assert_eq!(body.len(), 64 << 10);
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! | function              | does                                                        |
 //! |-----------------------|-------------------------------------------------------------|
 //! | `confirmOrder`        | confirms up to 100 orders, each answered on its own         |
-//! | `getOrder`            | the orders as RMS holds them ([`StoredOrder::json`](super::store::StoredOrder::json)) |
+//! | `getOrder`            | the orders in RMS's whole `OrderModel` shape ([`render`](super::render)) |
 //! | `searchOrder`         | order numbers by status and date, paginated                 |
 //! | `updateOrderShipping` | moves one order along the rules' `updateOrderShipping`      |
 //! | `cancelOrder`         | moves one order along the rules' `cancelOrder`              |
@@ -145,7 +145,7 @@ impl SimRms {
         let mut found = Vec::new();
         for n in numbers {
             match s.orders.get(n) {
-                Some(o) => found.push(Value::Object(o.json().clone())),
+                Some(o) => found.push(super::render::order_model(o)),
                 None => messages.push(replies::get::NOT_FOUND.about(n)),
             }
         }

@@ -38,6 +38,7 @@ mod events;
 mod faults;
 mod http;
 mod license;
+mod render;
 mod replies;
 mod store;
 mod transitions;

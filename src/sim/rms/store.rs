@@ -6,9 +6,10 @@
 //!
 //! - the **typed** [`Order`] — what the state machine (`orderProgress`), the rules'
 //!   sentinel check (a `-9999` anywhere) and `searchOrder` (the date fields) read;
-//! - the **JSON** — what `getOrder` answers, byte for byte as the order was given and then
-//!   changed: field order, `null`s, a timestamp's written form (`+0900` or `+09:00`), the
-//!   fields `Order` does not type, inside `PackageModelList` too.
+//! - the **JSON** — what `getOrder` answers over the simulator's own template of RMS's
+//!   whole `OrderModel` (`render.rs`), as the order was given and then changed: field
+//!   order, `null`s, a timestamp's written form (`+0900` or `+09:00`), the fields `Order`
+//!   does not type, inside `PackageModelList` too.
 //!
 //! `Order` cannot give the JSON back: it has no `Serialize`, keeps only the negative
 //! integers of fields it does not type, and forgets how a value was written. So a
