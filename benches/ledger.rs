@@ -2,8 +2,9 @@
 //! PostgreSQL), as the guard uses the ledger: one claim batch per chunk of up to 100
 //! orders, then one mark batch with the outcomes. Every order is new (a claim that wins).
 //!
-//! `cargo bench --bench ledger` — SQLite on a file under the temp dir (WAL,
-//! `synchronous = FULL`: each batch waits for the disk); PostgreSQL too when
+//! `cargo bench --bench ledger` — SQLite on a file under the temp dir (WAL, the default
+//! `synchronous = NORMAL`; `LEDGER_BENCH_SQLITE_OPTIONS='?synchronous=full'` makes each
+//! batch wait for the disk); PostgreSQL too when
 //! `RMS_PREFLIGHT_TEST_POSTGRES` names a database (`bash .ci/with-postgres cargo bench
 //! --bench ledger` starts a throwaway one, with fsync off).
 
