@@ -155,8 +155,12 @@ pub trait RmsApi: Send + Sync {
                     body: String::from_utf8_lossy(&reply.body).into_owned(),
                 });
             }
-            // The gateway's error shape can come with a 2xx status too.
-            if serde_json::from_slice::<GatewayError>(&reply.body).is_ok() {
+            // The gateway's error shape can come with a 2xx status too. Its key `Results`
+            // is looked for first (a body without it, spelled plainly or with an escape,
+            // cannot be that shape), so a long answer is not parsed twice for nothing.
+            if may_be_gateway_error(&reply.body)
+                && serde_json::from_slice::<GatewayError>(&reply.body).is_ok()
+            {
                 return Err(RmsError::Status {
                     status: reply.status,
                     body: String::from_utf8_lossy(&reply.body).into_owned(),
@@ -260,5 +264,53 @@ impl<T: RmsApi> RmsApi for &T {
 impl<T: RmsApi> RmsApi for std::sync::Arc<T> {
     fn send(&self, call: RmsCall) -> impl Future<Output = Result<RmsReply, RmsError>> + Send {
         (**self).send(call)
+    }
+}
+
+/// Whether `body` may hold the gateway's `{"Results": …}` error: it names `Results`, or it
+/// holds an escape (`\u0052esults` spells the key too).
+fn may_be_gateway_error(body: &[u8]) -> bool {
+    body.windows(b"Results".len()).any(|w| w == b"Results") || body.contains(&b'\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 2xx answer in the gateway's error shape is an error however its key is spelled;
+    /// an ordinary answer is parsed once.
+    #[tokio::test]
+    async fn a_gateway_error_with_a_2xx_status_is_an_error_in_any_spelling() {
+        struct Fixed(&'static str);
+        impl RmsApi for Fixed {
+            fn send(
+                &self,
+                _call: RmsCall,
+            ) -> impl Future<Output = Result<RmsReply, RmsError>> + Send {
+                let body = self.0.as_bytes().to_vec();
+                async move {
+                    Ok(RmsReply {
+                        status: 200,
+                        body: body.into(),
+                    })
+                }
+            }
+        }
+        let request = ConfirmOrderRequest {
+            order_number_list: vec!["375055-20261130-00000001".into()],
+        };
+        for body in [
+            r#"{"Results": {"errorCode": "ES01-01", "message": "Un-Authorised"}}"#,
+            r#"{"\u0052esults": {"errorCode": "ES01-01", "message": "Un-Authorised"}}"#,
+        ] {
+            let got = Fixed(body).confirm_order(&request).await;
+            assert!(
+                matches!(got, Err(RmsError::Status { status: 200, .. })),
+                "{body}: {got:?}"
+            );
+        }
+        let ok = r#"{"MessageModelList": [{"messageType": "INFO", "messageCode": "ORDER_EXT_API_CONFIRM_ORDER_INFO_101", "message": "注文確認処理が完了しました。", "orderNumber": "375055-20261130-00000001"}]}"#;
+        assert!(!may_be_gateway_error(ok.as_bytes()));
+        assert!(Fixed(ok).confirm_order(&request).await.is_ok());
     }
 }
