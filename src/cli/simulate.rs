@@ -97,17 +97,14 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         },
     };
     if let Some(p) = &args.html {
-        // The report must not replace what it reports on: a scenario or the gaps file.
-        let same =
-            |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize()) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => false,
-            };
+        // The report must not replace what it reports on: a scenario, the gaps file or the
+        // rules — by any name, hard links included (one file is one device and inode).
         let inputs = files
             .iter()
             .map(|f| f.as_path())
-            .chain(args.coverage_gaps.as_deref());
-        if let Some(input) = inputs.into_iter().find(|f| same(f, p)) {
+            .chain(args.coverage_gaps.as_deref())
+            .chain(args.rules.rules.as_deref());
+        if let Some(input) = inputs.into_iter().find(|f| same_file(f, p)) {
             let _ = writeln!(
                 err,
                 "error: --html `{}` is an input of this run (`{}`); give another file name",
@@ -178,7 +175,7 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     }
     if let (Some(path), Some(c)) = (&args.html, &coverage) {
         let page = html::html(&reports, engine.rules().file(), c, args.lang.into());
-        if let Err(e) = std::fs::write(path, page) {
+        if let Err(e) = write_replacing(path, page.as_bytes()) {
             let _ = writeln!(
                 err,
                 "error: cannot write the HTML report `{}`: {e}",
@@ -203,6 +200,37 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         }
     }
     code
+}
+
+/// Whether two paths name one file (same device and inode), however they are spelled.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Writes `bytes` to a new file beside `path` and renames it over `path`: a file `path`
+/// named before (another hard link to it) keeps its content, and a reader never sees
+/// half a report.
+fn write_replacing(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    // A device or a pipe (`/dev/null`, a FIFO) is written to, never replaced.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return std::fs::write(path, bytes);
+    }
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let written = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
 
 /// `text` with every control character but newline and tab shown as an escape (`\u{1b}`).

@@ -181,7 +181,37 @@ pub struct Gap {
     pub kind: ItemKind,
     /// As in the coverage report's `id`.
     pub id: String,
+    /// Text (a YAML string): a number, a boolean or `null` is no explanation.
+    #[serde(deserialize_with = "text_only")]
     pub reason: String,
+}
+
+/// A string and nothing else: a YAML scalar that reads as a number, a boolean or null is
+/// refused instead of being turned into text.
+fn text_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a text (quote it if it reads as a number)")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+    }
+    d.deserialize_any(Text)
+}
+
+/// Whether `text` shows nothing: whitespace, control and zero-width characters only.
+fn blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{180E}'
+            )
+    })
 }
 
 impl Gaps {
@@ -198,7 +228,7 @@ impl Gaps {
             .map_err(|e| FileError::from_yaml("coverage gaps", &file, e))?;
         // A gap is an explanation: one per item, and never empty.
         for (i, g) in gaps.gaps.iter().enumerate() {
-            if g.reason.trim().is_empty() {
+            if blank(&g.reason) {
                 return Err(FileError::new(
                     "coverage gaps",
                     &file,

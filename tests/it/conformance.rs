@@ -10,8 +10,9 @@ use serde_json::Value;
 
 use super::{root, run, stderr, stdout, Scratch};
 
-const SECRET: &str = "SP375055_conformance-canary-secret";
-const KEY: &str = "SL375055_conformance-canary-key";
+// Credentials of no shape the detector knows: only what drift learned can hide them.
+const SECRET: &str = "canary-secret-7f3a9q";
+const KEY: &str = "canary-licence-51xz2w";
 
 fn project_cassettes() -> Vec<String> {
     ["happy-path.yaml", "confirm-errors.yaml"]
@@ -869,13 +870,28 @@ async fn drift_never_shows_a_credential_an_upstream_echoes() {
             .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
+        // Each half on its own, base64 in every alphabet, padded or not; the halves the
+        // other way round; either case.
+        let (a, b) = decoded.split_once(':').unwrap_or_default();
+        let mut forms = Vec::new();
+        for half in [a.to_owned(), b.to_owned(), format!("{b}:{a}")] {
+            use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+            forms.push(STANDARD.encode(&half));
+            forms.push(STANDARD_NO_PAD.encode(&half));
+            forms.push(URL_SAFE_NO_PAD.encode(&half));
+            forms.push(half.to_lowercase());
+        }
         let body = serde_json::json!({
             "MessageModelList": [{
                 "messageType": "ERROR",
                 "messageCode": auth,
                 "message": format!("bad key {auth} ({decoded}); write to buyer@example.com"),
+            }, {
+                "messageType": "ERROR",
+                "messageCode": forms.join(" "),
+                "message": forms.join("&token="),
             }],
-            "OrderModelList": [{decoded.clone(): 1}],
+            "OrderModelList": [{decoded.clone(): 1, forms[0].clone(): 2}],
         });
         respond(stream, &body.to_string());
     });
@@ -905,6 +921,16 @@ async fn drift_never_shows_a_credential_an_upstream_echoes() {
         let all = format!("{}{}", stdout(&out), stderr(&out));
         for secret in [SECRET, KEY, token.as_str(), "buyer@example.com"] {
             assert!(!all.contains(secret), "{secret} in {all}");
+        }
+        for half in [SECRET, KEY] {
+            use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+            for form in [
+                STANDARD.encode(half),
+                STANDARD_NO_PAD.encode(half),
+                half.to_lowercase(),
+            ] {
+                assert!(!all.contains(&form), "{form} in {all}");
+            }
         }
         assert!(all.contains("[redacted]"), "{all}");
     }

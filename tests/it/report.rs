@@ -299,6 +299,40 @@ fn bad_report_arguments_exit_2() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), "gaps: []\n");
+    // Nor the rules file; nor any input by another hard link.
+    let rules = dir.path().join("rules.yaml");
+    std::fs::copy(super::root().join("rules/rakuten_pay.yaml"), &rules).unwrap();
+    let rules_before = std::fs::read(&rules).unwrap();
+    let out = simulate(
+        &[
+            "--rules",
+            rules.to_str().unwrap(),
+            "--html",
+            rules.to_str().unwrap(),
+        ],
+        one,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let linked = dir.path().join("linked.html");
+    std::fs::hard_link(&files[0], &linked).unwrap();
+    let out = simulate(&["--html", linked.to_str().unwrap()], one);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&rules).unwrap(), rules_before);
+    assert_eq!(std::fs::read(&files[0]).unwrap(), before);
+    // A report over an existing file replaces that name only: a hard link elsewhere to
+    // the old file keeps the old bytes. A device is written to, not replaced.
+    let old = dir.path().join("old.html");
+    std::fs::write(&old, "old").unwrap();
+    let other = dir.path().join("other-name");
+    std::fs::hard_link(&old, &other).unwrap();
+    let out = simulate(&["--html", old.to_str().unwrap()], one);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&old)
+        .unwrap()
+        .starts_with("<!DOCTYPE html>"));
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "old");
+    let out = simulate(&["--html", "/dev/null"], one);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = simulate(&["--coverage", "--format", "junit"], one);
     assert_eq!(out.status.code(), Some(2));
     let gaps = dir.path().join("gaps.yaml");
@@ -321,6 +355,12 @@ fn bad_report_arguments_exit_2() {
             "gaps:\n  - {kind: rule, id: x, reason: \"  \"}\n",
             "gaps[0].reason",
         ),
+        (
+            "gaps:\n  - {kind: rule, id: x, reason: \"\u{200B}\"}\n",
+            "gaps[0].reason",
+        ),
+        ("gaps:\n  - {kind: rule, id: x, reason: ~}\n", "a text"),
+        ("gaps:\n  - {kind: rule, id: x, reason: 5}\n", "a text"),
         (
             "gaps:\n  - {kind: rule, id: x, reason: a}\n  - {kind: rule, id: x, reason: b}\n",
             "already explained by `gaps[0]`",
