@@ -17,6 +17,8 @@ use serde::Deserialize;
 
 use super::{Action, BatchFacts, OmsState, Order, OrderInput, Request, Shop, Timestamp};
 
+mod fast;
+
 /// The syntax of a check document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocumentFormat {
@@ -81,25 +83,30 @@ pub fn read_document<R: BufRead>(
         confirms: std::collections::HashMap::new(),
         marker: None,
     };
-    let mut track = serde_path_to_error::Track::new();
     let result = match format {
         DocumentFormat::Json => {
-            // Counted per entry of a batch (marked after each), so a batch of any length
-            // streams while no single entry can exceed the input limit.
-            let counting = super::limits::CountingReader::new(reader);
-            state.marker = Some(counting.marker());
-            let mut de = serde_json::Deserializer::from_reader(counting);
-            let r = DocumentSeed { state: &mut state }
-                .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
-            match r {
-                Ok(summary) => de
-                    .end()
-                    .map(|()| summary)
-                    .map_err(|e| json_error(e, ".".into())),
-                Err(e) => Err(json_error(e, clean_path(track.path().to_string()))),
+            // The fast path: entries parsed from a buffer filled in large chunks, without
+            // path tracking. Whatever it does not take (another document shape, an error, an
+            // entry over the size limit) goes to the path-tracking reader, from the start or
+            // from the end of the last entry delivered, which answers exactly as if it had
+            // read the whole document itself.
+            let mut input = fast::Buffered::new(reader);
+            match fast::read_batch(&mut input, &mut state) {
+                fast::Outcome::Done(summary) => Ok(summary),
+                fast::Outcome::Refused => Err(DocumentError {
+                    message: String::new(),
+                    path: ".".into(),
+                    line: None,
+                    column: None,
+                }),
+                fast::Outcome::Fallback(resume) => {
+                    let (replay, resume) = input.replay(resume);
+                    read_json_tracked(replay, &mut state, resume)
+                }
             }
         }
         DocumentFormat::Yaml => {
+            let mut track = serde_path_to_error::Track::new();
             let text = super::limits::read_to_string_capped(reader).map_err(|e| DocumentError {
                 message: format!("cannot read the document: {e}"),
                 path: ".".into(),
@@ -116,9 +123,12 @@ pub fn read_document<R: BufRead>(
                 });
             }
             let de = serde_yaml::Deserializer::from_str(&text);
-            DocumentSeed { state: &mut state }
-                .deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
-                .map_err(|e| yaml_error(e, clean_path(track.path().to_string())))
+            DocumentSeed {
+                state: &mut state,
+                resume: None,
+            }
+            .deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
+            .map_err(|e| yaml_error(e, clean_path(track.path().to_string())))
         }
     };
     if let Some((index, (message, below))) = state.refused.take() {
@@ -140,6 +150,84 @@ pub fn read_document<R: BufRead>(
         });
     }
     result
+}
+
+/// Where the path-tracking reader takes over from the fast path after `index` entries were
+/// delivered: the stream starts right after the last of them and is read behind the
+/// prefix [`fast::RESUME_PREFIX`] (a batch holding one placeholder entry); paths and
+/// positions are translated back to the whole document's.
+struct Resume {
+    shop: Shop,
+    now: Option<Timestamp>,
+    /// Entries delivered before the stream.
+    index: usize,
+    /// Line (from 1) and byte offset in that line (from 0) where the stream starts.
+    line: usize,
+    offset_in_line: usize,
+}
+
+/// The JSON reader with path tracking (serde_path_to_error) over a byte stream, its input
+/// counted per entry of a batch.
+fn read_json_tracked<R: std::io::Read>(
+    reader: R,
+    state: &mut State<'_>,
+    resume: Option<Resume>,
+) -> Result<DocumentSummary, DocumentError> {
+    let mut track = serde_path_to_error::Track::new();
+    // Counted per entry of a batch (marked after each), so a batch of any length streams
+    // while no single entry can exceed the input limit.
+    let counting = super::limits::CountingReader::new(reader);
+    state.marker = Some(counting.marker());
+    let prefix: &[u8] = if resume.is_some() {
+        fast::RESUME_PREFIX
+    } else {
+        b""
+    };
+    let mut de = serde_json::Deserializer::from_reader(std::io::Read::chain(prefix, counting));
+    let position = |line: usize, column: usize| match &resume {
+        Some(r) if line == 1 => (
+            r.line,
+            (column + r.offset_in_line).saturating_sub(prefix.len()),
+        ),
+        Some(r) if line > 1 => (r.line + line - 1, column),
+        _ => (line, column),
+    };
+    let seed_resume = resume
+        .as_ref()
+        .map(|r| (r.shop.clone(), r.now, r.index));
+    let r = DocumentSeed {
+        state,
+        resume: seed_resume,
+    }
+    .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+    match r {
+        Ok(summary) => de
+            .end()
+            .map(|()| summary)
+            .map_err(|e| json_error(e, ".".into(), position)),
+        Err(e) => {
+            let mut path = clean_path(track.path().to_string());
+            if let Some(r) = &resume {
+                path = shift_entry_index(&path, r.index);
+            }
+            Err(json_error(e, path, position))
+        }
+    }
+}
+
+/// `requests[j]…` of a resumed stream is `requests[j - 1 + index]…` of the document (entry
+/// 0 of the stream is the placeholder).
+fn shift_entry_index(path: &str, index: usize) -> String {
+    let Some(rest) = path.strip_prefix("requests[") else {
+        return path.to_owned();
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    match rest[..digits].parse::<usize>() {
+        Ok(j) if j >= 1 && rest[digits..].starts_with(']') => {
+            format!("requests[{}{}", j - 1 + index, &rest[digits..])
+        }
+        _ => path.to_owned(),
+    }
 }
 
 /// A UTF-8 byte-order mark (Windows editors write one) is not part of the document.
@@ -191,8 +279,16 @@ fn clean_path(mut path: String) -> String {
     }
 }
 
-fn json_error(e: serde_json::Error, path: String) -> DocumentError {
-    let (line, column) = (e.line(), e.column());
+fn json_error(
+    e: serde_json::Error,
+    path: String,
+    position: impl Fn(usize, usize) -> (usize, usize),
+) -> DocumentError {
+    let (line, column) = if e.line() > 0 {
+        position(e.line(), e.column())
+    } else {
+        (0, 0)
+    };
     DocumentError {
         message: super::yaml::strip_location(e.to_string()),
         path,
@@ -322,6 +418,8 @@ fn check_order_presence(action: Action, has_order: bool) -> Result<(), String> {
 
 struct DocumentSeed<'a, 's> {
     state: &'a mut State<'s>,
+    /// Resuming after the fast path: the header it read and the entries it delivered.
+    resume: Option<(Shop, Option<Timestamp>, usize)>,
 }
 
 impl<'de> DeserializeSeed<'de> for DocumentSeed<'_, '_> {
@@ -351,6 +449,13 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
         let mut version_seen = false;
         let mut oms: Option<OmsState> = None;
         let mut batch: Option<(usize, Vec<Entry>)> = None;
+        let mut first_index = None;
+        if let Some((s, n, index)) = self.resume {
+            shop = Some(s);
+            now = n;
+            now_seen = true;
+            first_index = Some(index);
+        }
 
         fn once<T, E: de::Error>(slot: &Option<T>, name: &'static str) -> Result<(), E> {
             if slot.is_some() {
@@ -414,6 +519,7 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
                         state: &mut *self.state,
                         header,
                         held: &mut held,
+                        resume_at: first_index.take(),
                     })?;
                     batch = Some((count, held));
                 }
@@ -520,6 +626,8 @@ struct RequestsSeed<'a, 's> {
     state: &'a mut State<'s>,
     header: Option<(Shop, Option<Timestamp>)>,
     held: &'a mut Vec<Entry>,
+    /// Resuming: the stream's first entry is a placeholder, the next one is entry `index`.
+    resume_at: Option<usize>,
 }
 
 impl<'de> DeserializeSeed<'de> for RequestsSeed<'_, '_> {
@@ -539,6 +647,13 @@ impl<'de> Visitor<'de> for RequestsSeed<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
         let mut index = 0;
+        if let Some(first) = self.resume_at {
+            seq.next_element::<de::IgnoredAny>()?;
+            if let Some(m) = &self.state.marker {
+                m.mark();
+            }
+            index = first;
+        }
         while let Some(entry) = seq.next_element::<Entry>()? {
             if let Some(m) = &self.state.marker {
                 m.mark();
