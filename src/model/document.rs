@@ -68,9 +68,20 @@ pub type SinkError = (String, String);
 /// `format` `None` sniffs: a document whose first non-blank character is `{` is JSON,
 /// anything else YAML.
 pub fn read_document<R: BufRead>(
+    reader: R,
+    format: Option<DocumentFormat>,
+    sink: &mut dyn FnMut(usize, Request) -> Result<(), SinkError>,
+) -> Result<DocumentSummary, DocumentError> {
+    read_document_with(reader, format, sink, true)
+}
+
+/// [`read_document`]; `fast_path` false reads JSON with the path-tracking reader only (the
+/// reference the fast path is tested against).
+fn read_document_with<R: BufRead>(
     mut reader: R,
     format: Option<DocumentFormat>,
     sink: &mut dyn FnMut(usize, Request) -> Result<(), SinkError>,
+    fast_path: bool,
 ) -> Result<DocumentSummary, DocumentError> {
     skip_bom(&mut reader)?;
     let format = match format {
@@ -84,6 +95,7 @@ pub fn read_document<R: BufRead>(
         marker: None,
     };
     let result = match format {
+        DocumentFormat::Json if !fast_path => read_json_tracked(reader, &mut state, None),
         DocumentFormat::Json => {
             // The fast path: entries parsed from a buffer filled in large chunks, without
             // path tracking. Whatever it does not take (another document shape, an error, an
