@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use rms_preflight::model::{Action, OmsState, Order, Shop, Timestamp};
+use rms_preflight::model::{set_json_fast_path, Action, OmsState, Order, Shop, Timestamp};
 use rms_preflight::render::{check_document, CheckOptions, JsonWriter};
 use rms_preflight::{Engine, Lang, RuleSet};
 
@@ -108,7 +108,16 @@ fn main() {
     assert_eq!(floor(&path), n);
     assert_eq!(cli_path(&engine, &path), n);
 
-    let (mut floors, mut cli, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    // `BATCH_ONLY=cli`: only the CLI path, for a profiler (`perf record`).
+    if std::env::var("BATCH_ONLY").as_deref() == Ok("cli") {
+        for _ in 0..rounds {
+            cli_path(&engine, &path);
+        }
+        let _ = std::fs::remove_file(&path);
+        return;
+    }
+    let (mut floors, mut cli, mut ratios, mut tracked) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         let t = Instant::now();
         floor(&path);
@@ -116,11 +125,18 @@ fn main() {
         let t = Instant::now();
         cli_path(&engine, &path);
         let c = t.elapsed();
+        // The same with the JSON fast path off: the path-tracking reader over the stream
+        // alone, as before the fast path.
+        set_json_fast_path(false);
+        let t = Instant::now();
+        cli_path(&engine, &path);
+        tracked.push(t.elapsed());
+        set_json_fast_path(true);
         floors.push(f);
         cli.push(c);
         ratios.push(c.as_secs_f64() / f.as_secs_f64());
     }
-    let (f, c) = (median(floors), median(cli));
+    let (f, c, s) = (median(floors), median(cli), median(tracked));
     ratios.sort_by(f64::total_cmp);
     println!(
         "batch/{n}-orders ({:.1} MB, {rounds} rounds, medians)",
@@ -134,6 +150,10 @@ fn main() {
         ratios[0],
         ratios[ratios.len() - 1],
         ratios[ratios.len() / 2]
+    );
+    println!(
+        "  the same, JSON fast path off (path-tracking stream reader) {s:>10.1?}: {:.2}x the floor",
+        s.as_secs_f64() / f.as_secs_f64()
     );
     let _ = std::fs::remove_file(&path);
 }

@@ -22,9 +22,52 @@ pub struct SentinelGroup {
     /// Fields left to other groups (`except:` in the rules file).
     pub except_order_fields: Vec<&'static FieldDef>,
     pub except_package_fields: Vec<&'static PackageFieldDef>,
+    /// The order and package fields [`hits`](Self::hits) reads, in its order: computed
+    /// once by [`prepare`](Self::prepare) from the lists above.
+    pub scan_order_fields: Vec<&'static FieldDef>,
+    pub scan_package_fields: Vec<&'static PackageFieldDef>,
 }
 
 impl SentinelGroup {
+    /// Computes the fields [`hits`](Self::hits) reads (after the lists are final).
+    pub fn prepare(&mut self) {
+        let is_listed = |f: &FieldDef| {
+            self.order_fields.iter().any(|d| std::ptr::eq(*d, f))
+                || self.except_order_fields.iter().any(|d| std::ptr::eq(*d, f))
+        };
+        let order: Vec<&'static FieldDef> = self
+            .order_fields
+            .iter()
+            .copied()
+            .chain(
+                FIELDS
+                    .iter()
+                    .filter(|f| self.anywhere && f.needs_order() && f.ty.base == Base::Int)
+                    .filter(|f| !is_listed(f)),
+            )
+            .collect();
+        let is_listed_p = |f: &PackageFieldDef| {
+            self.package_fields.iter().any(|d| std::ptr::eq(*d, f))
+                || self
+                    .except_package_fields
+                    .iter()
+                    .any(|d| std::ptr::eq(*d, f))
+        };
+        let package: Vec<&'static PackageFieldDef> = self
+            .package_fields
+            .iter()
+            .copied()
+            .chain(
+                PACKAGE_FIELDS
+                    .iter()
+                    .filter(|f| self.anywhere && f.ty.base == Base::Int)
+                    .filter(|f| !is_listed_p(f)),
+            )
+            .collect();
+        self.scan_order_fields = order;
+        self.scan_package_fields = package;
+    }
+
     /// Calls `hit` with the path and value of every field of `order` that holds the
     /// sentinel, in a stable order: listed order fields, then (for `anywhere`) the other
     /// typed ones, then unknown keys; then each package the same way. Stops when `hit`
@@ -39,16 +82,7 @@ impl SentinelGroup {
         };
         let value = self.value;
         let mut any = false;
-        let is_listed = |f: &FieldDef| {
-            self.order_fields.iter().any(|d| std::ptr::eq(*d, f))
-                || self.except_order_fields.iter().any(|d| std::ptr::eq(*d, f))
-        };
-        let order_fields = self.order_fields.iter().copied().chain(
-            FIELDS
-                .iter()
-                .filter(|f| self.anywhere && f.needs_order() && f.ty.base == Base::Int)
-                .filter(move |f| !is_listed(f)),
-        );
+        let order_fields = self.scan_order_fields.iter();
         for field in order_fields {
             if field.read(request) == Value::Int(value) {
                 any = true;
@@ -67,20 +101,8 @@ impl SentinelGroup {
                 }
             }
         }
-        let is_listed_p = |f: &PackageFieldDef| {
-            self.package_fields.iter().any(|d| std::ptr::eq(*d, f))
-                || self
-                    .except_package_fields
-                    .iter()
-                    .any(|d| std::ptr::eq(*d, f))
-        };
         for (index, package) in order.package_model_list.iter().enumerate() {
-            let fields = self.package_fields.iter().copied().chain(
-                PACKAGE_FIELDS
-                    .iter()
-                    .filter(|f| self.anywhere && f.ty.base == Base::Int)
-                    .filter(|f| !is_listed_p(f)),
-            );
+            let fields = self.scan_package_fields.iter();
             for field in fields {
                 if field.read(package) == Value::Int(value) {
                     any = true;

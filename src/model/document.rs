@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -72,7 +73,16 @@ pub fn read_document<R: BufRead>(
     format: Option<DocumentFormat>,
     sink: &mut dyn FnMut(usize, Request) -> Result<(), SinkError>,
 ) -> Result<DocumentSummary, DocumentError> {
-    read_document_with(reader, format, sink, true)
+    read_document_with(reader, format, sink, FAST_PATH.load(Ordering::Relaxed))
+}
+
+static FAST_PATH: AtomicBool = AtomicBool::new(true);
+
+/// Turns the fast path of JSON batches off for the whole process (`benches/batch.rs` times
+/// the path-tracking reader alone against it, in the same run). Not for production use.
+#[doc(hidden)]
+pub fn set_json_fast_path(on: bool) {
+    FAST_PATH.store(on, Ordering::Relaxed);
 }
 
 /// [`read_document`]; `fast_path` false reads JSON with the path-tracking reader only (the

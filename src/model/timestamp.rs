@@ -146,9 +146,57 @@ fn parse_fixed(b: &[u8]) -> Option<Timestamp> {
     Some(Timestamp { secs, offset_secs })
 }
 
+/// `YYYY-MM-DDTHH:MM:SS±HH:MM` written by hand (chrono's formatter re-reads its format
+/// string for every value); `None` outside years 1–9999 and whole-minute offsets under a
+/// day, which chrono writes.
+fn format_fixed(t: Timestamp) -> Option<[u8; 25]> {
+    let offset = i64::from(t.offset_secs);
+    if offset.abs() >= 86_400 || offset % 60 != 0 {
+        return None;
+    }
+    let local = t.secs.checked_add(offset)?;
+    let (days, sod) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
+    let mut out = *b"0000-00-00T00:00:00+00:00";
+    let mut put = |at: usize, width: usize, mut n: i64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, sod / 3600);
+    put(14, 2, sod / 60 % 60);
+    put(17, 2, sod % 60);
+    put(20, 2, offset.abs() / 3600);
+    put(23, 2, offset.abs() / 60 % 60);
+    if offset < 0 {
+        out[19] = b'-';
+    }
+    Some(out)
+}
+
 impl fmt::Display for Timestamp {
     /// RFC 3339 in the offset the timestamp was written with.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(text) = format_fixed(*self) {
+            // ASCII digits and punctuation only.
+            return f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?);
+        }
         match self.to_chrono() {
             Some(dt) => write!(f, "{}", dt.format("%Y-%m-%dT%H:%M:%S%:z")),
             None => write!(f, "@{}", self.secs),
@@ -348,6 +396,25 @@ mod tests {
             );
         }
         assert!(parse_fixed(b"2026-11-30T12:00:00+0900").is_some());
+    }
+
+    /// The hand-written formatter writes what chrono writes.
+    #[test]
+    fn fixed_layout_writer_agrees_with_chrono() {
+        let chrono_text = |t: Timestamp| match t.to_chrono() {
+            Some(dt) => format!("{}", dt.format("%Y-%m-%dT%H:%M:%S%:z")),
+            None => format!("@{}", t.secs),
+        };
+        let mut secs: i64 = -62_135_596_800 - 86_400 * 3;
+        while secs < 253_402_300_800 + 86_400 * 3 {
+            for offset in [0, 9 * 3600, -(5 * 3600 + 30 * 60), 14 * 3600, -12 * 3600, 61, -86_400] {
+                let t = Timestamp::from_unix(secs, offset);
+                assert_eq!(t.to_string(), chrono_text(t), "{secs} {offset}");
+            }
+            secs += 86_400 * 97 + 3_599;
+        }
+        let t: Timestamp = "2026-11-30T12:00:00+0900".parse().unwrap();
+        assert_eq!(t.to_string(), "2026-11-30T12:00:00+09:00");
     }
 
     #[test]
