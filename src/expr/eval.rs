@@ -222,7 +222,64 @@ struct Evaluator<'a, 't, T: Trace> {
 }
 
 impl<'a, T: Trace> Evaluator<'a, '_, T> {
+    /// The nodes most guards are made of, in a small stack frame (each node is one call);
+    /// the others in [`eval_other`](Self::eval_other).
     fn eval(&mut self, node: &'a Node) -> Value<'a> {
+        match node {
+            Node::Const(Const::Bool(b)) => Value::Bool(*b),
+            Node::Const(Const::Int(n)) => Value::Int(*n),
+            Node::Field(field) => {
+                let v = field.read(self.env.request);
+                if T::ENABLED {
+                    self.trace.record(format_args!("{}", field.path), v);
+                }
+                v
+            }
+            Node::Not(n) => match self.eval(n) {
+                Value::Bool(b) => Value::Bool(!b),
+                _ => Value::Null,
+            },
+            Node::And(l, r) => {
+                Value::Bool(self.eval(l) == Value::Bool(true) && self.eval(r) == Value::Bool(true))
+            }
+            Node::Or(l, r) => {
+                Value::Bool(self.eval(l) == Value::Bool(true) || self.eval(r) == Value::Bool(true))
+            }
+            Node::Eq(l, r) => {
+                let (l, r) = (self.eval(l), self.eval(r));
+                Value::Bool(equal(l, r))
+            }
+            Node::Ne(l, r) => {
+                let (l, r) = (self.eval(l), self.eval(r));
+                Value::Bool(!equal(l, r))
+            }
+            Node::FieldEq {
+                field,
+                value,
+                negate,
+            } => {
+                let v = field.read(self.env.request);
+                if T::ENABLED {
+                    self.trace.record(format_args!("{}", field.path), v);
+                }
+                Value::Bool(equal(v, constant(value)) != *negate)
+            }
+            Node::FieldIn(field, items) => {
+                let v = field.read(self.env.request);
+                if T::ENABLED {
+                    self.trace.record(format_args!("{}", field.path), v);
+                }
+                if v == Value::Null {
+                    return Value::Bool(false);
+                }
+                Value::Bool(items.iter().any(|c| equal(v, constant(c))))
+            }
+            _ => self.eval_other(node),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_other(&mut self, node: &'a Node) -> Value<'a> {
         match node {
             Node::Const(c) => match c {
                 Const::Null => Value::Null,
@@ -330,6 +387,7 @@ impl<'a, T: Trace> Evaluator<'a, '_, T> {
                 self.locals[*depth] = None;
                 Value::Bool(*all)
             }
+            Node::FieldEq { .. } | Node::FieldIn(..) => self.eval(node),
             Node::Sentinel(i) => Value::Bool(self.search(*i, false)),
             Node::Negative(i) => Value::Bool(self.search(*i, true)),
             Node::Days(n) => match self.eval(n) {
@@ -352,6 +410,7 @@ impl<'a, T: Trace> Evaluator<'a, '_, T> {
 
     /// Whether a field of the group holds the sentinel (`negative`: a negative value
     /// other than it); when tracing, reports every one (so a finding names each field).
+    #[inline(never)]
     fn search(&mut self, index: usize, negative: bool) -> bool {
         let env = self.env;
         let Some(group) = env.sentinels.get(index) else {
@@ -389,6 +448,16 @@ fn end_of_day(t: crate::model::Timestamp, offset: i64) -> Value<'static> {
     match (day_start + DAY - 1).checked_sub(offset) {
         Some(secs) => Value::Time(crate::model::Timestamp::from_unix(secs, offset32)),
         None => Value::Null,
+    }
+}
+
+fn constant(c: &Const) -> Value<'_> {
+    match c {
+        Const::Null => Value::Null,
+        Const::Bool(b) => Value::Bool(*b),
+        Const::Int(n) => Value::Int(*n),
+        Const::Str(s) => Value::Str(s),
+        Const::Duration(d) => Value::Duration(*d),
     }
 }
 
