@@ -28,6 +28,49 @@ pub struct SentinelGroup {
     pub scan_package_fields: Vec<&'static PackageFieldDef>,
 }
 
+/// Whether any integer a sentinel search can read — every integer field of the order and
+/// of its packages the vocabulary names, and the unknown negative keys kept while reading —
+/// is below zero. Sentinels are negative (RMS's `-9999`) and `negative(…)` looks for
+/// values below zero, so an order without one skips both searches (most orders).
+fn any_negative(o: &crate::model::Order) -> bool {
+    let neg = |v: Option<i64>| v.is_some_and(|n| n < 0);
+    o.order_progress < 0
+        || [
+            o.sub_status_id,
+            o.goods_price,
+            o.goods_tax,
+            o.postage_price,
+            o.delivery_price,
+            o.payment_charge,
+            o.total_price,
+            o.request_price,
+            o.coupon_all_total_price,
+            o.coupon_shop_price,
+            o.coupon_other_price,
+            o.additional_fee_occur_amount_to_user,
+            o.additional_fee_occur_amount_to_shop,
+            o.isolated_island_flag,
+            o.rakuten_confirm_flag,
+            o.modify_flag,
+        ]
+        .into_iter()
+        .any(neg)
+        || !o.other_negatives.is_empty()
+        || o.package_model_list.iter().any(|p| {
+            [
+                p.basket_id,
+                p.postage_price,
+                p.delivery_price,
+                p.goods_tax,
+                p.goods_price,
+                p.total_price,
+            ]
+            .into_iter()
+            .any(neg)
+                || !p.other_negatives.is_empty()
+        })
+}
+
 impl SentinelGroup {
     /// Computes the fields [`hits`](Self::hits) reads (after the lists are final).
     pub fn prepare(&mut self) {
@@ -81,6 +124,9 @@ impl SentinelGroup {
             return false;
         };
         let value = self.value;
+        if value < 0 && !any_negative(order) {
+            return false;
+        }
         let mut any = false;
         let order_fields = self.scan_order_fields.iter();
         for field in order_fields {
@@ -142,6 +188,9 @@ impl SentinelGroup {
         let Some(order) = request.order.as_ref() else {
             return false;
         };
+        if !any_negative(order) {
+            return false;
+        }
         let wrong = |v: Value<'_>| match v {
             Value::Int(n) if n < 0 && n != self.value => Some(n),
             _ => None,
@@ -501,5 +550,36 @@ fn shift(t: crate::model::Timestamp, d: i64) -> Value<'static> {
     match t.unix_seconds().checked_add(d) {
         Some(secs) => Value::Time(crate::model::Timestamp::from_unix(secs, t.offset_seconds())),
         None => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::vocabulary::{Base, FIELDS, PACKAGE_FIELDS};
+
+    /// `any_negative` sees every integer field of the vocabulary (a field added there and
+    /// not there would make sentinel searches skip it).
+    #[test]
+    fn any_negative_covers_every_integer_field() {
+        for f in FIELDS.iter().filter(|f| f.needs_order() && f.ty.base == Base::Int) {
+            let key = f.path.trim_start_matches("order.");
+            let mut doc = serde_json::json!({ "orderProgress": 100 });
+            doc[key] = (-5).into();
+            // A field the reader refuses negative is never negative in an order.
+            if let Ok(order) = serde_json::from_value::<crate::model::Order>(doc) {
+                assert!(super::any_negative(&order), "{}", f.path);
+            }
+        }
+        for f in PACKAGE_FIELDS.iter().filter(|f| f.ty.base == Base::Int) {
+            let order: crate::model::Order = serde_json::from_value(
+                serde_json::json!({ "orderProgress": 100, "PackageModelList": [{ (f.name): -5 }] }),
+            )
+            .expect(f.name);
+            assert!(super::any_negative(&order), "{}", f.name);
+        }
+        let order: crate::model::Order =
+            serde_json::from_value(serde_json::json!({ "orderProgress": 100, "goodsPrice": 5 }))
+                .expect("an order");
+        assert!(!super::any_negative(&order));
     }
 }
