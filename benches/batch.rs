@@ -74,7 +74,14 @@ fn cli_path(engine: &Engine, path: &PathBuf) -> usize {
         now: Timestamp::now_jst(),
         stop_on_write_error: false,
     };
-    let run = check_document(engine, reader, &options, &mut writer, &mut out, &mut |_, _| {});
+    let run = check_document(
+        engine,
+        reader,
+        &options,
+        &mut writer,
+        &mut out,
+        &mut |_, _| {},
+    );
     run.read.expect("a valid batch");
     out.flush().expect("the sink");
     run.summary.total()
@@ -87,8 +94,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument that names neither runs nothing.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    if args.iter().any(|a| !a.starts_with('-') && !"batch".contains(a.as_str())) {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args
+        .iter()
+        .any(|a| !a.starts_with('-') && !"batch".contains(a.as_str()))
+    {
         return;
     }
     let n: usize = std::env::var("BATCH_ORDERS")

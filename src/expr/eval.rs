@@ -561,7 +561,10 @@ mod tests {
     /// not there would make sentinel searches skip it).
     #[test]
     fn any_negative_covers_every_integer_field() {
-        for f in FIELDS.iter().filter(|f| f.needs_order() && f.ty.base == Base::Int) {
+        for f in FIELDS
+            .iter()
+            .filter(|f| f.needs_order() && f.ty.base == Base::Int)
+        {
             let key = f.path.trim_start_matches("order.");
             let mut doc = serde_json::json!({ "orderProgress": 100 });
             doc[key] = (-5).into();

@@ -214,9 +214,7 @@ fn read_json_tracked<R: std::io::Read>(
         Some(r) if line > 1 => (r.line + line - 1, column),
         _ => (line, column),
     };
-    let seed_resume = resume
-        .as_ref()
-        .map(|r| (r.shop.clone(), r.now, r.index));
+    let seed_resume = resume.as_ref().map(|r| (r.shop.clone(), r.now, r.index));
     let r = DocumentSeed {
         state,
         resume: seed_resume,

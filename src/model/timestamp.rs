@@ -142,7 +142,8 @@ fn parse_fixed(b: &[u8]) -> Option<Timestamp> {
     let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - i64::from(offset_secs);
+    let secs =
+        days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - i64::from(offset_secs);
     Some(Timestamp { secs, offset_secs })
 }
 
@@ -407,7 +408,15 @@ mod tests {
         };
         let mut secs: i64 = -62_135_596_800 - 86_400 * 3;
         while secs < 253_402_300_800 + 86_400 * 3 {
-            for offset in [0, 9 * 3600, -(5 * 3600 + 30 * 60), 14 * 3600, -12 * 3600, 61, -86_400] {
+            for offset in [
+                0,
+                9 * 3600,
+                -(5 * 3600 + 30 * 60),
+                14 * 3600,
+                -12 * 3600,
+                61,
+                -86_400,
+            ] {
                 let t = Timestamp::from_unix(secs, offset);
                 assert_eq!(t.to_string(), chrono_text(t), "{secs} {offset}");
             }

@@ -415,7 +415,9 @@ mod tests {
                 let mut deleted = doc.to_vec();
                 deleted.remove(i);
                 cases.push(deleted);
-                for b in [b'x', b'}', b']', b',', b'"', b'\n', b'1', b' ', b'{', b':', 0xff] {
+                for b in [
+                    b'x', b'}', b']', b',', b'"', b'\n', b'1', b' ', b'{', b':', 0xff,
+                ] {
                     let mut replaced = doc.to_vec();
                     replaced[i] = b;
                     cases.push(replaced);
@@ -449,6 +451,9 @@ mod tests {
             }
         };
         assert_eq!(outcome(docs[0]), Some(3));
-        assert_eq!(outcome(&docs[0].replace("\"ship\"", "\"shipx\"")), Some(102));
+        assert_eq!(
+            outcome(&docs[0].replace("\"ship\"", "\"shipx\"")),
+            Some(102)
+        );
     }
 }
