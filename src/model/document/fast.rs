@@ -441,7 +441,7 @@ mod tests {
             let mut state = super::State {
                 sink: &mut sink,
                 refused: None,
-                confirms: Default::default(),
+                confirms: super::super::FirstIndex::default(),
                 marker: None,
             };
             match super::read_batch(&mut super::Buffered::new(doc.as_bytes()), &mut state) {
