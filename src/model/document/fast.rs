@@ -49,7 +49,9 @@ pub(super) struct Delivered {
 /// The input, read in chunks; `buf` holds the bytes from absolute offset `base`.
 pub(super) struct Buffered<R> {
     reader: R,
+    /// The bytes read are `buf[..filled]`.
     buf: Vec<u8>,
+    filled: usize,
     base: usize,
     eof: bool,
     error: Option<io::Error>,
@@ -63,6 +65,7 @@ impl<R: Read> Buffered<R> {
         Buffered {
             reader,
             buf: Vec::new(),
+            filled: 0,
             base: 0,
             eof: false,
             error: None,
@@ -72,46 +75,50 @@ impl<R: Read> Buffered<R> {
     }
 
     fn end(&self) -> usize {
-        self.base + self.buf.len()
+        self.base + self.filled
     }
 
     fn slice(&self, from: usize) -> &[u8] {
-        self.buf.get(from - self.base..).unwrap_or_default()
+        self.buf[..self.filled]
+            .get(from - self.base..)
+            .unwrap_or_default()
     }
 
-    /// Reads one more chunk, first dropping the bytes before `keep` if that frees at
-    /// least half the buffer. False at the end of the input, on a read error, or when the
-    /// buffer already reaches `cap_end`.
+    /// Reads once more (up to a chunk), first dropping the bytes before `keep` if that
+    /// frees at least half the buffer. False at the end of the input, on a read error, or
+    /// when the buffer already reaches `cap_end`.
     fn more(&mut self, keep: usize, cap_end: usize) -> bool {
         if self.eof || self.end() > cap_end {
             return false;
         }
-        let drop = keep.saturating_sub(self.base).min(self.buf.len());
-        if drop > 0 && drop * 2 >= self.buf.len() {
+        let drop = keep.saturating_sub(self.base).min(self.filled);
+        if drop > 0 && drop * 2 >= self.filled {
             let dropped = &self.buf[..drop];
             if let Some(last) = dropped.iter().rposition(|&b| b == b'\n') {
                 self.lines_before += dropped.iter().filter(|&&b| b == b'\n').count();
                 self.line_start_before = self.base + last + 1;
             }
-            self.buf.drain(..drop);
+            self.buf.copy_within(drop..self.filled, 0);
+            self.filled -= drop;
             self.base += drop;
         }
-        let len = self.buf.len();
-        self.buf.resize(len + CHUNK, 0);
+        // The buffer stays initialized past `filled`: zeroed only when it grows.
+        if self.buf.len() < self.filled + CHUNK {
+            self.buf.resize(self.filled + CHUNK, 0);
+        }
+        let len = self.filled;
         loop {
-            match self.reader.read(&mut self.buf[len..]) {
+            match self.reader.read(&mut self.buf[len..len + CHUNK]) {
                 Ok(0) => {
-                    self.buf.truncate(len);
                     self.eof = true;
                     return false;
                 }
                 Ok(n) => {
-                    self.buf.truncate(len + n);
+                    self.filled = len + n;
                     return true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.buf.truncate(len);
                     self.eof = true;
                     self.error = Some(e);
                     return false;
@@ -127,7 +134,7 @@ impl<R: Read> Buffered<R> {
                 return None;
             }
         }
-        self.buf.get(at - self.base).copied()
+        self.buf[..self.filled].get(at - self.base).copied()
     }
 
     /// The first byte at or after `at` that is not JSON whitespace, and where.
@@ -185,7 +192,7 @@ impl<R: Read> Buffered<R> {
     /// The reader the path-tracking reader continues with, and where it resumes.
     pub(super) fn replay(self, delivered: Option<Delivered>) -> (Replay<R>, Option<Resume>) {
         let from = delivered.as_ref().map_or(0, |d| d.end);
-        let before = &self.buf[..from.saturating_sub(self.base).min(self.buf.len())];
+        let before = &self.buf[..from.saturating_sub(self.base).min(self.filled)];
         let line = self.lines_before + before.iter().filter(|&&b| b == b'\n').count() + 1;
         let line_start = match before.iter().rposition(|&b| b == b'\n') {
             Some(last) => self.base + last + 1,
@@ -198,8 +205,9 @@ impl<R: Read> Buffered<R> {
             line,
             offset_in_line: from - line_start,
         });
-        let start = from.saturating_sub(self.base).min(self.buf.len());
+        let start = from.saturating_sub(self.base).min(self.filled);
         let mut buf = self.buf;
+        buf.truncate(self.filled);
         buf.drain(..start);
         (
             Replay {
