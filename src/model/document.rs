@@ -831,7 +831,7 @@ mod tests {
             // Some keys again, some new.
             let key = if index % 3 == 0 { x % 500 } else { x };
             assert_eq!(table.get(key), reference.get(&key).copied(), "{index}");
-            if reference.get(&key).is_none() {
+            if !reference.contains_key(&key) {
                 reference.insert(key, index);
                 table.insert(key, index);
             }
