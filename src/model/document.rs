@@ -831,8 +831,8 @@ mod tests {
             // Some keys again, some new.
             let key = if index % 3 == 0 { x % 500 } else { x };
             assert_eq!(table.get(key), reference.get(&key).copied(), "{index}");
-            if !reference.contains_key(&key) {
-                reference.insert(key, index);
+            if let std::collections::hash_map::Entry::Vacant(e) = reference.entry(key) {
+                e.insert(index);
                 table.insert(key, index);
             }
         }
