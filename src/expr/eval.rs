@@ -22,9 +22,95 @@ pub struct SentinelGroup {
     /// Fields left to other groups (`except:` in the rules file).
     pub except_order_fields: Vec<&'static FieldDef>,
     pub except_package_fields: Vec<&'static PackageFieldDef>,
+    /// The order and package fields [`hits`](Self::hits) reads, in its order: computed
+    /// once by [`prepare`](Self::prepare) from the lists above.
+    pub scan_order_fields: Vec<&'static FieldDef>,
+    pub scan_package_fields: Vec<&'static PackageFieldDef>,
+}
+
+/// Whether any integer a sentinel search can read — every integer field of the order and
+/// of its packages the vocabulary names, and the unknown negative keys kept while reading —
+/// is below zero. Sentinels are negative (RMS's `-9999`) and `negative(…)` looks for
+/// values below zero, so an order without one skips both searches (most orders).
+fn any_negative(o: &crate::model::Order) -> bool {
+    let neg = |v: Option<i64>| v.is_some_and(|n| n < 0);
+    o.order_progress < 0
+        || [
+            o.sub_status_id,
+            o.goods_price,
+            o.goods_tax,
+            o.postage_price,
+            o.delivery_price,
+            o.payment_charge,
+            o.total_price,
+            o.request_price,
+            o.coupon_all_total_price,
+            o.coupon_shop_price,
+            o.coupon_other_price,
+            o.additional_fee_occur_amount_to_user,
+            o.additional_fee_occur_amount_to_shop,
+            o.isolated_island_flag,
+            o.rakuten_confirm_flag,
+            o.modify_flag,
+        ]
+        .into_iter()
+        .any(neg)
+        || !o.other_negatives.is_empty()
+        || o.package_model_list.iter().any(|p| {
+            [
+                p.basket_id,
+                p.postage_price,
+                p.delivery_price,
+                p.goods_tax,
+                p.goods_price,
+                p.total_price,
+            ]
+            .into_iter()
+            .any(neg)
+                || !p.other_negatives.is_empty()
+        })
 }
 
 impl SentinelGroup {
+    /// Computes the fields [`hits`](Self::hits) reads (after the lists are final).
+    pub fn prepare(&mut self) {
+        let is_listed = |f: &FieldDef| {
+            self.order_fields.iter().any(|d| std::ptr::eq(*d, f))
+                || self.except_order_fields.iter().any(|d| std::ptr::eq(*d, f))
+        };
+        let order: Vec<&'static FieldDef> = self
+            .order_fields
+            .iter()
+            .copied()
+            .chain(
+                FIELDS
+                    .iter()
+                    .filter(|f| self.anywhere && f.needs_order() && f.ty.base == Base::Int)
+                    .filter(|f| !is_listed(f)),
+            )
+            .collect();
+        let is_listed_p = |f: &PackageFieldDef| {
+            self.package_fields.iter().any(|d| std::ptr::eq(*d, f))
+                || self
+                    .except_package_fields
+                    .iter()
+                    .any(|d| std::ptr::eq(*d, f))
+        };
+        let package: Vec<&'static PackageFieldDef> = self
+            .package_fields
+            .iter()
+            .copied()
+            .chain(
+                PACKAGE_FIELDS
+                    .iter()
+                    .filter(|f| self.anywhere && f.ty.base == Base::Int)
+                    .filter(|f| !is_listed_p(f)),
+            )
+            .collect();
+        self.scan_order_fields = order;
+        self.scan_package_fields = package;
+    }
+
     /// Calls `hit` with the path and value of every field of `order` that holds the
     /// sentinel, in a stable order: listed order fields, then (for `anywhere`) the other
     /// typed ones, then unknown keys; then each package the same way. Stops when `hit`
@@ -38,17 +124,11 @@ impl SentinelGroup {
             return false;
         };
         let value = self.value;
+        if value < 0 && !any_negative(order) {
+            return false;
+        }
         let mut any = false;
-        let is_listed = |f: &FieldDef| {
-            self.order_fields.iter().any(|d| std::ptr::eq(*d, f))
-                || self.except_order_fields.iter().any(|d| std::ptr::eq(*d, f))
-        };
-        let order_fields = self.order_fields.iter().copied().chain(
-            FIELDS
-                .iter()
-                .filter(|f| self.anywhere && f.needs_order() && f.ty.base == Base::Int)
-                .filter(move |f| !is_listed(f)),
-        );
+        let order_fields = self.scan_order_fields.iter();
         for field in order_fields {
             if field.read(request) == Value::Int(value) {
                 any = true;
@@ -67,20 +147,8 @@ impl SentinelGroup {
                 }
             }
         }
-        let is_listed_p = |f: &PackageFieldDef| {
-            self.package_fields.iter().any(|d| std::ptr::eq(*d, f))
-                || self
-                    .except_package_fields
-                    .iter()
-                    .any(|d| std::ptr::eq(*d, f))
-        };
         for (index, package) in order.package_model_list.iter().enumerate() {
-            let fields = self.package_fields.iter().copied().chain(
-                PACKAGE_FIELDS
-                    .iter()
-                    .filter(|f| self.anywhere && f.ty.base == Base::Int)
-                    .filter(|f| !is_listed_p(f)),
-            );
+            let fields = self.scan_package_fields.iter();
             for field in fields {
                 if field.read(package) == Value::Int(value) {
                     any = true;
@@ -120,6 +188,9 @@ impl SentinelGroup {
         let Some(order) = request.order.as_ref() else {
             return false;
         };
+        if !any_negative(order) {
+            return false;
+        }
         let wrong = |v: Value<'_>| match v {
             Value::Int(n) if n < 0 && n != self.value => Some(n),
             _ => None,
@@ -200,7 +271,64 @@ struct Evaluator<'a, 't, T: Trace> {
 }
 
 impl<'a, T: Trace> Evaluator<'a, '_, T> {
+    /// The nodes most guards are made of, in a small stack frame (each node is one call);
+    /// the others in [`eval_other`](Self::eval_other).
     fn eval(&mut self, node: &'a Node) -> Value<'a> {
+        match node {
+            Node::Const(Const::Bool(b)) => Value::Bool(*b),
+            Node::Const(Const::Int(n)) => Value::Int(*n),
+            Node::Field(field) => {
+                let v = field.read(self.env.request);
+                if T::ENABLED {
+                    self.trace.record(format_args!("{}", field.path), v);
+                }
+                v
+            }
+            Node::Not(n) => match self.eval(n) {
+                Value::Bool(b) => Value::Bool(!b),
+                _ => Value::Null,
+            },
+            Node::And(l, r) => {
+                Value::Bool(self.eval(l) == Value::Bool(true) && self.eval(r) == Value::Bool(true))
+            }
+            Node::Or(l, r) => {
+                Value::Bool(self.eval(l) == Value::Bool(true) || self.eval(r) == Value::Bool(true))
+            }
+            Node::Eq(l, r) => {
+                let (l, r) = (self.eval(l), self.eval(r));
+                Value::Bool(equal(l, r))
+            }
+            Node::Ne(l, r) => {
+                let (l, r) = (self.eval(l), self.eval(r));
+                Value::Bool(!equal(l, r))
+            }
+            Node::FieldEq {
+                field,
+                value,
+                negate,
+            } => {
+                let v = field.read(self.env.request);
+                if T::ENABLED {
+                    self.trace.record(format_args!("{}", field.path), v);
+                }
+                Value::Bool(equal(v, constant(value)) != *negate)
+            }
+            Node::FieldIn(field, items) => {
+                let v = field.read(self.env.request);
+                if T::ENABLED {
+                    self.trace.record(format_args!("{}", field.path), v);
+                }
+                if v == Value::Null {
+                    return Value::Bool(false);
+                }
+                Value::Bool(items.iter().any(|c| equal(v, constant(c))))
+            }
+            _ => self.eval_other(node),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_other(&mut self, node: &'a Node) -> Value<'a> {
         match node {
             Node::Const(c) => match c {
                 Const::Null => Value::Null,
@@ -308,6 +436,7 @@ impl<'a, T: Trace> Evaluator<'a, '_, T> {
                 self.locals[*depth] = None;
                 Value::Bool(*all)
             }
+            Node::FieldEq { .. } | Node::FieldIn(..) => self.eval(node),
             Node::Sentinel(i) => Value::Bool(self.search(*i, false)),
             Node::Negative(i) => Value::Bool(self.search(*i, true)),
             Node::Days(n) => match self.eval(n) {
@@ -330,6 +459,7 @@ impl<'a, T: Trace> Evaluator<'a, '_, T> {
 
     /// Whether a field of the group holds the sentinel (`negative`: a negative value
     /// other than it); when tracing, reports every one (so a finding names each field).
+    #[inline(never)]
     fn search(&mut self, index: usize, negative: bool) -> bool {
         let env = self.env;
         let Some(group) = env.sentinels.get(index) else {
@@ -367,6 +497,16 @@ fn end_of_day(t: crate::model::Timestamp, offset: i64) -> Value<'static> {
     match (day_start + DAY - 1).checked_sub(offset) {
         Some(secs) => Value::Time(crate::model::Timestamp::from_unix(secs, offset32)),
         None => Value::Null,
+    }
+}
+
+fn constant(c: &Const) -> Value<'_> {
+    match c {
+        Const::Null => Value::Null,
+        Const::Bool(b) => Value::Bool(*b),
+        Const::Int(n) => Value::Int(*n),
+        Const::Str(s) => Value::Str(s),
+        Const::Duration(d) => Value::Duration(*d),
     }
 }
 
@@ -410,5 +550,39 @@ fn shift(t: crate::model::Timestamp, d: i64) -> Value<'static> {
     match t.unix_seconds().checked_add(d) {
         Some(secs) => Value::Time(crate::model::Timestamp::from_unix(secs, t.offset_seconds())),
         None => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::vocabulary::{Base, FIELDS, PACKAGE_FIELDS};
+
+    /// `any_negative` sees every integer field of the vocabulary (a field added there and
+    /// not there would make sentinel searches skip it).
+    #[test]
+    fn any_negative_covers_every_integer_field() {
+        for f in FIELDS
+            .iter()
+            .filter(|f| f.needs_order() && f.ty.base == Base::Int)
+        {
+            let key = f.path.trim_start_matches("order.");
+            let mut doc = serde_json::json!({ "orderProgress": 100 });
+            doc[key] = (-5).into();
+            // A field the reader refuses negative is never negative in an order.
+            if let Ok(order) = serde_json::from_value::<crate::model::Order>(doc) {
+                assert!(super::any_negative(&order), "{}", f.path);
+            }
+        }
+        for f in PACKAGE_FIELDS.iter().filter(|f| f.ty.base == Base::Int) {
+            let order: crate::model::Order = serde_json::from_value(
+                serde_json::json!({ "orderProgress": 100, "PackageModelList": [{ (f.name): -5 }] }),
+            )
+            .expect(f.name);
+            assert!(super::any_negative(&order), "{}", f.name);
+        }
+        let order: crate::model::Order =
+            serde_json::from_value(serde_json::json!({ "orderProgress": 100, "goodsPrice": 5 }))
+                .expect("an order");
+        assert!(!super::any_negative(&order));
     }
 }

@@ -11,11 +11,14 @@
 
 use std::fmt;
 use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::{Action, BatchFacts, OmsState, Order, OrderInput, Request, Shop, Timestamp};
+
+mod fast;
 
 /// The syntax of a check document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +69,29 @@ pub type SinkError = (String, String);
 /// `format` `None` sniffs: a document whose first non-blank character is `{` is JSON,
 /// anything else YAML.
 pub fn read_document<R: BufRead>(
+    reader: R,
+    format: Option<DocumentFormat>,
+    sink: &mut dyn FnMut(usize, Request) -> Result<(), SinkError>,
+) -> Result<DocumentSummary, DocumentError> {
+    read_document_with(reader, format, sink, FAST_PATH.load(Ordering::Relaxed))
+}
+
+static FAST_PATH: AtomicBool = AtomicBool::new(true);
+
+/// Turns the fast path of JSON batches off for the whole process (`benches/batch.rs` times
+/// the path-tracking reader alone against it, in the same run). Not for production use.
+#[doc(hidden)]
+pub fn set_json_fast_path(on: bool) {
+    FAST_PATH.store(on, Ordering::Relaxed);
+}
+
+/// [`read_document`]; `fast_path` false reads JSON with the path-tracking reader only (the
+/// reference the fast path is tested against).
+fn read_document_with<R: BufRead>(
     mut reader: R,
     format: Option<DocumentFormat>,
     sink: &mut dyn FnMut(usize, Request) -> Result<(), SinkError>,
+    fast_path: bool,
 ) -> Result<DocumentSummary, DocumentError> {
     skip_bom(&mut reader)?;
     let format = match format {
@@ -78,28 +101,34 @@ pub fn read_document<R: BufRead>(
     let mut state = State {
         sink,
         refused: None,
-        confirms: std::collections::HashMap::new(),
+        confirms: FirstIndex::default(),
         marker: None,
     };
-    let mut track = serde_path_to_error::Track::new();
     let result = match format {
+        DocumentFormat::Json if !fast_path => read_json_tracked(reader, &mut state, None),
         DocumentFormat::Json => {
-            // Counted per entry of a batch (marked after each), so a batch of any length
-            // streams while no single entry can exceed the input limit.
-            let counting = super::limits::CountingReader::new(reader);
-            state.marker = Some(counting.marker());
-            let mut de = serde_json::Deserializer::from_reader(counting);
-            let r = DocumentSeed { state: &mut state }
-                .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
-            match r {
-                Ok(summary) => de
-                    .end()
-                    .map(|()| summary)
-                    .map_err(|e| json_error(e, ".".into())),
-                Err(e) => Err(json_error(e, clean_path(track.path().to_string()))),
+            // The fast path: entries parsed from a buffer filled in large chunks, without
+            // path tracking. Whatever it does not take (another document shape, an error, an
+            // entry over the size limit) goes to the path-tracking reader, from the start or
+            // from the end of the last entry delivered, which answers exactly as if it had
+            // read the whole document itself.
+            let mut input = fast::Buffered::new(reader);
+            match fast::read_batch(&mut input, &mut state) {
+                fast::Outcome::Done(summary) => Ok(summary),
+                fast::Outcome::Refused => Err(DocumentError {
+                    message: String::new(),
+                    path: ".".into(),
+                    line: None,
+                    column: None,
+                }),
+                fast::Outcome::Fallback(resume) => {
+                    let (replay, resume) = input.replay(resume);
+                    read_json_tracked(replay, &mut state, resume)
+                }
             }
         }
         DocumentFormat::Yaml => {
+            let mut track = serde_path_to_error::Track::new();
             let text = super::limits::read_to_string_capped(reader).map_err(|e| DocumentError {
                 message: format!("cannot read the document: {e}"),
                 path: ".".into(),
@@ -116,9 +145,12 @@ pub fn read_document<R: BufRead>(
                 });
             }
             let de = serde_yaml::Deserializer::from_str(&text);
-            DocumentSeed { state: &mut state }
-                .deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
-                .map_err(|e| yaml_error(e, clean_path(track.path().to_string())))
+            DocumentSeed {
+                state: &mut state,
+                resume: None,
+            }
+            .deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
+            .map_err(|e| yaml_error(e, clean_path(track.path().to_string())))
         }
     };
     if let Some((index, (message, below))) = state.refused.take() {
@@ -140,6 +172,82 @@ pub fn read_document<R: BufRead>(
         });
     }
     result
+}
+
+/// Where the path-tracking reader takes over from the fast path after `index` entries were
+/// delivered: the stream starts right after the last of them and is read behind the
+/// prefix [`fast::RESUME_PREFIX`] (a batch holding one placeholder entry); paths and
+/// positions are translated back to the whole document's.
+struct Resume {
+    shop: Shop,
+    now: Option<Timestamp>,
+    /// Entries delivered before the stream.
+    index: usize,
+    /// Line (from 1) and byte offset in that line (from 0) where the stream starts.
+    line: usize,
+    offset_in_line: usize,
+}
+
+/// The JSON reader with path tracking (serde_path_to_error) over a byte stream, its input
+/// counted per entry of a batch.
+fn read_json_tracked<R: std::io::Read>(
+    reader: R,
+    state: &mut State<'_>,
+    resume: Option<Resume>,
+) -> Result<DocumentSummary, DocumentError> {
+    let mut track = serde_path_to_error::Track::new();
+    // Counted per entry of a batch (marked after each), so a batch of any length streams
+    // while no single entry can exceed the input limit.
+    let counting = super::limits::CountingReader::new(reader);
+    state.marker = Some(counting.marker());
+    let prefix: &[u8] = if resume.is_some() {
+        fast::RESUME_PREFIX
+    } else {
+        b""
+    };
+    let mut de = serde_json::Deserializer::from_reader(std::io::Read::chain(prefix, counting));
+    let position = |line: usize, column: usize| match &resume {
+        Some(r) if line == 1 => (
+            r.line,
+            (column + r.offset_in_line).saturating_sub(prefix.len()),
+        ),
+        Some(r) if line > 1 => (r.line + line - 1, column),
+        _ => (line, column),
+    };
+    let seed_resume = resume.as_ref().map(|r| (r.shop.clone(), r.now, r.index));
+    let r = DocumentSeed {
+        state,
+        resume: seed_resume,
+    }
+    .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+    match r {
+        Ok(summary) => de
+            .end()
+            .map(|()| summary)
+            .map_err(|e| json_error(e, ".".into(), position)),
+        Err(e) => {
+            let mut path = clean_path(track.path().to_string());
+            if let Some(r) = &resume {
+                path = shift_entry_index(&path, r.index);
+            }
+            Err(json_error(e, path, position))
+        }
+    }
+}
+
+/// `requests[j]…` of a resumed stream is `requests[j - 1 + index]…` of the document (entry
+/// 0 of the stream is the placeholder).
+fn shift_entry_index(path: &str, index: usize) -> String {
+    let Some(rest) = path.strip_prefix("requests[") else {
+        return path.to_owned();
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    match rest[..digits].parse::<usize>() {
+        Ok(j) if j >= 1 && rest[digits..].starts_with(']') => {
+            format!("requests[{}{}", j - 1 + index, &rest[digits..])
+        }
+        _ => path.to_owned(),
+    }
 }
 
 /// A UTF-8 byte-order mark (Windows editors write one) is not part of the document.
@@ -191,8 +299,16 @@ fn clean_path(mut path: String) -> String {
     }
 }
 
-fn json_error(e: serde_json::Error, path: String) -> DocumentError {
-    let (line, column) = (e.line(), e.column());
+fn json_error(
+    e: serde_json::Error,
+    path: String,
+    position: impl Fn(usize, usize) -> (usize, usize),
+) -> DocumentError {
+    let (line, column) = if e.line() > 0 {
+        position(e.line(), e.column())
+    } else {
+        (0, 0)
+    };
     DocumentError {
         message: super::yaml::strip_location(e.to_string()),
         path,
@@ -222,7 +338,7 @@ struct State<'s> {
     /// 64-bit hash of the trimmed number: 16 bytes an order instead of the whole string.
     /// Two different numbers with one hash (odds ~1e-8 in a million-order batch) would
     /// deny a confirmation, never allow a second one.
-    confirms: std::collections::HashMap<u64, usize>,
+    confirms: FirstIndex,
     /// Restarts the input count after each entry of a streamed JSON batch.
     marker: Option<super::limits::Marker>,
 }
@@ -233,11 +349,9 @@ impl State<'_> {
             let number = super::order::canonical_order_number(request.order_number());
             if !number.is_empty() {
                 let key = order_number_key(&number);
-                match self.confirms.get(&key) {
-                    Some(&first) => request.batch.repeat_of = Some(first),
-                    None => {
-                        self.confirms.insert(key, index);
-                    }
+                match self.confirms.get(key) {
+                    Some(first) => request.batch.repeat_of = Some(first),
+                    None => self.confirms.insert(key, index),
                 }
             }
         }
@@ -247,6 +361,73 @@ impl State<'_> {
                 let message = refusal.0.clone();
                 self.refused = Some((index, refusal));
                 Err(E::custom(message))
+            }
+        }
+    }
+}
+
+/// The first index of each key, in ~12 bytes a key: a sorted array of keys beside their
+/// indices, and a small hash table of the latest keys merged into it when full (a hash
+/// table of a million keys takes ~50 MB at its peak, while it grows).
+#[derive(Default)]
+struct FirstIndex {
+    keys: Vec<u64>,
+    indices: Vec<u32>,
+    recent: std::collections::HashMap<u64, usize>,
+    /// Indices past `u32::MAX - 1` (a batch of four billion entries).
+    large: std::collections::HashMap<u64, usize>,
+}
+
+impl FirstIndex {
+    /// Keys held in `recent` before they are merged.
+    const RECENT: usize = if cfg!(test) { 5 } else { 1 << 16 };
+    const LARGE: u32 = u32::MAX;
+
+    fn get(&self, key: u64) -> Option<usize> {
+        if let Some(&i) = self.recent.get(&key) {
+            return Some(i);
+        }
+        let at = self.keys.partition_point(|&k| k < key);
+        match (self.keys.get(at), self.indices.get(at)) {
+            (Some(&k), Some(&i)) if k == key => match i {
+                Self::LARGE => self.large.get(&key).copied(),
+                i => usize::try_from(i).ok(),
+            },
+            _ => None,
+        }
+    }
+
+    /// Records a key not held yet.
+    fn insert(&mut self, key: u64, index: usize) {
+        self.recent.insert(key, index);
+        if self.recent.len() >= Self::RECENT {
+            self.merge();
+        }
+    }
+
+    /// Merges `recent` into the sorted arrays, in place from the back.
+    fn merge(&mut self) {
+        let mut new: Vec<(u64, usize)> = self.recent.drain().collect();
+        new.sort_unstable_by_key(|&(k, _)| k);
+        let old = self.keys.len();
+        self.keys.resize(old + new.len(), 0);
+        self.indices.resize(old + new.len(), 0);
+        let (mut i, mut j, mut out) = (old, new.len(), old + new.len());
+        while j > 0 {
+            out -= 1;
+            let (key, index) = new[j - 1];
+            if i > 0 && self.keys[i - 1] > key {
+                self.keys[out] = self.keys[i - 1];
+                self.indices[out] = self.indices[i - 1];
+                i -= 1;
+            } else {
+                let small = u32::try_from(index).ok().filter(|&n| n != Self::LARGE);
+                if small.is_none() {
+                    self.large.insert(key, index);
+                }
+                self.keys[out] = key;
+                self.indices[out] = small.unwrap_or(Self::LARGE);
+                j -= 1;
             }
         }
     }
@@ -322,6 +503,8 @@ fn check_order_presence(action: Action, has_order: bool) -> Result<(), String> {
 
 struct DocumentSeed<'a, 's> {
     state: &'a mut State<'s>,
+    /// Resuming after the fast path: the header it read and the entries it delivered.
+    resume: Option<(Shop, Option<Timestamp>, usize)>,
 }
 
 impl<'de> DeserializeSeed<'de> for DocumentSeed<'_, '_> {
@@ -351,6 +534,13 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
         let mut version_seen = false;
         let mut oms: Option<OmsState> = None;
         let mut batch: Option<(usize, Vec<Entry>)> = None;
+        let mut first_index = None;
+        if let Some((s, n, index)) = self.resume {
+            shop = Some(s);
+            now = n;
+            now_seen = true;
+            first_index = Some(index);
+        }
 
         fn once<T, E: de::Error>(slot: &Option<T>, name: &'static str) -> Result<(), E> {
             if slot.is_some() {
@@ -414,6 +604,7 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
                         state: &mut *self.state,
                         header,
                         held: &mut held,
+                        resume_at: first_index.take(),
                     })?;
                     batch = Some((count, held));
                 }
@@ -520,6 +711,8 @@ struct RequestsSeed<'a, 's> {
     state: &'a mut State<'s>,
     header: Option<(Shop, Option<Timestamp>)>,
     held: &'a mut Vec<Entry>,
+    /// Resuming: the stream's first entry is a placeholder, the next one is entry `index`.
+    resume_at: Option<usize>,
 }
 
 impl<'de> DeserializeSeed<'de> for RequestsSeed<'_, '_> {
@@ -539,6 +732,13 @@ impl<'de> Visitor<'de> for RequestsSeed<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
         let mut index = 0;
+        if let Some(first) = self.resume_at {
+            seq.next_element::<de::IgnoredAny>()?;
+            if let Some(m) = &self.state.marker {
+                m.mark();
+            }
+            index = first;
+        }
         while let Some(entry) = seq.next_element::<Entry>()? {
             if let Some(m) = &self.state.marker {
                 m.mark();
@@ -612,4 +812,40 @@ struct BatchEntry {
 /// The JSON Schema of check documents.
 pub fn request_json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(CheckDocument)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FirstIndex;
+
+    /// The compact table answers as a hash table, across many merges.
+    #[test]
+    fn first_index_answers_as_a_hash_table() {
+        let mut table = FirstIndex::default();
+        let mut reference = std::collections::HashMap::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for index in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Some keys again, some new.
+            let key = if index % 3 == 0 { x % 500 } else { x };
+            assert_eq!(table.get(key), reference.get(&key).copied(), "{index}");
+            if let std::collections::hash_map::Entry::Vacant(e) = reference.entry(key) {
+                e.insert(index);
+                table.insert(key, index);
+            }
+        }
+        for (&k, &i) in &reference {
+            assert_eq!(table.get(k), Some(i));
+        }
+        let big = u64::MAX - 1;
+        assert_eq!(table.get(big), None);
+        table.insert(big, usize::MAX);
+        for _ in 0..FirstIndex::RECENT {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            table.insert(x, 1);
+        }
+        assert_eq!(table.get(big), Some(usize::MAX));
+    }
 }

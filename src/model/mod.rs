@@ -11,7 +11,8 @@ mod yaml;
 
 pub use action::{Action, ActionSet};
 pub use document::{
-    read_document, request_json_schema, DocumentError, DocumentFormat, DocumentSummary, SinkError,
+    read_document, request_json_schema, set_json_fast_path, DocumentError, DocumentFormat,
+    DocumentSummary, SinkError,
 };
 pub use order::{canonical_order_number, Order, OrderInput, Package, ORDER_KEYS, PACKAGE_KEYS};
 pub use request::{BatchFacts, Label, LedgerState, OmsState, Request, Shop};

@@ -479,6 +479,8 @@ fn sentinel_groups(loader: &mut Loader<'_>, file: &RulesFile) -> Vec<SentinelGro
             anywhere: s.anywhere,
             except_order_fields: Vec::new(),
             except_package_fields: Vec::new(),
+            scan_order_fields: Vec::new(),
+            scan_package_fields: Vec::new(),
         };
         if s.fields.is_empty() && !s.anywhere {
             loader.at(
@@ -571,6 +573,7 @@ fn sentinel_groups(loader: &mut Loader<'_>, file: &RulesFile) -> Vec<SentinelGro
             .retain(|f| !eo.iter().any(|e| std::ptr::eq(*e, *f)));
         g.package_fields
             .retain(|f| !ep.iter().any(|e| std::ptr::eq(*e, *f)));
+        g.prepare();
     }
     groups
 }
