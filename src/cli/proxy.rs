@@ -81,6 +81,7 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
         config.dry_run = args.dry_run;
         config.snapshot_window = args.snapshot_window;
         config.stale_after = args.stale_after;
+        config.request_timeout = args.request_timeout;
         config.body_timeout = args.server.body_timeout;
         if let Some(rate) = args.rate {
             config.upstream_interval = if rate == 0.0 {

@@ -77,8 +77,13 @@ pub struct Config {
     pub snapshot_capacity: usize,
     /// Minimum spacing of upstream calls per shop (zero: no limit).
     pub upstream_interval: Duration,
-    /// How long a `sending` row may sit before its sender is taken for dead.
+    /// How long a `sending` row may sit before its sender is taken for dead. At start-up
+    /// as given (no row of this process exists yet); while running, never less than
+    /// [`Config::request_timeout`] plus a margin, so the proxy never takes one of its own
+    /// calls in flight for dead (see [`Proxy::live_stale_after`]).
     pub stale_after: Duration,
+    /// The longest a request (and so a claim of this process) can be in flight.
+    pub request_timeout: Duration,
     /// `version` of the proxy's own `getOrder` calls.
     pub get_order_version: u32,
     /// The only path before `/order/<function>` the proxy accepts (`/es/2.0`, RMS's).
@@ -110,6 +115,7 @@ impl Config {
             snapshot_capacity: 100_000,
             upstream_interval: interval,
             stale_after: crate::guard::DEFAULT_STALE_AFTER,
+            request_timeout: Duration::from_secs(300),
             get_order_version: 7,
             base_path: "/es/2.0".to_owned(),
             body_timeout: Duration::from_secs(10),
@@ -226,7 +232,7 @@ impl Proxy {
         );
         Guard::new(api, self.config.engine.clone(), caller.settings.clone())
             .with_ledger(self.config.ledger.clone(), caller.key.clone())
-            .with_ledger_stale_after(self.config.stale_after)
+            .with_ledger_stale_after(self.live_stale_after())
             .with_deferred_marks(self.marks.clone())
             .with_get_order_version(self.config.get_order_version)
     }
@@ -263,6 +269,18 @@ impl Proxy {
             }
             Err(e) => tracing::warn!(error = %e, "the ledger could not be reconciled"),
         }
+    }
+
+    /// The stale time of the reconciliations the proxy runs while it serves: the
+    /// configured one, but never less than the longest a request of this process can hold
+    /// a claim (its timeout, plus a minute for its marks). With `--stale-after 0s` a
+    /// settle would otherwise take a claim whose call is still on its way to RMS for
+    /// abandoned, read the order back before RMS acted on it, find it in 100 and let a
+    /// second confirmation go: the very thing the ledger is for.
+    pub fn live_stale_after(&self) -> Duration {
+        self.config
+            .stale_after
+            .max(self.config.request_timeout + Duration::from_secs(60))
     }
 
     /// Waits for the `confirmed` marks still being written after their answers went out
@@ -1171,4 +1189,36 @@ async fn dry_run_guarded(
         }
     }
     numbers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A settle while serving never takes the proxy's own calls in flight for abandoned,
+    /// whatever `--stale-after` says (zero is for start-up, when none of them exist).
+    #[test]
+    fn a_live_proxy_never_abandons_a_claim_younger_than_its_requests() {
+        let engine = Arc::new(Engine::new(crate::RuleSet::embedded().unwrap()));
+        let upstream = Upstream::new("http://127.0.0.1:9", Duration::from_secs(1)).unwrap();
+        let mut config = Config::new(
+            upstream,
+            engine,
+            Arc::new(crate::ledger::MemoryLedger::new()),
+        );
+        config.stale_after = Duration::ZERO;
+        config.request_timeout = Duration::from_secs(300);
+        let proxy = Proxy::new(config);
+        assert_eq!(proxy.live_stale_after(), Duration::from_secs(360));
+        let mut config = Config::new(
+            Upstream::new("http://127.0.0.1:9", Duration::from_secs(1)).unwrap(),
+            proxy.config.engine.clone(),
+            Arc::new(crate::ledger::MemoryLedger::new()),
+        );
+        config.stale_after = Duration::from_secs(3600);
+        assert_eq!(
+            Proxy::new(config).live_stale_after(),
+            Duration::from_secs(3600)
+        );
+    }
 }
