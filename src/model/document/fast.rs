@@ -189,6 +189,25 @@ impl<R: Read> Buffered<R> {
         }
     }
 
+    /// The whole input, when nothing was dropped and it ends within `limit` bytes without
+    /// a read error: read on to its end. A document the fast path does not take (one
+    /// request, say) is then parsed from the slice by the path-tracking reader, instead of
+    /// byte by byte from a reader. `None`: go on as a stream.
+    pub(super) fn whole(&mut self, limit: usize) -> Option<&[u8]> {
+        if self.base != 0 {
+            return None;
+        }
+        while !self.eof {
+            if self.filled > limit || !self.more(0, limit) {
+                break;
+            }
+        }
+        if !self.eof || self.error.is_some() || self.filled > limit {
+            return None;
+        }
+        Some(&self.buf[..self.filled])
+    }
+
     /// The reader the path-tracking reader continues with, and where it resumes.
     pub(super) fn replay(self, delivered: Option<Delivered>) -> (Replay<R>, Option<Resume>) {
         let from = delivered.as_ref().map_or(0, |d| d.end);
@@ -451,6 +470,8 @@ mod tests {
                 refused: None,
                 confirms: super::super::FirstIndex::default(),
                 marker: None,
+                delivered: 0,
+                skip: 0,
             };
             match super::read_batch(&mut super::Buffered::new(doc.as_bytes()), &mut state) {
                 super::Outcome::Done(summary) => Some(summary.requests),
