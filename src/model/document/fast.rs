@@ -24,6 +24,10 @@ pub(super) const RESUME_PREFIX: &[u8] = b"{\"requests\":[null";
 /// How much is read at once (in unit tests, a few bytes: every value crosses a chunk).
 const CHUNK: usize = if cfg!(test) { 7 } else { 256 * 1024 };
 
+/// The first read's size; each later one is as large as what was read so far, up to
+/// [`CHUNK`].
+const FIRST_READ: usize = 4 * 1024;
+
 /// An error this close to the end of the buffer may be the buffer's end cutting a value
 /// short (a number, a status code): read more and try again.
 const MARGIN: usize = if cfg!(test) { 2 } else { 1024 };
@@ -103,12 +107,15 @@ impl<R: Read> Buffered<R> {
             self.base += drop;
         }
         // The buffer stays initialized past `filled`: zeroed only when it grows.
-        if self.buf.len() < self.filled + CHUNK {
-            self.buf.resize(self.filled + CHUNK, 0);
+        // Reads grow with the input, from a small first read up to CHUNK: one request
+        // (the service's usual document) must not cost zeroing a whole chunk.
+        let chunk = self.filled.clamp(FIRST_READ.min(CHUNK), CHUNK);
+        if self.buf.len() < self.filled + chunk {
+            self.buf.resize(self.filled + chunk, 0);
         }
         let len = self.filled;
         loop {
-            match self.reader.read(&mut self.buf[len..len + CHUNK]) {
+            match self.reader.read(&mut self.buf[len..len + chunk]) {
                 Ok(0) => {
                     self.eof = true;
                     return false;
