@@ -249,22 +249,22 @@ fn read_json_tracked<R: std::io::Read>(
 }
 
 /// [`read_json_tracked`] of a whole document already in memory and within the input
-/// limit (so no entry can exceed it), parsed from the slice — several times faster than
-/// byte by byte from a reader (one request to the service, a batch the fast path left).
+/// limit (so no entry can exceed it), parsed from the slice without path tracking —
+/// several times faster than byte by byte from a reader (one request to the service, a batch the fast path left).
 /// A document with an error is read again as a stream, so the error reads exactly as it
 /// always did.
 fn read_json_tracked_slice(
     bytes: &[u8],
     state: &mut State<'_>,
 ) -> Result<DocumentSummary, DocumentError> {
-    let mut track = serde_path_to_error::Track::new();
     state.marker = None;
+    // No path tracking: a document with an error is read again below, with it.
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let r = DocumentSeed {
         state: &mut *state,
         resume: None,
     }
-    .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+    .deserialize(&mut de);
     if let Ok(summary) = r {
         if de.end().is_ok() {
             return Ok(summary);
