@@ -21,7 +21,6 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::metrics::Tally;
 use super::{answer, Rules, Shared};
 use crate::model::{DocumentError, DocumentFormat, Timestamp};
 use crate::render::{check_document, CheckOptions, CheckRun, JsonWriter, Summary};
@@ -174,16 +173,14 @@ async fn inline(shared: &Shared, rules: &Rules, asked: &Asked, body: Body) -> Re
     };
     let mut out = Vec::with_capacity(1024);
     let mut writer = JsonWriter::with_fragments(rules.fragments(asked.lang));
-    let mut tally = Tally::default();
     let run = check_document(
         &rules.engine,
         &bytes[..],
         &asked.options,
         &mut writer,
         &mut out,
-        &mut |request, verdict| tally.add(request, verdict),
+        &mut |request, verdict| shared.metrics.count(request, verdict),
     );
-    shared.metrics.merge(tally);
     answer(status_of(&run), &rules.version, "application/json", out)
 }
 
@@ -219,16 +216,14 @@ async fn streamed(shared: Arc<Shared>, rules: Arc<Rules>, asked: Asked, body: Bo
             buf: Vec::with_capacity(HOLD),
         };
         let mut writer = JsonWriter::with_fragments(rules.fragments(asked.lang));
-        let mut tally = Tally::default();
         let run = check_document(
             &rules.engine,
             reader,
             &asked.options,
             &mut writer,
             &mut out,
-            &mut |request, verdict| tally.add(request, verdict),
+            &mut |request, verdict| metrics.metrics.count(request, verdict),
         );
-        metrics.metrics.merge(tally);
         out.finish(status_of(&run));
     });
     match head_rx.await {

@@ -21,15 +21,16 @@ pub struct Metrics {
     counters: Mutex<Counters>,
 }
 
-/// (rule, seed tag, action, severity).
-type FindingKey = (String, String, &'static str, &'static str);
+/// Findings of one rule: (seed tag, action, severity, count); a handful a rule.
+type RuleFindings = Vec<(String, &'static str, &'static str, u64)>;
 
 #[derive(Debug, Default)]
 struct Counters {
     /// By route: answers by status, and the latency histogram.
     routes: BTreeMap<String, (BTreeMap<u16, u64>, Histogram)>,
     decisions: BTreeMap<(&'static str, &'static str), u64>,
-    findings: BTreeMap<FindingKey, u64>,
+    /// By rule id, looked up by `&str`: counting allocates only for a new combination.
+    findings: BTreeMap<String, RuleFindings>,
     reloads_ok: u64,
     reloads_failed: u64,
 }
@@ -39,43 +40,6 @@ struct Histogram {
     buckets: [u64; BUCKETS.len()],
     count: u64,
     sum: f64,
-}
-
-/// The decisions and findings of one HTTP request, counted without a lock and merged
-/// once ([`Metrics::merge`]).
-#[derive(Debug, Default)]
-pub struct Tally {
-    decisions: Vec<((&'static str, &'static str), u64)>,
-    /// (rule, source, action, severity): few distinct ones a request, found by `&str`.
-    findings: Vec<(FindingKey, u64)>,
-}
-
-impl Tally {
-    /// Counts one verdict.
-    pub fn add(&mut self, request: &Request, verdict: &Verdict<'_>) {
-        let action = request.action.name();
-        let decision = (action, verdict.decision.name());
-        match self.decisions.iter_mut().find(|(k, _)| *k == decision) {
-            Some((_, n)) => *n += 1,
-            None => self.decisions.push((decision, 1)),
-        }
-        for f in &verdict.findings {
-            let severity = f.severity.name();
-            let known = self.findings.iter_mut().find(|((rule, source, a, s), _)| {
-                rule.as_str() == f.rule.as_ref()
-                    && source.as_str() == f.source.as_ref()
-                    && *a == action
-                    && *s == severity
-            });
-            match known {
-                Some((_, n)) => *n += 1,
-                None => self.findings.push((
-                    (f.rule.to_string(), f.source.to_string(), action, severity),
-                    1,
-                )),
-            }
-        }
-    }
 }
 
 impl Metrics {
@@ -110,17 +74,26 @@ impl Metrics {
         }
     }
 
-    /// Adds one request's decisions and findings.
-    pub fn merge(&self, tally: Tally) {
-        if tally.decisions.is_empty() {
-            return;
-        }
+    /// Counts one verdict: its decision and its findings (one lock; no allocation but
+    /// for a combination seen the first time).
+    pub fn count(&self, request: &Request, verdict: &Verdict<'_>) {
+        let action = request.action.name();
         let mut c = self.lock();
-        for (k, n) in tally.decisions {
-            *c.decisions.entry(k).or_default() += n;
-        }
-        for (k, n) in tally.findings {
-            *c.findings.entry(k).or_default() += n;
+        *c.decisions
+            .entry((action, verdict.decision.name()))
+            .or_default() += 1;
+        for f in &verdict.findings {
+            let severity = f.severity.name();
+            let rule = match c.findings.get_mut(f.rule.as_ref()) {
+                Some(r) => r,
+                None => c.findings.entry(f.rule.to_string()).or_default(),
+            };
+            match rule.iter_mut().find(|(source, a, s, _)| {
+                source == f.source.as_ref() && *a == action && *s == severity
+            }) {
+                Some((_, _, _, n)) => *n += 1,
+                None => rule.push((f.source.to_string(), action, severity, 1)),
+            }
         }
     }
 
@@ -186,13 +159,17 @@ impl Metrics {
         }
         s += "# HELP rms_preflight_findings_total Findings, by rule (and its seed tag), action and severity.\n";
         s += "# TYPE rms_preflight_findings_total counter\n";
-        for ((rule, source, action, severity), n) in &c.findings {
-            let _ = writeln!(
+        for (rule, found) in &c.findings {
+            let mut found = found.clone();
+            found.sort();
+            for (source, action, severity, n) in &found {
+                let _ = writeln!(
                 s,
                 "rms_preflight_findings_total{{rule=\"{}\",source=\"{}\",action=\"{action}\",severity=\"{severity}\"}} {n}",
                 escape(rule),
                 escape(source)
             );
+            }
         }
         s += "# HELP rms_preflight_rules_reloads_total Rule reloads, by result (a refused file leaves the old rules serving).\n";
         s += "# TYPE rms_preflight_rules_reloads_total counter\n";
