@@ -59,11 +59,6 @@ impl DeferredMarks {
         Self::default()
     }
 
-    /// Marks still being written.
-    pub fn pending(&self) -> usize {
-        self.tracker.len()
-    }
-
     /// Waits until every mark spawned so far has been written (or failed to be): call it
     /// once the guards sharing it are done (a mark spawned meanwhile is waited for too).
     pub async fn flush(&self) {

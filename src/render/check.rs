@@ -381,7 +381,8 @@ impl ResultWriter for JsonWriter<'_> {
         // The fields of [`ResultOut`], in its order.
         if let Some(i) = index {
             self.buf.extend_from_slice(b"\"index\":");
-            self.buf.extend_from_slice(i.to_string().as_bytes());
+            // Into the Vec directly: no String an entry on a batch's hot path.
+            let _ = write!(self.buf, "{i}");
             self.buf.push(b',');
         }
         self.buf.extend_from_slice(b"\"orderNumber\":");
