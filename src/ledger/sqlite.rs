@@ -427,6 +427,17 @@ fn batch_json(batch: &impl serde::Serialize) -> Result<String, LedgerError> {
     })
 }
 
+/// One key of a mark's batch: shop, order number, action, token, and the state and error
+/// it leaves (none for a resend).
+type MarkItem<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    i64,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
 /// Marks one group of tickets (all [`Mark::Resent`], or all outcomes) in one statement;
 /// sets `moved[i]` for each row that moved.
 async fn mark_group(
@@ -441,28 +452,17 @@ async fn mark_group(
         return Ok(());
     };
     let resent = marked_state(&marks[first].1).is_none();
-    let batch: Vec<(&str, &str, &str, i64, Option<State>)> = group
+    let states: Vec<Option<State>> = group.iter().map(|&i| marked_state(&marks[i].1)).collect();
+    let items: Vec<MarkItem> = group
         .iter()
-        .map(|&i| {
-            let (ticket, mark) = &marks[i];
-            let k = &ticket.key;
+        .zip(&states)
+        .map(|(&i, state)| {
+            let k = &marks[i].0.key;
             (
                 k.shop.as_str(),
                 k.order_number.as_str(),
                 k.action.name(),
-                ticket.token,
-                marked_state(mark),
-            )
-        })
-        .collect();
-    let items: Vec<(&str, &str, &str, i64, Option<&str>, Option<&str>)> = batch
-        .iter()
-        .map(|(shop, number, action, token, state)| {
-            (
-                *shop,
-                *number,
-                *action,
-                *token,
+                marks[i].0.token,
                 state.as_ref().map(|s| s.kind().name()),
                 state.as_ref().and_then(State::error),
             )
