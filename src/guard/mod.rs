@@ -12,6 +12,7 @@
 mod claims;
 mod outcome;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use crate::engine::{Classification, Engine, MatchedBy};
 use crate::model::{Action, OmsState, Order, Request, Shop, Timestamp};
 use crate::rms::function;
 use crate::rms::wire::{
-    CancelOrderRequest, ConfirmOrderRequest, GetOrderRequest, MessagesResponse,
+    CancelOrderRequest, ConfirmOrderRequest, GetOrderRequest, MessageModel, MessagesResponse,
     UpdateOrderDeliveryRequest, UpdateOrderShippingRequest, MAX_ORDER_NUMBERS,
 };
 use crate::rms::{RmsApi, RmsError};
@@ -301,9 +302,18 @@ impl<C: RmsApi> Guard<C> {
     ) -> (Vec<usize>, Option<RmsError>) {
         match result {
             Ok(response) => {
+                // RMS's word per order number, looked up once per order (the first message
+                // about a number counts, as `for_order` finds it).
+                let mut said: HashMap<&str, &MessageModel> =
+                    HashMap::with_capacity(response.message_model_list.len());
+                for m in &response.message_model_list {
+                    if let Some(n) = m.order_number.as_deref() {
+                        said.entry(n).or_insert(m);
+                    }
+                }
                 let mut uncertain = Vec::new();
                 for &i in sent {
-                    match response.for_order(orders[i].order_number()) {
+                    match said.get(orders[i].order_number()).copied() {
                         Some(m) if m.is_error() => {
                             let body = serde_json::json!({ "MessageModelList": [m] });
                             let c = self.engine.classify_value(Some(200), &body);

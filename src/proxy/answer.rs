@@ -132,3 +132,11 @@ pub fn refusal(code: &str, message: &str) -> Value {
 pub fn messages(entries: Vec<Value>) -> Value {
     json!({ "MessageModelList": entries })
 }
+
+/// `{"MessageModelList": list}` written straight from its entries, with no JSON value
+/// built in between.
+#[derive(serde::Serialize)]
+pub struct Messages<'a, T> {
+    #[serde(rename = "MessageModelList")]
+    pub list: &'a [T],
+}

@@ -891,32 +891,46 @@ async fn confirm(
     }
     // Settle what a crash or a lost answer left open before judging anything.
     proxy.settle(&guard, &caller.key).await;
-    let snaps = snapshots(proxy, &guard, &caller.key, &numbers).await;
-    let mut entries: Vec<Option<Value>> = vec![None; numbers.len()];
-    let mut tracked = Vec::new();
-    let mut places = Vec::new();
-    for (i, n) in numbers.iter().enumerate() {
-        let c = canonical_order_number(n);
-        match snaps.get(&c) {
-            Some(Ok(order)) => {
-                tracked.push(tracked_of(order.clone(), &facts, &c));
-                places.push(i);
-            }
-            Some(Err(f)) => entries[i] = Some(answer::failure(n, f)),
-            None => {}
-        }
+    let mut snaps = snapshots(proxy, &guard, &caller.key, &numbers).await;
+    let canonical: Vec<String> = numbers.iter().map(|n| canonical_order_number(n)).collect();
+    let mut entries: Vec<Option<Entry>> = Vec::with_capacity(numbers.len());
+    entries.resize_with(numbers.len(), || None);
+    let mut tracked: Vec<Tracked> = Vec::with_capacity(numbers.len());
+    let mut places = Vec::with_capacity(numbers.len());
+    // Each snapshot is moved into its check; a number given again checks a copy.
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, (n, c)) in numbers.iter().zip(&canonical).enumerate() {
+        let order = match first.get(c.as_str()) {
+            Some(&k) => tracked[k].order.clone(),
+            None => match snaps.remove(c) {
+                Some(Ok(order)) => {
+                    first.insert(c, tracked.len());
+                    order
+                }
+                Some(Err(f)) => {
+                    entries[i] = Some(Entry::Own(answer::failure(n, &f)));
+                    // Kept for the number's next mention.
+                    snaps.insert(c.clone(), Err(f));
+                    continue;
+                }
+                None => continue,
+            },
+        };
+        tracked.push(tracked_of(order, &facts, c));
+        places.push(i);
     }
     let outcomes = guard.confirm_bulk(&tracked).await;
     // Every upstream call this request made, read once.
     let calls = guard.api().sent();
-    let said = upstream_messages(&calls, function::CONFIRM_ORDER);
+    let mut said = upstream_messages(&calls, function::CONFIRM_ORDER);
     let rules = proxy.config.engine.rules();
     let mut sent = Vec::new();
     let mut local = entries.iter().any(Option::is_some);
     for ((_, outcome), &i) in outcomes.iter().zip(&places) {
         let n = &numbers[i];
-        let c = canonical_order_number(n);
-        let upstream = said.get(&c);
+        let c = &canonical[i];
+        // An order is sent once however often it is named: its one message is taken.
+        let upstream = said.remove(c);
         entries[i] = Some(match outcome {
             Outcome::Denied(report) => {
                 local = true;
@@ -924,27 +938,27 @@ async fn confirm(
                     proxy.metrics.denied(&f.rule);
                 }
                 tracing::info!(order = ?n, rule = %report.findings.first().map_or("", |f| &f.rule), "denied");
-                answer::denial(n, report)
+                Entry::Own(answer::denial(n, report))
             }
             Outcome::Done(d) => {
                 sent.push(c.clone());
                 match upstream {
-                    Some(m) => serde_json::to_value(m).unwrap_or(Value::Null),
+                    Some(m) => Entry::Rms(m),
                     None => {
                         local = true;
                         let progress = d.order.as_ref().map_or(0, |o| o.order_progress);
                         let status = rules.status(progress).map(|s| &s.name);
-                        answer::reconciled(n, progress, status)
+                        Entry::Own(answer::reconciled(n, progress, status))
                     }
                 }
             }
             Outcome::Failed(f) => {
                 sent.push(c.clone());
                 match upstream {
-                    Some(m) if m.is_error() => serde_json::to_value(m).unwrap_or(Value::Null),
+                    Some(m) if m.is_error() => Entry::Rms(m),
                     _ => {
                         local = true;
-                        answer::failure(n, f)
+                        Entry::Own(answer::failure(n, f))
                     }
                 }
             }
@@ -984,11 +998,25 @@ async fn confirm(
             }
         }
     }
-    let entries: Vec<Value> = entries
+    let entries: Vec<Entry> = entries
         .into_iter()
-        .map(|e| e.unwrap_or(Value::Null))
+        .map(|e| e.unwrap_or(Entry::Own(Value::Null)))
         .collect();
-    json(200, &answer::messages(entries))
+    match serde_json::to_vec(&answer::Messages { list: &entries }) {
+        Ok(body) => json_body(200, body),
+        Err(e) => json(
+            500,
+            &answer::refusal("INTERNAL", &format!("the answer could not be written: {e}")),
+        ),
+    }
+}
+
+/// One order's entry of a merged answer: RMS's own message, as it came, or the proxy's.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Entry {
+    Rms(MessageModel),
+    Own(Value),
 }
 
 /// Report only: the verdicts the proxy would have given, logged and counted; the ledger

@@ -12,7 +12,11 @@ use crate::model::Order;
 pub const MAX_ORDER_NUMBERS: usize = 100;
 
 /// `{messageType, messageCode, message, orderNumber}`: every response carries a list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Read by hand ([`Deserialize`] below) rather than derived: serde's derive buffers a
+/// struct with a flattened field whole before reading it, which made reading a
+/// 100-message `confirmOrder` answer several times dearer than the answer itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageModel {
     /// `INFO`, `WARNING` or `ERROR`.
@@ -31,6 +35,120 @@ impl MessageModel {
     }
 }
 
+/// A map key: the index of a known name, or the key itself (read without allocating for a
+/// known one).
+struct KeySeed(&'static [&'static str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = Result<usize, String>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed {
+    type Value = Result<usize, String>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self
+            .0
+            .iter()
+            .position(|k| *k == key)
+            .ok_or_else(|| key.to_owned()))
+    }
+}
+
+/// A known key given twice is refused, as serde's derive refuses it; an unknown key goes
+/// to `extra` (the last of a repeated one wins, as in a flattened map).
+fn once<'de, A: serde::de::MapAccess<'de>, T: Deserialize<'de>>(
+    slot: &mut Option<T>,
+    name: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(serde::de::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for MessageModel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = MessageModel;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a message model")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<MessageModel, A::Error> {
+                let (mut message_type, mut message_code, mut message) = (None, None, None);
+                let mut order_number: Option<Option<String>> = None;
+                let mut extra = Map::new();
+                const KEYS: &[&str] = &["messageType", "messageCode", "message", "orderNumber"];
+                while let Some(key) = map.next_key_seed(KeySeed(KEYS))? {
+                    match key {
+                        Ok(0) => once(&mut message_type, KEYS[0], &mut map)?,
+                        Ok(1) => once(&mut message_code, KEYS[1], &mut map)?,
+                        Ok(2) => once(&mut message, KEYS[2], &mut map)?,
+                        Ok(_) => once(&mut order_number, KEYS[3], &mut map)?,
+                        Err(other) => {
+                            extra.insert(other, map.next_value()?);
+                        }
+                    }
+                }
+                use serde::de::Error;
+                Ok(MessageModel {
+                    message_type: message_type
+                        .ok_or_else(|| A::Error::missing_field("messageType"))?,
+                    message_code: message_code
+                        .ok_or_else(|| A::Error::missing_field("messageCode"))?,
+                    message: message.ok_or_else(|| A::Error::missing_field("message"))?,
+                    order_number: order_number.flatten(),
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessagesResponse {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = MessagesResponse;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a response of messages")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<MessagesResponse, A::Error> {
+                let mut list: Option<Vec<MessageModel>> = None;
+                let mut extra = Map::new();
+                while let Some(key) = map.next_key_seed(KeySeed(&["MessageModelList"]))? {
+                    match key {
+                        Ok(_) => once(&mut list, "MessageModelList", &mut map)?,
+                        Err(other) => {
+                            extra.insert(other, map.next_value()?);
+                        }
+                    }
+                }
+                Ok(MessagesResponse {
+                    message_model_list: list.unwrap_or_default(),
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
 /// `confirmOrder` request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -39,7 +157,8 @@ pub struct ConfirmOrderRequest {
 }
 
 /// A response that is only messages (`confirmOrder`, `updateOrderShipping`, `cancelOrder`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Read by hand, like [`MessageModel`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MessagesResponse {
     #[serde(rename = "MessageModelList", default)]
     pub message_model_list: Vec<MessageModel>,
@@ -217,4 +336,117 @@ pub struct GatewayError {
 pub struct GatewayResults {
     pub error_code: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What serde's derive made of the two types before they were read by hand.
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct DerivedMessage {
+        message_type: String,
+        message_code: String,
+        message: String,
+        #[serde(default)]
+        order_number: Option<String>,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct DerivedMessages {
+        #[serde(rename = "MessageModelList", default)]
+        message_model_list: Vec<DerivedMessage>,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    }
+
+    fn same(a: &MessageModel, b: &DerivedMessage) -> bool {
+        a.message_type == b.message_type
+            && a.message_code == b.message_code
+            && a.message == b.message
+            && a.order_number == b.order_number
+            && a.extra == b.extra
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("\"ERROR\"".to_owned()),
+            Just("\"注文\\u78ba認\"".to_owned()),
+            Just("null".to_owned()),
+            Just("-9999".to_owned()),
+            Just("[1, {\"a\": 2}]".to_owned()),
+            Just("{\"orderNumber\": \"x\"}".to_owned()),
+            Just("true".to_owned()),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("messageType"),
+            Just("messageCode"),
+            Just("message"),
+            Just("orderNumber"),
+            Just("MessageModelList"),
+            Just("message_type"),
+            Just("other"),
+            Just("\\u006dessage"),
+        ]
+        .prop_map(str::to_owned)
+    }
+
+    fn object(inner: Option<String>) -> impl Strategy<Value = String> {
+        prop::collection::vec((key(), value()), 0..7).prop_map(move |pairs| {
+            let mut fields: Vec<String> =
+                pairs.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            if let Some(list) = &inner {
+                fields.push(format!("\"MessageModelList\": {list}"));
+            }
+            format!("{{{}}}", fields.join(", "))
+        })
+    }
+
+    proptest! {
+        /// The hand-written readers accept exactly what the derived ones accepted and
+        /// read the same values: known keys, unknown ones, repeats, nulls, wrong types,
+        /// escaped keys.
+        #[test]
+        fn reading_by_hand_equals_the_derive(message in object(None), response in object(Some("[]".into()))) {
+            let ours = serde_json::from_str::<MessageModel>(&message);
+            let derived = serde_json::from_str::<DerivedMessage>(&message);
+            prop_assert_eq!(ours.is_ok(), derived.is_ok(), "{}", message);
+            if let (Ok(a), Ok(b)) = (&ours, &derived) {
+                prop_assert!(same(a, b), "{}", message);
+            }
+            let full = format!("{{\"MessageModelList\": [{message}], \"x\": 1}}");
+            for body in [full.as_str(), response.as_str()] {
+                let ours = serde_json::from_str::<MessagesResponse>(body);
+                let derived = serde_json::from_str::<DerivedMessages>(body);
+                prop_assert_eq!(ours.is_ok(), derived.is_ok(), "{}", body);
+                if let (Ok(a), Ok(b)) = (&ours, &derived) {
+                    prop_assert_eq!(&a.extra, &b.extra);
+                    prop_assert_eq!(a.message_model_list.len(), b.message_model_list.len());
+                    for (x, y) in a.message_model_list.iter().zip(&b.message_model_list) {
+                        prop_assert!(same(x, y), "{}", body);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_reads_and_writes_back_whole() {
+        let body = r#"{"messageType":"ERROR","messageCode":"ORDER_EXT_API_CONFIRM_ORDER_ERROR_003","message":"x","orderNumber":"1-2-3","extra":[1]}"#;
+        let m: MessageModel = serde_json::from_str(body).expect("message");
+        assert_eq!(serde_json::to_string(&m).expect("json"), body);
+        let e = serde_json::from_str::<MessageModel>(r#"{"messageType":"ERROR","message":"x"}"#)
+            .expect_err("no code");
+        assert_eq!(
+            e.to_string(),
+            "missing field `messageCode` at line 1 column 37"
+        );
+    }
 }
