@@ -238,19 +238,21 @@ pub const PACKAGE_KEYS: &[&str] = &[
 ];
 
 /// The known key that `key` spells differently only by case, `_` or `-`, if any.
+///
+/// Every key of an `OrderModel` this model does not type (RMS writes a hundred) goes
+/// through here, so the spellings are compared as they are read, without a `String`
+/// built for either.
 fn near_miss(key: &str, known: &[&'static str]) -> Option<&'static str> {
-    let folded = fold(key);
     known
         .iter()
         .copied()
-        .find(|k| *k != key && fold(k) == folded)
+        .find(|k| *k != key && fold(k).eq(fold(key)))
 }
 
-fn fold(key: &str) -> String {
+fn fold(key: &str) -> impl Iterator<Item = char> + '_ {
     key.chars()
         .filter(|c| !matches!(c, '_' | '-'))
         .flat_map(char::to_lowercase)
-        .collect()
 }
 
 /// Refuses the value of a key: the error is raised *inside* the value, so the error path

@@ -568,7 +568,7 @@ fn cache_orders(proxy: &Proxy, shop: &str, body: &[u8]) {
     let orders: Vec<Order> = response
         .order_model_list
         .iter()
-        .filter_map(|v| serde_json::from_value(v.clone()).ok())
+        .filter_map(|v| <Order as serde::Deserialize>::deserialize(v).ok())
         .collect();
     proxy.cache.put(shop, &orders);
 }
@@ -776,7 +776,7 @@ async fn snapshots(
         };
         let mut found: HashMap<String, Order> = HashMap::new();
         for v in &response.order_model_list {
-            if let Ok(o) = serde_json::from_value::<Order>(v.clone()) {
+            if let Ok(o) = <Order as serde::Deserialize>::deserialize(v) {
                 if let Some(n) = o.order_number.as_deref() {
                     found.insert(canonical_order_number(n), o);
                 }

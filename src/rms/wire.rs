@@ -183,8 +183,9 @@ pub struct GetOrderRequest {
     pub version: u32,
 }
 
-/// `getOrder` response: the orders are kept as RMS sent them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `getOrder` response: the orders are kept as RMS sent them. Read by hand, like
+/// [`MessageModel`] (a hundred orders were buffered twice).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GetOrderResponse {
     #[serde(rename = "MessageModelList", default)]
     pub message_model_list: Vec<MessageModel>,
@@ -194,6 +195,41 @@ pub struct GetOrderResponse {
     pub extra: Map<String, Value>,
 }
 
+impl<'de> Deserialize<'de> for GetOrderResponse {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = GetOrderResponse;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a getOrder response")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<GetOrderResponse, A::Error> {
+                const KEYS: &[&str] = &["MessageModelList", "OrderModelList"];
+                let (mut messages, mut orders) = (None, None);
+                let mut extra = Map::new();
+                while let Some(key) = map.next_key_seed(KeySeed(KEYS))? {
+                    match key {
+                        Ok(0) => once(&mut messages, KEYS[0], &mut map)?,
+                        Ok(_) => once(&mut orders, KEYS[1], &mut map)?,
+                        Err(other) => {
+                            extra.insert(other, map.next_value()?);
+                        }
+                    }
+                }
+                Ok(GetOrderResponse {
+                    message_model_list: messages.unwrap_or_default(),
+                    order_model_list: orders.unwrap_or_default(),
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
 impl GetOrderResponse {
     /// The orders, typed for the engine. A malformed order is an error naming its index.
     pub fn orders(&self) -> Result<Vec<Order>, String> {
@@ -201,7 +237,8 @@ impl GetOrderResponse {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                serde_json::from_value(v.clone()).map_err(|e| format!("OrderModelList[{i}]: {e}"))
+                <Order as Deserialize>::deserialize(v)
+                    .map_err(|e| format!("OrderModelList[{i}]: {e}"))
             })
             .collect()
     }
@@ -364,6 +401,16 @@ mod tests {
         extra: Map<String, Value>,
     }
 
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct DerivedGetOrder {
+        #[serde(rename = "MessageModelList", default)]
+        message_model_list: Vec<DerivedMessage>,
+        #[serde(rename = "OrderModelList", default)]
+        order_model_list: Vec<Value>,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    }
+
     fn same(a: &MessageModel, b: &DerivedMessage) -> bool {
         a.message_type == b.message_type
             && a.message_code == b.message_code
@@ -422,7 +469,16 @@ mod tests {
                 prop_assert!(same(a, b), "{}", message);
             }
             let full = format!("{{\"MessageModelList\": [{message}], \"x\": 1}}");
-            for body in [full.as_str(), response.as_str()] {
+            let orders = format!("{{\"OrderModelList\": [{message}], \"MessageModelList\": [{message}]}}");
+            for body in [full.as_str(), response.as_str(), orders.as_str()] {
+                let ours = serde_json::from_str::<GetOrderResponse>(body);
+                let derived = serde_json::from_str::<DerivedGetOrder>(body);
+                prop_assert_eq!(ours.is_ok(), derived.is_ok(), "{}", body);
+                if let (Ok(a), Ok(b)) = (&ours, &derived) {
+                    prop_assert_eq!(&a.extra, &b.extra);
+                    prop_assert_eq!(&a.order_model_list, &b.order_model_list);
+                    prop_assert_eq!(a.message_model_list.len(), b.message_model_list.len());
+                }
                 let ours = serde_json::from_str::<MessagesResponse>(body);
                 let derived = serde_json::from_str::<DerivedMessages>(body);
                 prop_assert_eq!(ours.is_ok(), derived.is_ok(), "{}", body);
