@@ -27,65 +27,90 @@ use crate::model::Action;
 const COLUMNS: &str =
     "shop, order_number, action, state, error, attempts, claimed_at_ms, updated_at_ms";
 
-/// Claims a batch of keys in one statement. The keys and their tokens come as one JSON
-/// array bound once (`[[shop, order_number, action, token], …]`, read with `json_each`):
-/// the statement's text is the same for any batch, so it is prepared once, and a hundred
-/// keys cost one bind instead of nine hundred. A key that has a row is taken back only from
+/// Claims a batch of keys of one shop and action in one statement: the order numbers come
+/// as one JSON array of strings bound once (read with `json_each`), so the statement's text
+/// is the same for any batch and is prepared once, and a hundred keys cost one bind, not
+/// nine hundred. One token is drawn per claim: every row it wins holds it, and a row
+/// claimed again later holds another. A key that has a row is taken back only from
 /// `failed` (a new attempt); any other row is left as it is. Which keys were won is known
-/// from the count of rows the statement wrote when it wrote them all (the common case), and
-/// read back by token ([`CLAIMED`]) otherwise.
+/// from the count of rows the statement wrote when it wrote them all (the common case),
+/// and read back by token ([`CLAIMED`]) otherwise.
+///
+/// Binds: `$1` now, `$2` the order numbers, `$3` shop, `$4` action, `$5` token.
 const CLAIM: &str = "INSERT INTO rms_preflight_ledger (shop, order_number, action, state, \
     error, attempts, token, claimed_at_ms, updated_at_ms) \
-    SELECT value ->> 0, value ->> 1, value ->> 2, 'sending', NULL, 1, value ->> 3, $1, $1 \
-    FROM json_each($2) WHERE true \
+    SELECT $3, value, $4, 'sending', NULL, 1, $5, $1, $1 FROM json_each($2) WHERE true \
     ON CONFLICT (shop, order_number, action) DO UPDATE SET \
         state = 'sending', error = NULL, attempts = rms_preflight_ledger.attempts + 1, \
         token = excluded.token, claimed_at_ms = excluded.claimed_at_ms, \
         updated_at_ms = excluded.updated_at_ms \
     WHERE rms_preflight_ledger.state = 'failed'";
 
-/// The rows of a batch of keys (bound as [`CLAIM`]'s JSON array) as one JSON array in one
-/// row. sqlx hands SQLite's rows over one at a time between its worker thread and the
-/// caller; one row of JSON instead of a hundred rows is several times cheaper, and
-/// `serde_json` reads it back in microseconds.
-const CLAIMED: &str = "SELECT json_group_array(json_array(l.shop, l.order_number, l.action, \
-    l.state, l.error, l.attempts, l.claimed_at_ms, l.updated_at_ms, l.token)) \
-    FROM json_each($1) AS k JOIN rms_preflight_ledger AS l \
-    ON l.shop = k.value ->> 0 AND l.order_number = k.value ->> 1 AND l.action = k.value ->> 2";
-
-/// Moves a batch of rows to an outcome, each only while it holds its claim's token and is
-/// `sending` or `unknown`. Bound as one JSON array (`[[shop, order_number, action, token,
-/// state, error], …]`), like [`CLAIM`].
+/// The rows of a claim's keys (`$1` the order numbers, `$2` shop, `$3` action) as one JSON
+/// array in one row. sqlx
+/// hands SQLite's rows over one at a time between its worker thread and the caller; one
+/// row of JSON instead of a hundred rows is several times cheaper, and `serde_json` reads
+/// it back in microseconds.
 ///
-/// The unary `+` before a `state` (or `updated_at_ms`) keeps SQLite from reaching the rows
-/// through the by-state index: it would then read the whole JSON batch again for every
-/// `sending` row of the ledger. Each key of the batch must find its row by the primary key
+/// Every batched statement names the shop and the action and takes the order numbers
+/// `IN` the JSON array, so SQLite finds each row by the primary key. A `+` before
+/// `state` (or `updated_at_ms`) keeps it from going through the by-state index instead:
+/// it would then read the JSON batch again for every `sending` row of the ledger
 /// (`the_batched_statements_find_rows_by_key` checks the plans).
-const MARK_OUTCOME: &str = "UPDATE rms_preflight_ledger SET state = v.state, error = v.error, \
-    updated_at_ms = $1 \
-    FROM (SELECT value ->> 0 AS shop, value ->> 1 AS order_number, value ->> 2 AS action, \
-          value ->> 3 AS token, value ->> 4 AS state, value ->> 5 AS error FROM json_each($2)) AS v \
-    WHERE rms_preflight_ledger.shop = v.shop AND rms_preflight_ledger.order_number = v.order_number \
-      AND rms_preflight_ledger.action = v.action AND rms_preflight_ledger.token = v.token \
-      AND +rms_preflight_ledger.state IN ('sending', 'unknown')";
+const CLAIMED: &str = "SELECT json_group_array(json_array(shop, order_number, action, \
+    state, error, attempts, claimed_at_ms, updated_at_ms, token)) FROM rms_preflight_ledger \
+    WHERE shop = $2 AND action = $3 AND order_number IN (SELECT value FROM json_each($1))";
 
-/// Counts a resend on a batch of rows still `sending` under their claim's token (bound like
-/// [`MARK_OUTCOME`], without the last two items).
-const MARK_RESENT: &str = "UPDATE rms_preflight_ledger SET attempts = attempts + 1, \
-    updated_at_ms = $1 \
-    FROM (SELECT value ->> 0 AS shop, value ->> 1 AS order_number, value ->> 2 AS action, \
-          value ->> 3 AS token FROM json_each($2)) AS v \
-    WHERE rms_preflight_ledger.shop = v.shop AND rms_preflight_ledger.order_number = v.order_number \
-      AND rms_preflight_ledger.action = v.action AND rms_preflight_ledger.token = v.token \
-      AND +rms_preflight_ledger.state = 'sending'";
+/// The rows a mark may move: the order numbers `$2` of shop `$3`, action `$4`, holding
+/// token `$5`, in a state the mark may leave. `{states}` is that state list.
+macro_rules! markable {
+    ($states:literal) => {
+        concat!(
+            "shop = $3 AND action = $4 AND order_number IN (SELECT value FROM json_each($2)) \
+             AND token = $5 AND +state IN ",
+            $states
+        )
+    };
+}
 
-/// Which rows of a mark's batch (bound like [`MARK_OUTCOME`]) hold its token in the state
-/// it leaves, as one JSON array of `[shop, order_number, action]`.
-const MARKED: &str = "SELECT json_group_array(json_array(l.shop, l.order_number, l.action)) \
-    FROM json_each($2) AS k JOIN rms_preflight_ledger AS l \
-    ON l.shop = k.value ->> 0 AND l.order_number = k.value ->> 1 AND l.action = k.value ->> 2 \
-    WHERE l.token = k.value ->> 3 AND +l.state = coalesce(k.value ->> 4, 'sending') \
-      AND +l.updated_at_ms = $1";
+/// Moves a batch of rows to state `$6` with error `$7`, each only while it holds token `$5`
+/// and is `sending` or `unknown` — all of them, or none ([`MARK_OUTCOME_EACH`] then tells
+/// which may move). One statement, answered by its count, in the common case where every
+/// row moves.
+const MARK_OUTCOME: &str = concat!(
+    "UPDATE rms_preflight_ledger SET state = $6, error = $7, updated_at_ms = $1 WHERE ",
+    markable!("('sending', 'unknown')"),
+    " AND (SELECT count(*) FROM rms_preflight_ledger WHERE ",
+    markable!("('sending', 'unknown')"),
+    ") = json_array_length($2)"
+);
+
+/// [`MARK_OUTCOME`] for each row that may move, returning the ones it moved: exact however
+/// the rows stand (a row this ticket had already left in the same state within the same
+/// millisecond would look moved to any read afterwards). Rows come back one at a time
+/// through sqlx, so only a batch that did not move whole takes this way.
+const MARK_OUTCOME_EACH: &str = concat!(
+    "UPDATE rms_preflight_ledger SET state = $6, error = $7, updated_at_ms = $1 WHERE ",
+    markable!("('sending', 'unknown')"),
+    " RETURNING order_number"
+);
+
+/// Counts a resend on a batch of rows still `sending` under token `$5`, all or none, like
+/// [`MARK_OUTCOME`].
+const MARK_RESENT: &str = concat!(
+    "UPDATE rms_preflight_ledger SET attempts = attempts + 1, updated_at_ms = $1 WHERE ",
+    markable!("('sending')"),
+    " AND (SELECT count(*) FROM rms_preflight_ledger WHERE ",
+    markable!("('sending')"),
+    ") = json_array_length($2)"
+);
+
+/// [`MARK_RESENT`] for each row that may take it, returning the ones it moved.
+const MARK_RESENT_EACH: &str = concat!(
+    "UPDATE rms_preflight_ledger SET attempts = attempts + 1, updated_at_ms = $1 WHERE ",
+    markable!("('sending')"),
+    " RETURNING order_number"
+);
 
 /// One row of [`CLAIMED`]'s array, in its column order.
 type ClaimedRow = (
@@ -299,50 +324,49 @@ fn row_of(
     })
 }
 
-/// Claims one batch of distinct keys on `conn` in one statement ([`CLAIM`]). Answers in
-/// `chunk`'s order; a won claim's row is read back only when `rows_needed` (the caller
-/// answers a repeated key with it) or when not every key was won.
-async fn claim_chunk(
+/// Claims a batch of distinct keys of one shop and action on `conn` in one statement
+/// ([`CLAIM`]) with `token`. Answers in `group`'s order; a won claim's row is read back
+/// only when `rows_needed` (the caller answers a repeated key with it) or when not every
+/// key was won.
+async fn claim_group(
     conn: &mut sqlx::SqliteConnection,
-    chunk: &[&Key],
+    group: &[&Key],
     now: i64,
+    token: i64,
     rows_needed: bool,
 ) -> Result<Vec<(Claim, Option<Row>)>, LedgerError> {
     let q = LedgerError::query;
-    let batch: Vec<(&str, &str, &str, i64)> = chunk
-        .iter()
-        .map(|k| {
-            (
-                k.shop.as_str(),
-                k.order_number.as_str(),
-                k.action.name(),
-                new_token(),
-            )
-        })
-        .collect();
-    let json = batch_json(&batch)?;
-    let done = sqlx::query(CLAIM)
-        .bind(now)
-        .bind(&json)
-        .execute(&mut *conn)
-        .await
-        .map_err(q("claim"))?;
-    if done.rows_affected() == chunk.len() as u64 && !rows_needed {
+    let Some(first) = group.first() else {
+        return Ok(Vec::new());
+    };
+    let numbers: Vec<&str> = group.iter().map(|k| k.order_number.as_str()).collect();
+    let json = batch_json(&numbers)?;
+    let bind = |sql| {
+        sqlx::query(sql)
+            .bind(now)
+            .bind(json.as_str())
+            .bind(first.shop.as_str())
+            .bind(first.action.name())
+            .bind(token)
+    };
+    let done = bind(CLAIM).execute(&mut *conn).await.map_err(q("claim"))?;
+    if done.rows_affected() == group.len() as u64 && !rows_needed {
         // Every key was written, so every key is this claim's.
-        return Ok(chunk
+        return Ok(group
             .iter()
-            .zip(&batch)
-            .map(|(key, (_, _, _, token))| {
+            .map(|key| {
                 let ticket = Ticket {
                     key: (*key).clone(),
-                    token: *token,
+                    token,
                 };
                 (Claim::Won(ticket), None)
             })
             .collect());
     }
     let read: String = sqlx::query(CLAIMED)
-        .bind(&json)
+        .bind(json.as_str())
+        .bind(first.shop.as_str())
+        .bind(first.action.name())
         .fetch_one(&mut *conn)
         .await
         .map_err(q("read the claimed rows"))?
@@ -353,8 +377,17 @@ async fn claim_chunk(
         message: e.to_string(),
     })?;
     let mut rows: HashMap<Key, (Row, i64)> = HashMap::with_capacity(read.len());
-    for (shop, order_number, action, state, error, attempts, claimed_at_ms, updated_at_ms, token) in
-        read
+    for (
+        shop,
+        order_number,
+        action,
+        state,
+        error,
+        attempts,
+        claimed_at_ms,
+        updated_at_ms,
+        held_by,
+    ) in read
     {
         let row = row_of(
             shop,
@@ -366,20 +399,20 @@ async fn claim_chunk(
             claimed_at_ms,
             updated_at_ms,
         )?;
-        rows.insert(row.key.clone(), (row, token));
+        rows.insert(row.key.clone(), (row, held_by));
     }
-    let mut answers = Vec::with_capacity(chunk.len());
-    for (key, (_, _, _, token)) in chunk.iter().zip(&batch) {
+    let mut answers = Vec::with_capacity(group.len());
+    for key in group {
         let Some((row, held_by)) = rows.remove(*key) else {
             return Err(LedgerError::Corrupt {
                 key: key.to_string(),
                 message: "neither claimed nor found".into(),
             });
         };
-        if held_by == *token {
+        if held_by == token {
             let ticket = Ticket {
                 key: (*key).clone(),
-                token: *token,
+                token,
             };
             answers.push((Claim::Won(ticket), Some(row)));
         } else {
@@ -387,6 +420,27 @@ async fn claim_chunk(
         }
     }
     Ok(answers)
+}
+
+/// The indices of `keys` by shop and action (in the order each pair first appears), each
+/// list split into statements of at most [`BATCH`] keys.
+fn by_shop_and_action(keys: &[&Key]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<((&str, Action), Vec<usize>)> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let pair = (k.shop.as_str(), k.action);
+        match groups.iter_mut().find(|(p, _)| *p == pair) {
+            Some((_, list)) => list.push(i),
+            None => groups.push((pair, vec![i])),
+        }
+    }
+    groups
+        .into_iter()
+        .flat_map(|(_, list)| {
+            list.chunks(BATCH)
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// A claim's answers (in the order of its distinct keys) in the order of its input keys
@@ -427,19 +481,8 @@ fn batch_json(batch: &impl serde::Serialize) -> Result<String, LedgerError> {
     })
 }
 
-/// One key of a mark's batch: shop, order number, action, token, and the state and error
-/// it leaves (none for a resend).
-type MarkItem<'a> = (
-    &'a str,
-    &'a str,
-    &'a str,
-    i64,
-    Option<&'a str>,
-    Option<&'a str>,
-);
-
-/// Marks one group of tickets (all [`Mark::Resent`], or all outcomes) in one statement;
-/// sets `moved[i]` for each row that moved.
+/// Marks one group of tickets (one shop, action and token, all [`Mark::Resent`] or all
+/// the same outcome) in one statement; sets `moved[i]` for each row that moved.
 async fn mark_group(
     conn: &mut sqlx::SqliteConnection,
     marks: &[(Ticket, Mark)],
@@ -451,62 +494,79 @@ async fn mark_group(
     let Some(&first) = group.first() else {
         return Ok(());
     };
-    let resent = marked_state(&marks[first].1).is_none();
-    let states: Vec<Option<State>> = group.iter().map(|&i| marked_state(&marks[i].1)).collect();
-    let items: Vec<MarkItem> = group
+    let (ticket, mark) = &marks[first];
+    let state = marked_state(mark);
+    let numbers: Vec<&str> = group
         .iter()
-        .zip(&states)
-        .map(|(&i, state)| {
-            let k = &marks[i].0.key;
-            (
-                k.shop.as_str(),
-                k.order_number.as_str(),
-                k.action.name(),
-                marks[i].0.token,
-                state.as_ref().map(|s| s.kind().name()),
-                state.as_ref().and_then(State::error),
-            )
-        })
+        .map(|&i| marks[i].0.key.order_number.as_str())
         .collect();
-    let json = batch_json(&items)?;
-    let done = sqlx::query(if resent { MARK_RESENT } else { MARK_OUTCOME })
-        .bind(now)
-        .bind(&json)
-        .execute(&mut *conn)
-        .await
-        .map_err(q("mark"))?;
+    let json = batch_json(&numbers)?;
+    let left = state.as_ref().map_or("sending", |s| s.kind().name());
+    let bind = |sql| {
+        sqlx::query(sql)
+            .bind(now)
+            .bind(json.as_str())
+            .bind(ticket.key.shop.as_str())
+            .bind(ticket.key.action.name())
+            .bind(ticket.token)
+    };
+    let done = match &state {
+        None => bind(MARK_RESENT),
+        Some(s) => bind(MARK_OUTCOME).bind(left).bind(s.error()),
+    }
+    .execute(&mut *conn)
+    .await
+    .map_err(q("mark"))?;
     if done.rows_affected() == group.len() as u64 {
         for &i in group {
             moved[i] = true;
         }
         return Ok(());
     }
-    // Some rows did not move (a token no longer holds, a row already settled): which ones
-    // is read back by token, in one row of JSON. A row holding this mark's token in the
-    // state it leaves was moved by it (only the token's holder marks a row, and a key is
-    // marked once per statement).
-    let json: String = sqlx::query(MARKED)
-        .bind(now)
-        .bind(&json)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(q("read the marked rows"))?
-        .try_get(0)
-        .map_err(q("read the marked rows"))?;
-    let hit: std::collections::HashSet<(String, String, String)> = serde_json::from_str(&json)
-        .map_err(|e| LedgerError::Corrupt {
-            key: "the marked rows".into(),
-            message: e.to_string(),
-        })?;
+    // Not every row could move, so none did: move the ones that can, and learn which.
+    let rows = match &state {
+        None => bind(MARK_RESENT_EACH),
+        Some(s) => bind(MARK_OUTCOME_EACH).bind(left).bind(s.error()),
+    }
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(q("mark"))?;
+    let hit = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<std::collections::HashSet<String>, _>>()
+        .map_err(q("mark"))?;
     for &i in group {
-        let k = &marks[i].0.key;
-        moved[i] = hit.contains(&(
-            k.shop.clone(),
-            k.order_number.clone(),
-            k.action.name().to_owned(),
-        ));
+        moved[i] = hit.contains(&marks[i].0.key.order_number);
     }
     Ok(())
+}
+
+/// The groups of a mark that share a statement: one shop, action and token, and one
+/// resulting state (error included), in batches of at most [`BATCH`].
+fn mark_groups(marks: &[(Ticket, Mark)]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (i, (ticket, mark)) in marks.iter().enumerate() {
+        let same = |&(j, _): &(usize, Vec<usize>)| {
+            let (other, other_mark) = &marks[j];
+            other.token == ticket.token
+                && other.key.shop == ticket.key.shop
+                && other.key.action == ticket.key.action
+                && marked_state(other_mark) == marked_state(mark)
+        };
+        match groups.iter().position(same) {
+            Some(g) => groups[g].1.push(i),
+            None => groups.push((i, vec![i])),
+        }
+    }
+    groups
+        .into_iter()
+        .flat_map(|(_, list)| {
+            list.chunks(BATCH)
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 impl Ledger for SqliteLedger {
@@ -517,27 +577,43 @@ impl Ledger for SqliteLedger {
             }
             let q = LedgerError::query;
             let (distinct, place) = lock_order(keys);
-            // One chunk: one statement, atomic by itself (and one read of the rows it could
-            // not claim). More: one transaction, so the batch is all or nothing.
             // A key given twice is answered the second time with its row as the ledger
             // holds it: only then are won rows read back.
             let repeated = distinct.len() < keys.len();
-            if distinct.len() <= BATCH {
-                let mut conn = self.pool.acquire().await.map_err(q("claim"))?;
-                let answers = claim_chunk(&mut conn, &distinct, now_ms(), repeated).await?;
-                return in_input_order(&place, answers);
-            }
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(q("begin a claim"))?;
+            let groups = by_shop_and_action(&distinct);
+            let token = new_token();
             let now = now_ms();
-            let mut answers = Vec::with_capacity(distinct.len());
-            for chunk in distinct.chunks(BATCH) {
-                answers.extend(claim_chunk(&mut tx, chunk, now, repeated).await?);
+            let mut answers: Vec<Option<(Claim, Option<Row>)>> = vec![None; distinct.len()];
+            // One statement is atomic by itself; more share one transaction, so the batch
+            // is all or nothing.
+            let mut place_answers = |group: &[usize], got: Vec<(Claim, Option<Row>)>| {
+                for (&i, a) in group.iter().zip(got) {
+                    answers[i] = Some(a);
+                }
+            };
+            if let [group] = groups.as_slice() {
+                let keys: Vec<&Key> = group.iter().map(|&i| distinct[i]).collect();
+                let mut conn = self.pool.acquire().await.map_err(q("claim"))?;
+                let got = claim_group(&mut conn, &keys, now, token, repeated).await?;
+                place_answers(group, got);
+            } else {
+                let mut tx = self
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(q("begin a claim"))?;
+                for group in &groups {
+                    let keys: Vec<&Key> = group.iter().map(|&i| distinct[i]).collect();
+                    let got = claim_group(&mut tx, &keys, now, token, repeated).await?;
+                    place_answers(group, got);
+                }
+                tx.commit().await.map_err(q("commit a claim"))?;
             }
-            tx.commit().await.map_err(q("commit a claim"))?;
+            let answers: Option<Vec<(Claim, Option<Row>)>> = answers.into_iter().collect();
+            let answers = answers.ok_or_else(|| LedgerError::Corrupt {
+                key: "a batch of keys".into(),
+                message: "a key was not claimed".into(),
+            })?;
             in_input_order(&place, answers)
         })
     }
@@ -557,15 +633,10 @@ impl Ledger for SqliteLedger {
             let groups: Vec<Vec<usize>> = if repeated {
                 (0..marks.len()).map(|i| vec![i]).collect()
             } else {
-                let (resent, outcome): (Vec<usize>, Vec<usize>) =
-                    (0..marks.len()).partition(|&i| marked_state(&marks[i].1).is_none());
-                resent
-                    .chunks(BATCH)
-                    .chain(outcome.chunks(BATCH))
-                    .map(<[usize]>::to_vec)
-                    .collect()
+                mark_groups(marks)
             };
-            // One statement is atomic by itself; more share one transaction.
+            // One group: its statements are each atomic by themselves (the second only
+            // moves what the first, moving nothing, left). More share one transaction.
             if let [group] = groups.as_slice() {
                 let mut conn = self.pool.acquire().await.map_err(q("mark"))?;
                 mark_group(&mut conn, marks, group, now, &mut moved).await?;
@@ -733,21 +804,29 @@ mod tests {
     #[tokio::test]
     async fn the_batched_statements_find_rows_by_key() {
         let ledger = SqliteLedger::open("sqlite::memory:").await.expect("ledger");
-        let batch = r#"[["s","1","confirm",7,"confirmed",null]]"#;
-        for (name, sql, binds) in [
-            ("CLAIM", CLAIM, 2),
-            ("CLAIMED", CLAIMED, 1),
-            ("MARK_OUTCOME", MARK_OUTCOME, 2),
-            ("MARK_RESENT", MARK_RESENT, 2),
-            ("MARKED", MARKED, 2),
+        let batch = r#"["1","2"]"#;
+        for (name, sql) in [
+            ("CLAIM", CLAIM),
+            ("CLAIMED", CLAIMED),
+            ("MARK_OUTCOME", MARK_OUTCOME),
+            ("MARK_OUTCOME_EACH", MARK_OUTCOME_EACH),
+            ("MARK_RESENT", MARK_RESENT),
+            ("MARK_RESENT_EACH", MARK_RESENT_EACH),
         ] {
             let explain = format!("EXPLAIN QUERY PLAN {sql}");
             let mut q = sqlx::query(&explain);
-            q = if binds == 2 {
-                q.bind(1_i64).bind(batch)
-            } else {
-                q.bind(batch)
+            q = match name {
+                "CLAIMED" => q.bind(batch).bind("s").bind("confirm"),
+                _ => q
+                    .bind(1_i64)
+                    .bind(batch)
+                    .bind("s")
+                    .bind("confirm")
+                    .bind(7_i64),
             };
+            if name.starts_with("MARK_OUTCOME") {
+                q = q.bind("failed").bind("e");
+            }
             let plan: Vec<String> = q
                 .fetch_all(&ledger.pool)
                 .await

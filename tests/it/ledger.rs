@@ -323,6 +323,22 @@ async fn protocol(ledger: &dyn Ledger, shop: &str) {
         .unwrap()
         .iter()
         .all(|c| c.ticket().is_some()));
+    // A batch across shops and actions, some keys held and some new: each key answered
+    // for itself, in the input's order (several statements, one transaction).
+    let o2 = Key::new(format!("{shop}-other"), &number(2), Action::Confirm);
+    let o2_cancel = Key::new(format!("{shop}-other"), &number(2), Action::Cancel);
+    let mixed = ledger
+        .claim(&[o2.clone(), other.clone(), o2_cancel.clone(), cancel.clone()])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            mixed.as_slice(),
+            [Claim::Won(a), Claim::Held(b), Claim::Won(c), Claim::Held(d)]
+                if a.key == o2 && b.key == other && c.key == o2_cancel && d.key == cancel
+        ),
+        "{mixed:?}"
+    );
     let mine = |states: Vec<LedgerState>, after: Option<Key>, limit: Option<u32>| Query {
         scope: Scope::of(shop, Action::Confirm),
         states,
