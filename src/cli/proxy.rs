@@ -91,7 +91,37 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
             };
         }
         let proxy = Proxy::new(config);
-        match proxy.start_up().await {
+        // A SQLite ledger file: the proxy holds its lock file while it runs, and settles
+        // with `--stale-after` only when no other proxy serves the file. Elsewhere
+        // (PostgreSQL) another proxy may be sending: the live stale time applies.
+        let (serving, settled) = match rms_preflight::proxy::serving::lock_path_of(&args.ledger) {
+            Some(path) => {
+                let settle = |alone: bool| {
+                    let proxy = &proxy;
+                    async move {
+                        if !alone && args.stale_after < proxy.live_stale_after() {
+                            tracing::warn!(
+                                "another proxy serves this ledger file: claims left `sending` are abandoned after the live stale time, not `--stale-after`"
+                            );
+                        }
+                        proxy.start_up(alone).await
+                    }
+                };
+                match rms_preflight::proxy::serving::ServingLock::acquire(&path, settle).await {
+                    Ok((lock, settled)) => (Some(lock), settled),
+                    Err(e) => {
+                        let _ = writeln!(
+                            err,
+                            "error: cannot lock `{}` beside the ledger: {e}",
+                            path.display()
+                        );
+                        return EXIT_BAD_INPUT;
+                    }
+                }
+            }
+            None => (None, proxy.start_up(false).await),
+        };
+        match settled {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 rows = n,
@@ -141,6 +171,8 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
         );
         let report = server.shutdown().await;
         proxy.finish().await;
+        // Nothing of this proxy is in flight any more: a successor may settle alone.
+        drop(serving);
         if report.abandoned > 0 {
             let _ = writeln!(
                 err,

@@ -34,7 +34,7 @@ pub fn set_max_input_bytes(bytes: u64) {
 /// `64 MiB`, `512 KiB`, `1 GiB` or `1234 bytes`.
 pub fn describe_bytes(n: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if n >= size && n % size == 0 {
+        if n >= size && n.is_multiple_of(size) {
             return format!("{} {unit}", n / size);
         }
     }

@@ -116,15 +116,34 @@ pub fn canonical_order_number(number: &str) -> String {
     }
     number
         .nfkc()
-        .filter(|c| {
-            !matches!(
-                *c,
-                '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
-            )
-        })
+        .filter(|c| !default_ignorable(*c))
         .collect::<String>()
         .trim()
         .to_owned()
+}
+
+/// Unicode's `Default_Ignorable_Code_Point` characters (DerivedCoreProperties): drawn as
+/// nothing, so a number holding one looks like the number without it. NFKC keeps them.
+fn default_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// What the `order` of a check document holds: one `OrderModel`, or a whole `getOrder`
@@ -763,6 +782,41 @@ impl<'de> Deserialize<'de> for Package {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every character drawn as nothing (Unicode's default-ignorable set, which NFKC keeps)
+    /// is dropped, so a number holding one is the number without it (and the proxy, which
+    /// forwards only numbers that are their own canonical form, refuses it).
+    #[test]
+    fn invisible_characters_are_not_part_of_an_order_number() {
+        for c in [
+            '\u{00AD}',
+            '\u{034F}',
+            '\u{061C}',
+            '\u{115F}',
+            '\u{17B4}',
+            '\u{180E}',
+            '\u{200B}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{FEFF}',
+            '\u{FFA0}',
+            '\u{1D173}',
+            '\u{E0041}',
+            '\u{E01EF}',
+        ] {
+            let n = format!("375055-{c}20261130-00000001");
+            assert_eq!(
+                canonical_order_number(&n),
+                "375055-20261130-00000001",
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        assert_eq!(canonical_order_number("３７５"), "375");
+    }
 
     #[test]
     fn negatives_under_unknown_keys_are_kept_with_their_path() {

@@ -33,6 +33,7 @@
 pub mod answer;
 pub mod metrics;
 pub mod route;
+pub mod serving;
 pub mod shop;
 pub mod snapshots;
 
@@ -179,16 +180,22 @@ impl Proxy {
     /// died, e.g. a proxy killed mid-call) becomes `unknown`, in every shop. Each is read
     /// back before its order can be sent again — at the shop's next confirmation, with
     /// that caller's credential (the proxy holds none of its own).
-    pub async fn start_up(&self) -> Result<usize, LedgerError> {
+    ///
+    /// `alone`: no other process serves this ledger now (a [`serving::ServingLock`] taken
+    /// exclusively), so a `sending` row is no one's call in flight and the configured
+    /// stale time applies. Otherwise the live one does ([`Proxy::live_stale_after`]): a
+    /// proxy still draining its calls may be sending those rows.
+    pub async fn start_up(&self, alone: bool) -> Result<usize, LedgerError> {
         let scope = Scope {
             shop: None,
             action: Some(Action::Confirm),
         };
-        let rows = self
-            .config
-            .ledger
-            .abandon(&scope, self.config.stale_after)
-            .await?;
+        let stale = if alone {
+            self.config.stale_after
+        } else {
+            self.live_stale_after()
+        };
+        let rows = self.config.ledger.abandon(&scope, stale).await?;
         Ok(rows.len())
     }
 
@@ -816,7 +823,7 @@ async fn snapshots(
 }
 
 /// RMS's messages per canonical order number, from every answered `confirmOrder` call
-/// (the last word wins).
+/// (the first message of an answer about an order, the last answer's).
 fn upstream_messages(calls: &[Sent], function_name: &str) -> HashMap<String, MessageModel> {
     let mut out = HashMap::new();
     for sent in calls {
@@ -827,11 +834,15 @@ fn upstream_messages(calls: &[Sent], function_name: &str) -> HashMap<String, Mes
         let Ok(r) = serde_json::from_slice::<MessagesResponse>(&reply.body) else {
             continue;
         };
+        // Within one answer the first message about an order counts, as the guard (and
+        // so the ledger) reads it; a later call (a resend) has the last word.
+        let mut this: HashMap<String, MessageModel> = HashMap::new();
         for m in r.message_model_list {
             if let Some(n) = m.order_number.as_deref() {
-                out.insert(canonical_order_number(n), m);
+                this.entry(canonical_order_number(n)).or_insert(m);
             }
         }
+        out.extend(this);
     }
     out
 }
@@ -923,6 +934,19 @@ async fn confirm(
     // Every upstream call this request made, read once.
     let calls = guard.api().sent();
     let mut said = upstream_messages(&calls, function::CONFIRM_ORDER);
+    let confirms: Vec<&Sent> = calls
+        .iter()
+        .filter(|s| s.function == function::CONFIRM_ORDER)
+        .collect();
+    // One call, which RMS refused as a whole (401, 400…): unless the proxy has its own word
+    // about some order, the OMS gets RMS's own answer, as it came.
+    let refused_whole = match confirms.as_slice() {
+        [only] => only
+            .result
+            .as_ref()
+            .is_ok_and(|reply| !(200..300).contains(&reply.status)),
+        _ => false,
+    };
     let rules = proxy.config.engine.rules();
     let mut sent = Vec::new();
     let mut local = entries.iter().any(Option::is_some);
@@ -957,7 +981,7 @@ async fn confirm(
                 match upstream {
                     Some(m) if m.is_error() => Entry::Rms(m),
                     _ => {
-                        local = true;
+                        local |= !refused_whole;
                         Entry::Own(answer::failure(n, f))
                     }
                 }
@@ -980,22 +1004,14 @@ async fn confirm(
     }
     proxy.cache.forget(&caller.key, &sent);
     proxy.count_sent(&calls);
-    let confirms: Vec<&Sent> = calls
-        .iter()
-        .filter(|s| s.function == function::CONFIRM_ORDER)
-        .collect();
     if !confirms.is_empty() {
         proxy
             .metrics
             .forwarded(function::CONFIRM_ORDER, sent.len() as u64);
     }
-    // Nothing answered here and one call that RMS refused as a whole (401, 400…): RMS's
-    // own answer, as it came.
-    if let [only] = confirms.as_slice() {
+    if let ([only], true, false) = (confirms.as_slice(), refused_whole, local) {
         if let Ok(reply) = &only.result {
-            if !local && !(200..300).contains(&reply.status) {
-                return json_body(reply.status, reply.body.clone());
-            }
+            return json_body(reply.status, reply.body.clone());
         }
     }
     let entries: Vec<Entry> = entries

@@ -942,3 +942,100 @@ fn bad_proxy_arguments_exit_2_without_echoing_secrets() {
     let (code, _, err) = ledger_cli(&["list", "--ledger", "sqlite:/nonexistent/dir/ledger.db"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// Reads from the simulated RMS; every `confirmOrder` refused as a whole with RMS's 401.
+struct RefusingConfirms {
+    sim: SimHandler,
+}
+
+impl Handler for RefusingConfirms {
+    async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        if request.path.contains("/confirmOrder") {
+            return HttpResponse::json(
+                401,
+                &json!({"Results": {"errorCode": "ES01-01", "message": "Un-Authorised", "extra": 1}}),
+            );
+        }
+        self.sim.handle(request).await
+    }
+}
+
+/// A call RMS refuses as a whole (401: the licence key) comes back to the OMS as RMS wrote
+/// it, status and body, when the proxy has no word of its own about any order — and the
+/// proxy's own entries only when it has (a denial in the same request).
+#[test]
+fn a_call_rms_refuses_whole_comes_back_as_it_came() {
+    let scratch = Scratch::new("proxy-refused-whole");
+    let rt = rt();
+    rt.block_on(async {
+        let (sim, _) = sim_rms(8, SimConfig::default()).await;
+        let upstream = Server::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(RefusingConfirms {
+                sim: SimHandler { sim },
+            }),
+        )
+        .await
+        .unwrap();
+        let proxy = ProxyProcess::start(&upstream.url(), &scratch.ledger_url(), &["--rate", "0"]);
+        let client = reqwest::Client::new();
+        let good: Vec<String> = (0..8)
+            .filter(|&i| kind(i) == Kind::Good)
+            .map(number)
+            .collect();
+        assert!(good.len() >= 2);
+        let (status, body) = confirm(&client, &proxy.url, &good[..2]).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["Results"]["errorCode"], "ES01-01", "{body}");
+        assert_eq!(body["Results"]["extra"], 1, "{body}");
+        // With a denied order beside it, every order gets its own entry.
+        let unset = number((0..8).find(|&i| kind(i) == Kind::Unset).unwrap());
+        let (status, body) = confirm(&client, &proxy.url, &[good[2].clone(), unset]).await;
+        assert_eq!(status, 200, "{body}");
+        let codes: Vec<&str> = body["MessageModelList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["messageCode"].as_str().unwrap())
+            .collect();
+        assert_eq!(codes.len(), 2, "{body}");
+        assert_eq!(codes[1], "RMS_PREFLIGHT_S13", "{body}");
+        assert!(codes[0].starts_with("RMS_PREFLIGHT_"), "{body}");
+    });
+}
+
+/// A proxy starting with `--stale-after 0s` beside one that still serves the same ledger
+/// file (it may be draining calls in flight after a SIGTERM) does not take that proxy's
+/// `sending` rows for abandoned: it settles with the live stale time, and says so.
+#[test]
+fn a_second_proxy_on_a_served_ledger_file_does_not_abandon_its_claims() {
+    let scratch = Scratch::new("proxy-serving-lock");
+    let rt = rt();
+    rt.block_on(async {
+        let (_sim, server) = sim_rms(4, SimConfig::default()).await;
+        let first = ProxyProcess::start(&server.url(), &scratch.ledger_url(), &["--rate", "0"]);
+        let second = ProxyProcess::start(
+            &server.url(),
+            &scratch.ledger_url(),
+            &["--rate", "0", "--stale-after", "0s"],
+        );
+        let log = second.log_with("another proxy serves this ledger file");
+        assert!(
+            log.contains("another proxy serves this ledger file"),
+            "{log}"
+        );
+        drop(first);
+        drop(second);
+        // Alone, the same start-up settles with `--stale-after` as given: no warning.
+        let third = ProxyProcess::start(
+            &server.url(),
+            &scratch.ledger_url(),
+            &["--rate", "0", "--stale-after", "0s"],
+        );
+        assert!(
+            !third.log().contains("another proxy serves"),
+            "{}",
+            third.log()
+        );
+    });
+}
