@@ -133,10 +133,12 @@ pub fn messages(entries: Vec<Value>) -> Value {
     json!({ "MessageModelList": entries })
 }
 
-/// `{"MessageModelList": list}` written straight from its entries, with no JSON value
-/// built in between.
+/// `{"MessageModelList": list, …extra}` written straight from its entries, with no JSON
+/// value built in between (`extra`: RMS's other top-level fields, kept as they came).
 #[derive(serde::Serialize)]
 pub struct Messages<'a, T> {
     #[serde(rename = "MessageModelList")]
     pub list: &'a [T],
+    #[serde(flatten)]
+    pub extra: &'a Map<String, Value>,
 }

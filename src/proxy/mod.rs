@@ -822,10 +822,22 @@ async fn snapshots(
     out
 }
 
-/// RMS's messages per canonical order number, from every answered `confirmOrder` call
-/// (the first message of an answer about an order, the last answer's).
-fn upstream_messages(calls: &[Sent], function_name: &str) -> HashMap<String, MessageModel> {
-    let mut out = HashMap::new();
+/// What RMS wrote in its answers to a request's calls of one function.
+#[derive(Default)]
+struct Said {
+    /// Per canonical order number: the first message of an answer about the order, the
+    /// last answer's (a resend has the last word), as the guard — and so the ledger —
+    /// reads them.
+    by_order: HashMap<String, MessageModel>,
+    /// Every other message: about no order, or a second one about an order. Kept, after
+    /// the orders' entries, so nothing RMS wrote is lost.
+    others: Vec<MessageModel>,
+    /// The answers' other top-level fields (a later answer's win).
+    extra: serde_json::Map<String, Value>,
+}
+
+fn upstream_messages(calls: &[Sent], function_name: &str) -> Said {
+    let mut said = Said::default();
     for sent in calls {
         if sent.function != function_name {
             continue;
@@ -834,17 +846,19 @@ fn upstream_messages(calls: &[Sent], function_name: &str) -> HashMap<String, Mes
         let Ok(r) = serde_json::from_slice::<MessagesResponse>(&reply.body) else {
             continue;
         };
-        // Within one answer the first message about an order counts, as the guard (and
-        // so the ledger) reads it; a later call (a resend) has the last word.
         let mut this: HashMap<String, MessageModel> = HashMap::new();
         for m in r.message_model_list {
-            if let Some(n) = m.order_number.as_deref() {
-                this.entry(canonical_order_number(n)).or_insert(m);
+            match m.order_number.as_deref().map(canonical_order_number) {
+                Some(n) if !this.contains_key(&n) => {
+                    this.insert(n, m);
+                }
+                _ => said.others.push(m),
             }
         }
-        out.extend(this);
+        said.by_order.extend(this);
+        said.extra.extend(r.extra);
     }
-    out
+    said
 }
 
 /// The check of one order with what the OMS said about it.
@@ -954,7 +968,7 @@ async fn confirm(
         let n = &numbers[i];
         let c = &canonical[i];
         // An order is sent once however often it is named: its one message is taken.
-        let upstream = said.remove(c);
+        let upstream = said.by_order.remove(c);
         entries[i] = Some(match outcome {
             Outcome::Denied(report) => {
                 local = true;
@@ -1014,11 +1028,15 @@ async fn confirm(
             return json_body(reply.status, reply.body.clone());
         }
     }
-    let entries: Vec<Entry> = entries
+    let mut entries: Vec<Entry> = entries
         .into_iter()
         .map(|e| e.unwrap_or(Entry::Own(Value::Null)))
         .collect();
-    match serde_json::to_vec(&answer::Messages { list: &entries }) {
+    entries.extend(said.others.into_iter().map(Entry::Rms));
+    match serde_json::to_vec(&answer::Messages {
+        list: &entries,
+        extra: &said.extra,
+    }) {
         Ok(body) => json_body(200, body),
         Err(e) => json(
             500,

@@ -1039,3 +1039,80 @@ fn a_second_proxy_on_a_served_ledger_file_does_not_abandon_its_claims() {
         );
     });
 }
+
+/// Reads from the simulated RMS; `confirmOrder` answered 200 with one INFO per order, a
+/// second message about the first order, a message about no order and a top-level field.
+struct ChattyConfirms {
+    sim: SimHandler,
+}
+
+impl Handler for ChattyConfirms {
+    async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        if !request.path.contains("/confirmOrder") {
+            return self.sim.handle(request).await;
+        }
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let numbers: Vec<String> = body["orderNumberList"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(str::to_owned))
+            .collect();
+        let mut list: Vec<Value> = numbers
+            .iter()
+            .map(|n| json!({"messageType": "INFO", "messageCode": "ORDER_EXT_API_CONFIRM_ORDER_INFO_101", "message": "ok", "orderNumber": n, "x": [1]}))
+            .collect();
+        list.push(json!({"messageType": "WARNING", "messageCode": "W-GENERAL", "message": "about no order"}));
+        list.push(json!({"messageType": "INFO", "messageCode": "SECOND", "message": "again", "orderNumber": numbers[0]}));
+        HttpResponse::json(200, &json!({"MessageModelList": list, "requestId": "r-1"}))
+    }
+}
+
+/// The merged answer keeps everything RMS wrote: each order's message in its place (the
+/// first about it), then RMS's other messages, and RMS's top-level fields.
+#[test]
+fn the_merged_answer_keeps_all_rms_wrote() {
+    let scratch = Scratch::new("proxy-chatty");
+    let rt = rt();
+    rt.block_on(async {
+        let (sim, _) = sim_rms(8, SimConfig::default()).await;
+        let upstream = Server::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(ChattyConfirms {
+                sim: SimHandler { sim },
+            }),
+        )
+        .await
+        .unwrap();
+        let proxy = ProxyProcess::start(&upstream.url(), &scratch.ledger_url(), &["--rate", "0"]);
+        let client = reqwest::Client::new();
+        let good: Vec<String> = (0..8)
+            .filter(|&i| kind(i) == Kind::Good)
+            .map(number)
+            .collect();
+        let unset = number((0..8).find(|&i| kind(i) == Kind::Unset).unwrap());
+        let asked = [good[0].clone(), unset, good[1].clone()];
+        let (status, body) = confirm(&client, &proxy.url, &asked).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["requestId"], "r-1", "{body}");
+        let list = body["MessageModelList"].as_array().unwrap();
+        let codes: Vec<&str> = list
+            .iter()
+            .map(|m| m["messageCode"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "ORDER_EXT_API_CONFIRM_ORDER_INFO_101",
+                "RMS_PREFLIGHT_S13",
+                "ORDER_EXT_API_CONFIRM_ORDER_INFO_101",
+                "W-GENERAL",
+                "SECOND"
+            ],
+            "{body}"
+        );
+        assert_eq!(list[0]["orderNumber"], good[0].as_str());
+        assert_eq!(list[0]["x"], json!([1]));
+        assert_eq!(list[2]["orderNumber"], good[1].as_str());
+    });
+}
