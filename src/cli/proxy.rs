@@ -94,7 +94,7 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
         // A SQLite ledger file: the proxy holds its lock file while it runs, and settles
         // with `--stale-after` only when no other proxy serves the file. Elsewhere
         // (PostgreSQL) another proxy may be sending: the live stale time applies.
-        let (serving, settled) = match rms_preflight::proxy::serving::lock_path_of(&args.ledger) {
+        let (serving, settled) = match rms_preflight::proxy::serving::ledger_file_of(&args.ledger) {
             Some(path) => {
                 let settle = |alone: bool| {
                     let proxy = &proxy;
@@ -112,7 +112,7 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
                     Err(e) => {
                         let _ = writeln!(
                             err,
-                            "error: cannot lock `{}` beside the ledger: {e}",
+                            "error: cannot lock the ledger file `{}`: {e}",
                             path.display()
                         );
                         return EXIT_BAD_INPUT;

@@ -1,5 +1,7 @@
-//! Which proxies serve a SQLite ledger file now: each holds a shared lock on a file beside
-//! it (`<ledger>.proxy-lock`) for as long as it runs, draining included.
+//! Which proxies serve a SQLite ledger file now: each holds a shared `flock` on the
+//! database file itself for as long as it runs, draining included. (SQLite's own locks
+//! are POSIX record locks, which `flock` does not touch on Linux; a lock on the file, not
+//! on a name beside it, holds whatever path, link or spelling reaches the file.)
 //!
 //! A proxy that starts with a stale time shorter than the live one (`--stale-after 0s`,
 //! to settle a crash's `sending` rows at once) may only take those rows for abandoned when
@@ -8,25 +10,27 @@
 //! sends. The successor therefore takes the lock *exclusively* first; if another proxy
 //! holds it, the start-up settle uses the live stale time instead
 //! ([`Proxy::live_stale_after`](super::Proxy::live_stale_after)). PostgreSQL has no such
-//! file: several proxies on one database always start with the live stale time unless
-//! told otherwise (see README).
+//! file: a proxy on it always starts with the live stale time when that is the longer.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-/// The lock file of the SQLite ledger at `url` (`sqlite:PATH`, `sqlite://PATH`, with or
-/// without a `?query`); `None` for an in-memory or non-SQLite ledger.
-pub fn lock_path_of(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or(rest);
-    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
+/// The database file of the SQLite ledger at `url` as SQLite opens it (percent-decoded;
+/// `sqlite:PATH`, `sqlite://PATH`, with or without `?synchronous=…`); `None` for an
+/// in-memory or non-SQLite ledger.
+pub fn ledger_file_of(url: &str) -> Option<PathBuf> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
         return None;
     }
-    let mut name = path.to_owned();
-    name.push_str(".proxy-lock");
-    Some(PathBuf::from(name))
+    let url = ["?synchronous=full", "?synchronous=normal"]
+        .iter()
+        .find_map(|q| url.strip_suffix(q))
+        .unwrap_or(url);
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    (!file.as_os_str().is_empty()).then(|| file.to_path_buf())
 }
 
 /// A proxy's hold on a ledger file: shared while it serves (dropped at exit).
@@ -44,11 +48,11 @@ impl ServingLock {
         F: FnOnce(bool) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)?;
+        // The ledger file exists (the ledger was opened first): never created here.
+        let file = OpenOptions::new().read(true).open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::other("not a regular file"));
+        }
         let alone = match file.try_lock() {
             Ok(()) => true,
             Err(std::fs::TryLockError::WouldBlock) => false,
@@ -71,17 +75,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lock_paths() {
+    fn ledger_files() {
         assert_eq!(
-            lock_path_of("sqlite:/var/l.db?synchronous=full"),
-            Some(PathBuf::from("/var/l.db.proxy-lock"))
+            ledger_file_of("sqlite:/var/l.db?synchronous=full"),
+            Some(PathBuf::from("/var/l.db"))
         );
         assert_eq!(
-            lock_path_of("sqlite://l.db"),
-            Some(PathBuf::from("l.db.proxy-lock"))
+            ledger_file_of("sqlite:/var/l%33.db"),
+            Some(PathBuf::from("/var/l3.db"))
         );
-        assert_eq!(lock_path_of("sqlite::memory:"), None);
-        assert_eq!(lock_path_of("postgres://u@h/db"), None);
+        assert_eq!(ledger_file_of("sqlite::memory:"), None);
+        assert_eq!(ledger_file_of("postgres://u@h/db"), None);
     }
 
     /// A second proxy on the same file is not alone while the first serves, and is once
@@ -90,7 +94,8 @@ mod tests {
     async fn only_a_lone_proxy_is_alone() {
         let dir = std::env::temp_dir().join(format!("rms-preflight-lock-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("l.db.proxy-lock");
+        let path = dir.join("l.db");
+        std::fs::write(&path, b"").expect("file");
         let (first, alone) = ServingLock::acquire(&path, |alone| async move { alone })
             .await
             .expect("first");

@@ -1014,9 +1014,12 @@ fn a_second_proxy_on_a_served_ledger_file_does_not_abandon_its_claims() {
     rt.block_on(async {
         let (_sim, server) = sim_rms(4, SimConfig::default()).await;
         let first = ProxyProcess::start(&server.url(), &scratch.ledger_url(), &["--rate", "0"]);
+        // The same file by another name: the lock is on the file, not on its name.
+        let link = scratch.path().join("link.db");
+        std::os::unix::fs::symlink(scratch.path().join("ledger.db"), &link).unwrap();
         let second = ProxyProcess::start(
             &server.url(),
-            &scratch.ledger_url(),
+            &format!("sqlite:{}", link.display()),
             &["--rate", "0", "--stale-after", "0s"],
         );
         let log = second.log_with("another proxy serves this ledger file");
