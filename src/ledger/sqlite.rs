@@ -422,15 +422,15 @@ async fn claim_group(
     Ok(answers)
 }
 
-/// The indices of `keys` by shop and action (in the order each pair first appears), each
-/// list split into statements of at most [`BATCH`] keys.
-fn by_shop_and_action(keys: &[&Key]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<((&str, Action), Vec<usize>)> = Vec::new();
-    for (i, k) in keys.iter().enumerate() {
-        let pair = (k.shop.as_str(), k.action);
-        match groups.iter_mut().find(|(p, _)| *p == pair) {
+/// The indices `0..n` in groups of items that may share a statement (`same(i, j)`: item
+/// `i` goes with the group item `j` opened), in the order each group first appears, each
+/// split into statements of at most [`BATCH`].
+fn batched_groups(n: usize, same: impl Fn(usize, usize) -> bool) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    for i in 0..n {
+        match groups.iter_mut().find(|(first, _)| same(i, *first)) {
             Some((_, list)) => list.push(i),
-            None => groups.push((pair, vec![i])),
+            None => groups.push((i, vec![i])),
         }
     }
     groups
@@ -441,6 +441,13 @@ fn by_shop_and_action(keys: &[&Key]) -> Vec<Vec<usize>> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// The indices of `keys` by shop and action, batched ([`batched_groups`]).
+fn by_shop_and_action(keys: &[&Key]) -> Vec<Vec<usize>> {
+    batched_groups(keys.len(), |i, j| {
+        keys[i].shop == keys[j].shop && keys[i].action == keys[j].action
+    })
 }
 
 /// A claim's answers (in the order of its distinct keys) in the order of its input keys
@@ -543,30 +550,15 @@ async fn mark_group(
 }
 
 /// The groups of a mark that share a statement: one shop, action and token, and one
-/// resulting state (error included), in batches of at most [`BATCH`].
+/// resulting state (error included), batched ([`batched_groups`]).
 fn mark_groups(marks: &[(Ticket, Mark)]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-    for (i, (ticket, mark)) in marks.iter().enumerate() {
-        let same = |&(j, _): &(usize, Vec<usize>)| {
-            let (other, other_mark) = &marks[j];
-            other.token == ticket.token
-                && other.key.shop == ticket.key.shop
-                && other.key.action == ticket.key.action
-                && marked_state(other_mark) == marked_state(mark)
-        };
-        match groups.iter().position(same) {
-            Some(g) => groups[g].1.push(i),
-            None => groups.push((i, vec![i])),
-        }
-    }
-    groups
-        .into_iter()
-        .flat_map(|(_, list)| {
-            list.chunks(BATCH)
-                .map(<[usize]>::to_vec)
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    batched_groups(marks.len(), |i, j| {
+        let ((a, a_mark), (b, b_mark)) = (&marks[i], &marks[j]);
+        a.token == b.token
+            && a.key.shop == b.key.shop
+            && a.key.action == b.key.action
+            && marked_state(a_mark) == marked_state(b_mark)
+    })
 }
 
 impl Ledger for SqliteLedger {
