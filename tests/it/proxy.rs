@@ -943,6 +943,24 @@ fn bad_proxy_arguments_exit_2_without_echoing_secrets() {
     assert_eq!(code, 2, "{err}");
 }
 
+/// A proxy (SQLite ledger in `scratch`, no rate limit) in front of `upstream`, served on
+/// 127.0.0.1:0.
+async fn proxy_before<H: Handler>(upstream: H, scratch: &Scratch) -> (Server, ProxyProcess) {
+    let server = Server::start("127.0.0.1:0".parse().unwrap(), Arc::new(upstream))
+        .await
+        .unwrap();
+    let proxy = ProxyProcess::start(&server.url(), &scratch.ledger_url(), &["--rate", "0"]);
+    (server, proxy)
+}
+
+/// The good orders of [`sim_rms`] with 8 orders.
+fn good_of_eight() -> Vec<String> {
+    (0..8)
+        .filter(|&i| kind(i) == Kind::Good)
+        .map(number)
+        .collect()
+}
+
 /// Reads from the simulated RMS; every `confirmOrder` refused as a whole with RMS's 401.
 struct RefusingConfirms {
     sim: SimHandler,
@@ -969,20 +987,15 @@ fn a_call_rms_refuses_whole_comes_back_as_it_came() {
     let rt = rt();
     rt.block_on(async {
         let (sim, _) = sim_rms(8, SimConfig::default()).await;
-        let upstream = Server::start(
-            "127.0.0.1:0".parse().unwrap(),
-            Arc::new(RefusingConfirms {
+        let (_upstream, proxy) = proxy_before(
+            RefusingConfirms {
                 sim: SimHandler { sim },
-            }),
+            },
+            &scratch,
         )
-        .await
-        .unwrap();
-        let proxy = ProxyProcess::start(&upstream.url(), &scratch.ledger_url(), &["--rate", "0"]);
+        .await;
         let client = reqwest::Client::new();
-        let good: Vec<String> = (0..8)
-            .filter(|&i| kind(i) == Kind::Good)
-            .map(number)
-            .collect();
+        let good = good_of_eight();
         assert!(good.len() >= 2);
         let (status, body) = confirm(&client, &proxy.url, &good[..2]).await;
         assert_eq!(status, 401, "{body}");
@@ -1079,20 +1092,15 @@ fn the_merged_answer_keeps_all_rms_wrote() {
     let rt = rt();
     rt.block_on(async {
         let (sim, _) = sim_rms(8, SimConfig::default()).await;
-        let upstream = Server::start(
-            "127.0.0.1:0".parse().unwrap(),
-            Arc::new(ChattyConfirms {
+        let (_upstream, proxy) = proxy_before(
+            ChattyConfirms {
                 sim: SimHandler { sim },
-            }),
+            },
+            &scratch,
         )
-        .await
-        .unwrap();
-        let proxy = ProxyProcess::start(&upstream.url(), &scratch.ledger_url(), &["--rate", "0"]);
+        .await;
         let client = reqwest::Client::new();
-        let good: Vec<String> = (0..8)
-            .filter(|&i| kind(i) == Kind::Good)
-            .map(number)
-            .collect();
+        let good = good_of_eight();
         let unset = number((0..8).find(|&i| kind(i) == Kind::Unset).unwrap());
         let asked = [good[0].clone(), unset, good[1].clone()];
         let (status, body) = confirm(&client, &proxy.url, &asked).await;
