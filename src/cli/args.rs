@@ -128,9 +128,10 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = any_duration)]
     pub snapshot_window: std::time::Duration,
     /// How long a claim may sit `sending` before its sender is taken for dead and the
-    /// order is read back (`0s`: at once, at start-up, when no other proxy serves the same
-    /// SQLite ledger file; otherwise, and while running, never less than
-    /// --request-timeout plus a minute)
+    /// order is read back (`0s`: as soon as no call of it can still be at RMS, i.e.
+    /// --upstream-timeout after a start when no other proxy serves the same SQLite ledger
+    /// file; otherwise, and while running, never less than --request-timeout plus
+    /// --upstream-timeout plus a minute)
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = any_duration)]
     pub stale_after: std::time::Duration,
     /// Time RMS has to answer one call

@@ -121,17 +121,30 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
             }
             None => (None, proxy.start_up(false).await),
         };
-        match settled {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                rows = n,
-                "claims left `sending` by a stopped proxy are now `unknown`: each order is read back before it can be sent again"
-            ),
+        let start_up = match settled {
+            Ok(s) => s,
             Err(e) => {
                 let _ = writeln!(err, "error: cannot read the ledger: {e}");
                 return EXIT_BAD_INPUT;
             }
+        };
+        log_abandoned(start_up.abandoned);
+        if start_up.leaves_some_behind() {
+            tracing::info!(
+                after_secs = args.upstream_timeout.as_secs_f64(),
+                "claims left `sending` before this start wait out the upstream timeout (a call of theirs may still be at RMS) before they are read back"
+            );
         }
+        // Runs while the proxy serves; ends with it.
+        let left_behind = {
+            let proxy = proxy.clone();
+            tokio::spawn(async move {
+                match proxy.settle_left_behind(&start_up).await {
+                    Ok(n) => log_abandoned(n),
+                    Err(e) => tracing::warn!(error = %e, "the ledger could not be settled"),
+                }
+            })
+        };
         let limits = rms_preflight::http::Limits {
             header_timeout: args.server.header_timeout,
             request_timeout: args.request_timeout,
@@ -170,6 +183,7 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
             limits.drain_timeout.as_secs()
         );
         let report = server.shutdown().await;
+        left_behind.abort();
         proxy.finish().await;
         // Nothing of this proxy is in flight any more: a successor may settle alone.
         drop(serving);
@@ -183,6 +197,16 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
         }
         EXIT_OK
     })
+}
+
+/// Says that `n` claims of a stopped proxy are now `unknown` (nothing when none).
+fn log_abandoned(n: usize) {
+    if n > 0 {
+        tracing::warn!(
+            rows = n,
+            "claims left `sending` by a stopped proxy are now `unknown`: each order is read back before it can be sent again"
+        );
+    }
 }
 
 pub fn ledger(command: &LedgerCommand, out: &mut dyn Write, err: &mut dyn Write) -> u8 {

@@ -3,13 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use crate::model::LedgerState;
 
 use super::{
-    answer_in_input_order, lock_order, marked_state, millis, new_token, now_ms, resolved_state,
-    Claim, Key, Ledger, LedgerFuture, Mark, Query, Resolution, Row, Scope, State, Ticket,
+    answer_in_input_order, lock_order, marked_state, new_token, now_ms, resolved_state, Claim, Key,
+    Ledger, LedgerFuture, Mark, Query, Resolution, Row, Scope, State, Ticket,
 };
 
 /// The ledger in memory. Every method takes the one lock, so each batch is atomic.
@@ -107,10 +106,13 @@ impl Ledger for MemoryLedger {
         })
     }
 
-    fn abandon<'a>(&'a self, scope: &'a Scope, idle_for: Duration) -> LedgerFuture<'a, Vec<Row>> {
+    fn abandon_untouched_since<'a>(
+        &'a self,
+        scope: &'a Scope,
+        cutoff: i64,
+    ) -> LedgerFuture<'a, Vec<Row>> {
         Box::pin(async move {
             let now = now_ms();
-            let cutoff = now.saturating_sub(millis(idle_for));
             let mut rows = self.rows();
             Ok(rows
                 .values_mut()

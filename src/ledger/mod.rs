@@ -354,7 +354,24 @@ pub trait Ledger: Send + Sync {
     /// Turns `sending` rows in `scope` untouched for at least `idle_for` into
     /// `unknown` (cause `None`): their sender is taken for dead. Answers the rows as they
     /// now are. `idle_for` must exceed the longest a live sender leaves a row unmarked.
-    fn abandon<'a>(&'a self, scope: &'a Scope, idle_for: Duration) -> LedgerFuture<'a, Vec<Row>>;
+    ///
+    /// By default [`Ledger::abandon_untouched_since`] with the machine's clock; a backend
+    /// whose rows carry another clock's times (PostgreSQL: the server's) measures with
+    /// that clock.
+    fn abandon<'a>(&'a self, scope: &'a Scope, idle_for: Duration) -> LedgerFuture<'a, Vec<Row>> {
+        let cutoff = now_ms().saturating_sub(millis(idle_for));
+        self.abandon_untouched_since(scope, cutoff)
+    }
+
+    /// Turns `sending` rows in `scope` last touched at or before `cutoff_ms` (milliseconds
+    /// since the Unix epoch, on the clock the backend stamps rows with) into `unknown`, as
+    /// [`Ledger::abandon`] does. For a cut that must not move with the time the statement
+    /// runs at: "every claim made before this process started".
+    fn abandon_untouched_since<'a>(
+        &'a self,
+        scope: &'a Scope,
+        cutoff_ms: i64,
+    ) -> LedgerFuture<'a, Vec<Row>>;
 
     /// Settles `unknown` rows from a read-back; answers, per entry, whether the row moved
     /// (`false`: it was not `unknown` any more).
@@ -382,6 +399,14 @@ impl<L: Ledger + ?Sized> Ledger for Arc<L> {
 
     fn abandon<'a>(&'a self, scope: &'a Scope, idle_for: Duration) -> LedgerFuture<'a, Vec<Row>> {
         (**self).abandon(scope, idle_for)
+    }
+
+    fn abandon_untouched_since<'a>(
+        &'a self,
+        scope: &'a Scope,
+        cutoff_ms: i64,
+    ) -> LedgerFuture<'a, Vec<Row>> {
+        (**self).abandon_untouched_since(scope, cutoff_ms)
     }
 
     fn resolve<'a>(&'a self, resolutions: &'a [(Key, Resolution)]) -> LedgerFuture<'a, Vec<bool>> {
@@ -489,7 +514,7 @@ fn new_token() -> i64 {
 
 /// The machine's clock, in milliseconds since the Unix epoch (SQLite and memory rows;
 /// PostgreSQL rows take the database server's clock, one clock for every machine).
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -83,6 +83,15 @@ const ABANDON: &str = concat!(
     columns!()
 );
 
+const ABANDON_SINCE: &str = concat!(
+    "UPDATE rms_preflight_ledger SET state = 'unknown', error = NULL, updated_at_ms = ",
+    now_ms!(),
+    " WHERE state = 'sending' AND updated_at_ms <= $1
+      AND ($2::text IS NULL OR shop = $2) AND ($3::text IS NULL OR action = $3)
+    RETURNING ",
+    columns!()
+);
+
 const RESOLVE: &str = concat!(
     "UPDATE rms_preflight_ledger SET state = $4, error = $5, updated_at_ms = ",
     now_ms!(),
@@ -261,6 +270,26 @@ impl Ledger for PostgresLedger {
         Box::pin(async move {
             let rows = sqlx::query(ABANDON)
                 .bind(millis(idle_for))
+                .bind(scope.shop.as_deref())
+                .bind(scope.action.map(Action::name))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(LedgerError::query("abandon"))?;
+            let mut rows = rows.iter().map(read_row).collect::<Result<Vec<_>, _>>()?;
+            rows.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(rows)
+        })
+    }
+
+    /// `cutoff_ms` is on the database server's clock, which stamps the rows.
+    fn abandon_untouched_since<'a>(
+        &'a self,
+        scope: &'a Scope,
+        cutoff_ms: i64,
+    ) -> LedgerFuture<'a, Vec<Row>> {
+        Box::pin(async move {
+            let rows = sqlx::query(ABANDON_SINCE)
+                .bind(cutoff_ms)
                 .bind(scope.shop.as_deref())
                 .bind(scope.action.map(Action::name))
                 .fetch_all(&self.pool)

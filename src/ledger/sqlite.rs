@@ -17,9 +17,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
 
 use super::{
-    answer_in_input_order, lock_order, marked_state, millis, new_token, now_ms, resolved_state,
-    schema, Claim, Key, Ledger, LedgerError, LedgerFuture, Mark, Query, Resolution, Row, Scope,
-    State, Ticket,
+    answer_in_input_order, lock_order, marked_state, new_token, now_ms, resolved_state, schema,
+    Claim, Key, Ledger, LedgerError, LedgerFuture, Mark, Query, Resolution, Row, Scope, State,
+    Ticket,
 };
 use crate::model::Action;
 
@@ -647,7 +647,11 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn abandon<'a>(&'a self, scope: &'a Scope, idle_for: Duration) -> LedgerFuture<'a, Vec<Row>> {
+    fn abandon_untouched_since<'a>(
+        &'a self,
+        scope: &'a Scope,
+        cutoff: i64,
+    ) -> LedgerFuture<'a, Vec<Row>> {
         Box::pin(async move {
             let q = LedgerError::query;
             let now = now_ms();
@@ -658,7 +662,7 @@ impl Ledger for SqliteLedger {
                 .map_err(q("begin an abandon"))?;
             let rows = sqlx::query(ABANDON)
                 .bind(now)
-                .bind(now.saturating_sub(millis(idle_for)))
+                .bind(cutoff)
                 .bind(scope.shop.as_deref())
                 .bind(scope.action.map(Action::name))
                 .fetch_all(&mut *tx)

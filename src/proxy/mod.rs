@@ -140,6 +140,30 @@ pub struct Proxy {
 /// died) even when nothing else asks for it.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 
+/// What [`Proxy::start_up`] did, and what it left for [`Proxy::settle_left_behind`].
+#[derive(Debug)]
+pub struct StartUp {
+    /// Rows turned `unknown` at start-up.
+    pub abandoned: usize,
+    left_behind: Option<LeftBehind>,
+}
+
+impl StartUp {
+    /// Whether claims made before the start still wait for the upstream timeout to pass.
+    pub fn leaves_some_behind(&self) -> bool {
+        self.left_behind.is_some()
+    }
+}
+
+/// Claims made before a lone start: abandoned at `due`, when none of their calls can
+/// still be running at RMS.
+#[derive(Debug)]
+struct LeftBehind {
+    /// The start, on the ledger's clock (machine time: only SQLite starts alone).
+    claimed_by_ms: i64,
+    due: tokio::time::Instant,
+}
+
 /// The shop a request is for.
 struct Caller {
     key: String,
@@ -185,17 +209,69 @@ impl Proxy {
     /// exclusively), so a `sending` row is no one's call in flight and the configured
     /// stale time applies. Otherwise the live one does ([`Proxy::live_stale_after`]): a
     /// proxy still draining its calls may be sending those rows.
-    pub async fn start_up(&self, alone: bool) -> Result<usize, LedgerError> {
+    ///
+    /// Even alone, a row is not abandoned at once unless its claim is older than any call
+    /// of it could still be running at RMS (the request timeout, then the upstream
+    /// timeout). A stopped proxy's last call may still be at RMS: sent just before it died
+    /// (SIGKILL, or cut at the end of its drain), RMS can act on it for up to the upstream
+    /// timeout, and a read-back before that would find the order untouched and let a
+    /// second confirmation go. The rest of the claims made before this start wait in the
+    /// returned [`StartUp`] for [`Proxy::settle_left_behind`].
+    pub async fn start_up(&self, alone: bool) -> Result<StartUp, LedgerError> {
         let scope = Scope {
             shop: None,
             action: Some(Action::Confirm),
         };
-        let stale = if alone {
-            self.config.stale_after
+        // Before anything of this process can be claimed.
+        // (a millisecond earlier: a claim in the start's own millisecond is left alone).
+        let started_ms = crate::ledger::now_ms().saturating_sub(1);
+        let started = tokio::time::Instant::now();
+        let ended_at_rms = self.config.request_timeout + self.config.upstream.timeout();
+        let (stale, left_behind) = if alone {
+            let at_once = self.config.stale_after.max(ended_at_rms);
+            let left_behind = (self.config.stale_after < at_once).then_some(LeftBehind {
+                claimed_by_ms: started_ms,
+                due: started + self.config.upstream.timeout(),
+            });
+            (at_once, left_behind)
         } else {
-            self.live_stale_after()
+            (self.live_stale_after(), None)
         };
         let rows = self.config.ledger.abandon(&scope, stale).await?;
+        Ok(StartUp {
+            abandoned: rows.len(),
+            left_behind,
+        })
+    }
+
+    /// Abandons what [`Proxy::start_up`] left: once the upstream timeout has passed since
+    /// the start, no call of a process that stopped before it can still be at RMS, so each
+    /// claim made before the start and idle for the stale time becomes `unknown` (younger
+    /// ones wait for the live stale time). Answers how many rows moved; every shop's next
+    /// confirmation reads them back. Claims of this process are newer than the start and
+    /// are never touched; nor are a later proxy's (one that started beside this one was
+    /// not alone, and claims only after this start).
+    pub async fn settle_left_behind(&self, start_up: &StartUp) -> Result<usize, LedgerError> {
+        let Some(left) = &start_up.left_behind else {
+            return Ok(0);
+        };
+        tokio::time::sleep_until(left.due).await;
+        let scope = Scope {
+            shop: None,
+            action: Some(Action::Confirm),
+        };
+        let idle = crate::ledger::now_ms()
+            .saturating_sub(i64::try_from(self.config.stale_after.as_millis()).unwrap_or(i64::MAX));
+        let rows = self
+            .config
+            .ledger
+            .abandon_untouched_since(&scope, left.claimed_by_ms.min(idle))
+            .await?;
+        if !rows.is_empty() {
+            if let Ok(mut reconciled) = self.reconciled.lock() {
+                reconciled.clear();
+            }
+        }
         Ok(rows.len())
     }
 
@@ -280,14 +356,15 @@ impl Proxy {
 
     /// The stale time of the reconciliations the proxy runs while it serves: the
     /// configured one, but never less than the longest a request of this process can hold
-    /// a claim (its timeout, plus a minute for its marks). With `--stale-after 0s` a
+    /// a claim (its timeout), plus the upstream timeout (its last call may still be at
+    /// RMS) and a minute for its marks. With `--stale-after 0s` a
     /// settle would otherwise take a claim whose call is still on its way to RMS for
     /// abandoned, read the order back before RMS acted on it, find it in 100 and let a
     /// second confirmation go: the very thing the ledger is for.
     pub fn live_stale_after(&self) -> Duration {
-        self.config
-            .stale_after
-            .max(self.config.request_timeout + Duration::from_secs(60))
+        self.config.stale_after.max(
+            self.config.request_timeout + self.config.upstream.timeout() + Duration::from_secs(60),
+        )
     }
 
     /// Waits for the `confirmed` marks still being written after their answers went out
@@ -1271,7 +1348,7 @@ mod tests {
         config.stale_after = Duration::ZERO;
         config.request_timeout = Duration::from_secs(300);
         let proxy = Proxy::new(config);
-        assert_eq!(proxy.live_stale_after(), Duration::from_secs(360));
+        assert_eq!(proxy.live_stale_after(), Duration::from_secs(361));
         let mut config = Config::new(
             Upstream::new("http://127.0.0.1:9", Duration::from_secs(1)).unwrap(),
             proxy.config.engine.clone(),
@@ -1282,5 +1359,52 @@ mod tests {
             Proxy::new(config).live_stale_after(),
             Duration::from_secs(3600)
         );
+    }
+
+    /// A lone start with `--stale-after 0s` abandons a claim of a stopped process only
+    /// once the upstream timeout has passed (its call may still be at RMS until then),
+    /// and never a claim made after the start.
+    #[tokio::test]
+    async fn a_lone_start_waits_out_the_upstream_timeout_before_abandoning() {
+        use crate::ledger::MemoryLedger;
+        use crate::model::LedgerState;
+        let engine = Arc::new(Engine::new(crate::RuleSet::embedded().unwrap()));
+        let upstream = Upstream::new("http://127.0.0.1:9", Duration::from_millis(300)).unwrap();
+        let ledger = Arc::new(MemoryLedger::new());
+        let mut config = Config::new(upstream, engine, ledger.clone());
+        config.stale_after = Duration::ZERO;
+        let proxy = Proxy::new(config);
+        let before = Key::new("shop", "100001-20240101-0000000001", Action::Confirm);
+        let after = Key::new("shop", "100001-20240101-0000000002", Action::Confirm);
+        ledger.claim(std::slice::from_ref(&before)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+
+        let start = proxy.start_up(true).await.unwrap();
+        assert_eq!(
+            start.abandoned, 0,
+            "a call of the stopped proxy may be at RMS"
+        );
+        assert!(start.leaves_some_behind());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        ledger.claim(std::slice::from_ref(&after)).await.unwrap();
+        let waited = Instant::now();
+        assert_eq!(proxy.settle_left_behind(&start).await.unwrap(), 1);
+        assert!(waited.elapsed() >= Duration::from_millis(250));
+        let state = |k: &Key| {
+            let ledger = ledger.clone();
+            let k = k.clone();
+            async move { ledger.get(&k).await.unwrap().unwrap().state.kind() }
+        };
+        assert_eq!(state(&before).await, LedgerState::Unknown);
+        assert_eq!(
+            state(&after).await,
+            LedgerState::Sending,
+            "this process's claim"
+        );
+
+        // Not alone: the live stale time, and nothing left for later.
+        let start = proxy.start_up(false).await.unwrap();
+        assert_eq!(start.abandoned, 0);
+        assert!(!start.leaves_some_behind());
     }
 }

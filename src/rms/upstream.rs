@@ -21,6 +21,7 @@ use crate::rules::TransportFailure;
 pub struct Upstream {
     client: reqwest::Client,
     origin: String,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -69,7 +70,14 @@ impl Upstream {
         Ok(Upstream {
             client,
             origin: origin.trim_end_matches('/').to_owned(),
+            timeout,
         })
+    }
+
+    /// The longest one call waits for its answer: after it, the call has ended for the
+    /// proxy, and RMS is taken to have ended it too (a read-back then tells what it did).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Relays one request as it came (method, path and query, headers, body) after the

@@ -534,12 +534,22 @@ fn a_proxy_killed_mid_call_and_restarted_sends_nothing_twice() {
         ]);
         assert!(!sending.is_empty(), "the kill left claims `sending`");
 
-        // Restart on the same file; every client resends everything.
+        // Restart on the same file; once the claims left `sending` are settled (after the
+        // upstream timeout: a call of the dead proxy may be at RMS until then), every
+        // client resends everything.
         let second = ProxyProcess::start(
             &server.url(),
             &scratch.ledger_url(),
-            &["--rate", "0", "--stale-after", "0s"],
+            &[
+                "--rate",
+                "0",
+                "--stale-after",
+                "0s",
+                "--upstream-timeout",
+                "2s",
+            ],
         );
+        second.log_with("are now `unknown`");
         let codes = eight_clients(std::slice::from_ref(&second.url), 500).await;
         assert_once_only(&sim, 500);
         // The orders whose answers were lost were read back, not resent.
@@ -959,6 +969,115 @@ fn good_of_eight() -> Vec<String> {
         .filter(|&i| kind(i) == Kind::Good)
         .map(number)
         .collect()
+}
+
+/// Reads from the simulated RMS; a `confirmOrder` is acted on `hold` after it arrived,
+/// whether or not its caller is still there: a call goes on at RMS after the proxy that
+/// sent it died.
+struct LateConfirms {
+    sim: Arc<SimRms>,
+    hold: Duration,
+}
+
+impl Handler for LateConfirms {
+    async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        let sim = SimHandler {
+            sim: self.sim.clone(),
+        };
+        if !request.path.contains("/confirmOrder") {
+            return sim.handle(request).await;
+        }
+        let hold = self.hold;
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(hold).await;
+            sim.handle(request).await
+        });
+        late.await.unwrap()
+    }
+}
+
+/// A confirmation still at RMS when its proxy was killed is not sent again by a successor
+/// started at once with `--stale-after 0s`: until the upstream timeout has passed, the
+/// claim stays `sending` and a resend is refused (S1, in flight); after it, the order is
+/// read back, found confirmed, and refused for good. (Read back at once, it would still be
+/// in 100 and go to RMS a second time.)
+#[test]
+fn a_call_still_at_rms_when_its_proxy_died_is_not_sent_again() {
+    let scratch = Scratch::new("proxy-late-rms");
+    let rt = rt();
+    rt.block_on(async {
+        let (sim, _) = sim_rms(8, SimConfig::default()).await;
+        let upstream = Server::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(LateConfirms {
+                sim: sim.clone(),
+                hold: Duration::from_secs(3),
+            }),
+        )
+        .await
+        .unwrap();
+        let mut first =
+            ProxyProcess::start(&upstream.url(), &scratch.ledger_url(), &["--rate", "0"]);
+        let order = good_of_eight()[0].clone();
+        let base = first.url.clone();
+        let asked = vec![order.clone()];
+        let hung = tokio::spawn(async move {
+            confirm_request(&reqwest::Client::new(), &base, &asked)
+                .send()
+                .await
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ledger_cli(&[
+            "list",
+            "--ledger",
+            &scratch.ledger_url(),
+            "--state",
+            "sending",
+        ])
+        .1
+        .is_empty()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the confirmation was never claimed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await; // on its way to RMS
+        first.kill();
+        let _ = hung.await;
+
+        let second = ProxyProcess::start(
+            &upstream.url(),
+            &scratch.ledger_url(),
+            &[
+                "--rate",
+                "0",
+                "--stale-after",
+                "0s",
+                "--upstream-timeout",
+                "4s",
+            ],
+        );
+        let client = reqwest::Client::new();
+        let asked = [order.clone()];
+        let (status, body) = confirm(&client, &second.url, &asked).await;
+        let codes = check_answer(&asked, status, &body);
+        assert_eq!(codes[0].1, "RMS_PREFLIGHT_S1", "still in flight: {body}");
+
+        let log = second.log_with("are now `unknown`");
+        assert!(log.contains("are now `unknown`"), "{log}");
+        let (status, body) = confirm(&client, &second.url, &asked).await;
+        let codes = check_answer(&asked, status, &body);
+        assert_eq!(
+            codes[0].1, "RMS_PREFLIGHT_S1",
+            "confirmed by the first call: {body}"
+        );
+        assert_eq!(confirms_received(&sim).get(&order).copied(), Some(1));
+        assert_eq!(sim.accepted_confirms(&order), 1);
+        let (_, row, _) = ledger_cli(&["show", "--ledger", &scratch.ledger_url(), &order]);
+        assert!(row.contains("confirmed"), "{row}");
+    });
 }
 
 /// Reads from the simulated RMS; every `confirmOrder` refused as a whole with RMS's 401.
