@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::args::{Format, LedgerAt, LedgerCommand, LogFormat, ProxyArgs};
 use super::fixtures::{runtime, stop_signal};
-use super::{load_rules, EXIT_BAD_INPUT, EXIT_OK};
+use super::{load_rules, EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
 use rms_preflight::engine::Engine;
 use rms_preflight::ledger::{self, Key, Ledger, LedgerState, Query, Scope};
 use rms_preflight::proxy::{Config, Proxy, ShopFile};
@@ -350,7 +350,8 @@ async fn show(
     }
     if rows.is_empty() {
         let _ = writeln!(err, "no ledger row for `{number}`");
-        return EXIT_OK;
+        // As `grep` does: found nothing, which a script may want to tell from a find.
+        return EXIT_DENIED;
     }
     print_rows(&rows, Format::Text, out, err)
 }

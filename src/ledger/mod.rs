@@ -315,6 +315,9 @@ pub enum LedgerError {
         where_: Option<String>,
         source: sqlx::Error,
     },
+    /// The SQLite ledger's path cannot hold a ledger.
+    #[error("the SQLite ledger `{path}` {problem}")]
+    Path { path: String, problem: &'static str },
     /// The database's schema is not one this build can use.
     #[error("ledger schema: {0}")]
     Schema(String),

@@ -231,8 +231,27 @@ impl SqliteLedger {
             ),
             source,
         };
-        let mut options = SqliteConnectOptions::from_str(url)
-            .map_err(open_error)?
+        let options = SqliteConnectOptions::from_str(url).map_err(open_error)?;
+        if !memory {
+            let file = options.get_filename();
+            if file.as_os_str().is_empty() {
+                return Err(LedgerError::Path {
+                    path: String::new(),
+                    problem:
+                        "names no file (give a path, or `sqlite::memory:` for a throwaway ledger)",
+                });
+            }
+            // A FIFO, a device or a directory would hang or fail deep inside SQLite.
+            if let Ok(meta) = std::fs::metadata(file) {
+                if !meta.is_file() {
+                    return Err(LedgerError::Path {
+                        path: file.display().to_string(),
+                        problem: "is not a regular file",
+                    });
+                }
+            }
+        }
+        let mut options = options
             .create_if_missing(true)
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(30));

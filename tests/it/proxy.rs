@@ -446,6 +446,11 @@ fn eight_clients_one_confirmation_each_through_the_proxy() {
             out.contains(&number(3)) && out.contains("confirm") && out.contains("confirmed"),
             "{out}"
         );
+        // Nothing found is told apart from a find, as `grep` does.
+        let (absent, nothing, err) =
+            ledger_cli(&["show", "--ledger", &scratch.ledger_url(), "1-2-3"]);
+        assert_eq!((absent, nothing.as_str()), (1, ""), "{err}");
+        assert!(err.contains("no ledger row for `1-2-3`"), "{err}");
         assert!(
             out.starts_with("esa-"),
             "the shop key, never the secret: {out}"
@@ -936,6 +941,40 @@ fn bad_proxy_arguments_exit_2_without_echoing_secrets() {
                 "tests/corpus/proxy/shop-unknown-field.yaml",
             ],
             "line",
+        ),
+        // A SQLite ledger that names no file, or a file that cannot hold one.
+        (
+            vec![
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--listen",
+                "127.0.0.1:0",
+                "--ledger",
+                "sqlite:",
+            ],
+            "names no file",
+        ),
+        (
+            vec![
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--listen",
+                "127.0.0.1:0",
+                "--ledger",
+                "sqlite:/dev/null",
+            ],
+            "`/dev/null` is not a regular file",
+        ),
+        (
+            vec![
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--listen",
+                "127.0.0.1:0",
+                "--ledger",
+                "sqlite:tests",
+            ],
+            "`tests` is not a regular file",
         ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_rms-preflight"))
