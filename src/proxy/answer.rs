@@ -16,6 +16,22 @@ use crate::rules::Text;
 /// The prefix of every `messageCode` the proxy writes.
 pub const CODE_PREFIX: &str = "RMS_PREFLIGHT_";
 
+/// `RMS_PREFLIGHT_` and `name` in RMS's own style of code: upper case, `_` for anything
+/// but a letter or a digit (`S7a` → `RMS_PREFLIGHT_S7A`, `rms-api` →
+/// `RMS_PREFLIGHT_RMS_API`, `qps_limit` → `RMS_PREFLIGHT_QPS_LIMIT`).
+pub fn code(name: &str) -> String {
+    let mut out = String::with_capacity(CODE_PREFIX.len() + name.len());
+    out.push_str(CODE_PREFIX);
+    out.extend(name.chars().map(|c| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_uppercase()
+        } else {
+            '_'
+        }
+    }));
+    out
+}
+
 fn text(t: &Text) -> Value {
     json!({"ja": t.ja, "en": t.en})
 }
@@ -31,14 +47,14 @@ pub fn denial(order_number: &str, report: &Report) -> Value {
     let Some(f) = first else {
         return json!({
             "messageType": "ERROR",
-            "messageCode": format!("{CODE_PREFIX}DENIED"),
+            "messageCode": code("DENIED"),
             "message": "",
             "orderNumber": order_number,
         });
     };
     json!({
         "messageType": "ERROR",
-        "messageCode": format!("{CODE_PREFIX}{}", f.source),
+        "messageCode": code(&f.source),
         "message": f.message.ja,
         "orderNumber": order_number,
         "preflight": {
@@ -83,7 +99,7 @@ fn finding(f: &OwnedFinding) -> Value {
 pub fn failure(order_number: &str, f: &Failure) -> Value {
     json!({
         "messageType": "ERROR",
-        "messageCode": format!("{CODE_PREFIX}{}", f.error.to_ascii_uppercase()),
+        "messageCode": code(&f.error),
         "message": f.message.ja,
         "orderNumber": order_number,
         "preflight": {
@@ -104,7 +120,7 @@ pub fn reconciled(order_number: &str, progress: i64, status: Option<&Text>) -> V
     let name = status.map(|t| t.ja.clone()).unwrap_or_default();
     json!({
         "messageType": "INFO",
-        "messageCode": format!("{CODE_PREFIX}RECONCILED"),
+        "messageCode": code("RECONCILED"),
         "message": format!("{name} ({progress})"),
         "orderNumber": order_number,
         "preflight": {
@@ -122,7 +138,7 @@ pub fn refusal(code: &str, message: &str) -> Value {
     json!({
         "MessageModelList": [{
             "messageType": "ERROR",
-            "messageCode": format!("{CODE_PREFIX}{code}"),
+            "messageCode": self::code(code),
             "message": message,
         }]
     })
@@ -141,4 +157,17 @@ pub struct Messages<'a, T> {
     pub list: &'a [T],
     #[serde(flatten)]
     pub extra: &'a Map<String, Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every code the proxy writes is in RMS's style, whatever the rule's tag looks like.
+    #[test]
+    fn codes_are_upper_case_with_underscores() {
+        assert_eq!(super::code("S13"), "RMS_PREFLIGHT_S13");
+        assert_eq!(super::code("S7a"), "RMS_PREFLIGHT_S7A");
+        assert_eq!(super::code("rms-api"), "RMS_PREFLIGHT_RMS_API");
+        assert_eq!(super::code("qps_limit"), "RMS_PREFLIGHT_QPS_LIMIT");
+        assert_eq!(super::code("ＳＩ.x"), "RMS_PREFLIGHT____X");
+    }
 }

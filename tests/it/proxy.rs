@@ -239,7 +239,7 @@ fn check_answer(numbers: &[String], status: u16, body: &Value) -> Vec<(String, S
             assert_eq!(p["decision"], "deny", "{m}");
             assert!(p["rule"].as_str().is_some_and(|r| !r.is_empty()), "{m}");
             assert_eq!(
-                format!("RMS_PREFLIGHT_{}", p["source"].as_str().unwrap()),
+                rms_preflight::proxy::answer::code(p["source"].as_str().unwrap()),
                 code
             );
             assert!(!p["remedy"].as_array().unwrap().is_empty(), "{m}");
@@ -345,7 +345,7 @@ fn eight_clients_one_confirmation_each_through_the_proxy() {
                 Kind::Good => &[
                     "ORDER_EXT_API_CONFIRM_ORDER_INFO_101",
                     "RMS_PREFLIGHT_S1",
-                    "RMS_PREFLIGHT_S7c",
+                    "RMS_PREFLIGHT_S7C",
                     "RMS_PREFLIGHT_S2",
                 ],
             };
