@@ -1,11 +1,19 @@
 //! The proxy's added latency (issue 10): a 100-order `confirmOrder` whose orders are in the
-//! snapshot cache, sent through `rms-preflight proxy` (in process, SQLite ledger in a
-//! temporary file, no rate limit) versus the same call sent straight to the simulated RMS
-//! over loopback, interleaved in one run. Every iteration confirms 100 fresh orders (a
-//! confirmed order is refused the second time, which would measure the wrong path).
+//! snapshot cache, sent through the proxy (SQLite ledger in a temporary file, no rate
+//! limit) versus the same call sent straight to the simulated RMS over loopback,
+//! interleaved in one run. Every iteration confirms 100 fresh orders (a confirmed order is
+//! refused the second time, which would measure the wrong path).
 //!
-//! `cargo bench --bench proxy` prints p50/p99 of both and the difference. Set
-//! `PROXY_BENCH_ITERATIONS` (default 1,000: the p99 is then the tenth slowest, not the second).
+//! Each party runs on a runtime of its own, as it would in its own process: the client,
+//! the simulated RMS (`sim-server`), and each proxy (two worker threads, like
+//! `rms-preflight proxy` on this 2-core machine). Sharing one runtime, a proxy's task
+//! would wait in the queue behind the simulator's (a 100-order `getOrder` answer is
+//! written in one go), which no deployment does. All of them still share the machine's
+//! cores. The process runs with the binary's allocator (jemalloc, see `src/main.rs`).
+//!
+//! `cargo bench --bench proxy` prints the percentiles of each way and the differences.
+//! Set `PROXY_BENCH_ITERATIONS` (default 1,000: the p99 is then the tenth slowest, not the
+//! second), `PROXY_BENCH_LEDGER` for another ledger URL.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +26,10 @@ use rms_preflight::rms::{Credentials, Upstream};
 use rms_preflight::sim::{SimClock, SimConfig, SimHandler, SimRms};
 use rms_preflight::RuleSet;
 
+// The allocator the binary runs with (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn number(i: usize) -> String {
     format!("375055-20261130-{:08}", i + 1)
 }
@@ -27,64 +39,98 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// A runtime like the binary's on this machine: two workers.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+const SHOWN: [(&str, f64); 5] = [("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("max", 1.0)];
+
+fn line(label: &str, sorted: &[Duration]) {
+    let cells: Vec<String> = SHOWN
+        .iter()
+        .map(|(name, p)| format!("{name} {:>8.3} ms", percentile(sorted, *p).as_secs_f64() * 1e3))
+        .collect();
+    println!("  {label:<24}{}", cells.join("  "));
+}
+
+fn added(label: &str, through: &[Duration], direct: &[Duration]) {
+    let cells: Vec<String> = SHOWN[..4]
+        .iter()
+        .map(|(name, p)| {
+            let d = percentile(through, *p).saturating_sub(percentile(direct, *p));
+            format!("{name} {:>8.3} ms", d.as_secs_f64() * 1e3)
+        })
+        .collect();
+    println!("  {label:<24}{}", cells.join("  "));
+}
+
 fn main() {
     let iterations: usize = std::env::var("PROXY_BENCH_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
-        let engine = Arc::new(Engine::new(RuleSet::embedded().expect("rules")));
-        let now = Timestamp::now_jst();
-        let placed = Timestamp::from_unix(now.unix_seconds() - 3600, 9 * 3600).to_string();
-        let sim = Arc::new(SimRms::new(engine.clone(), SimClock::new(now), SimConfig::default()));
-        let orders = iterations * 300;
-        for i in 0..orders {
-            let order = serde_json::json!({
-                "orderNumber": number(i), "orderProgress": 100, "orderDatetime": placed,
-                "postagePrice": 660, "deliveryPrice": 0, "goodsPrice": 3000,
-                "totalPrice": 3660, "requestPrice": 3660,
-            });
-            sim.add_order(order.as_object().expect("object").clone()).expect("order");
-        }
-        let rms = Server::start("127.0.0.1:0".parse().expect("addr"), Arc::new(SimHandler { sim }))
+    let engine = Arc::new(Engine::new(RuleSet::embedded().expect("rules")));
+
+    // The simulated RMS, on its own runtime.
+    let sim_rt = runtime();
+    let now = Timestamp::now_jst();
+    let placed = Timestamp::from_unix(now.unix_seconds() - 3600, 9 * 3600).to_string();
+    let sim = Arc::new(SimRms::new(engine.clone(), SimClock::new(now), SimConfig::default()));
+    for i in 0..iterations * 3 * 100 {
+        let order = serde_json::json!({
+            "orderNumber": number(i), "orderProgress": 100, "orderDatetime": placed,
+            "postagePrice": 660, "deliveryPrice": 0, "goodsPrice": 3000,
+            "totalPrice": 3660, "requestPrice": 3660,
+        });
+        sim.add_order(order.as_object().expect("object").clone()).expect("order");
+    }
+    let rms = sim_rt
+        .block_on(Server::start("127.0.0.1:0".parse().expect("addr"), Arc::new(SimHandler { sim })))
+        .expect("sim");
+
+    // Each proxy on its own runtime: one with the SQLite ledger, one with the in-memory
+    // ledger (what the proxy adds without a database).
+    let dir = std::env::temp_dir().join(format!("rms-preflight-bench-proxy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let url = std::env::var("PROXY_BENCH_LEDGER")
+        .unwrap_or_else(|_| format!("sqlite:{}", dir.join("ledger.db").display()));
+    println!("ledger: {}", url.split(':').next().unwrap_or_default());
+    let start_proxy = |rt: &tokio::runtime::Runtime, ledger: Option<&str>| {
+        let engine = engine.clone();
+        let rms_url = rms.url();
+        rt.block_on(async move {
+            let ledger: Arc<dyn rms_preflight::ledger::Ledger> = match ledger {
+                Some(url) => rms_preflight::ledger::open(url).await.expect("ledger"),
+                None => Arc::new(rms_preflight::ledger::MemoryLedger::new()),
+            };
+            let upstream = Upstream::new(&rms_url, Duration::from_secs(30)).expect("upstream");
+            let mut config = Config::new(upstream, engine, ledger);
+            config.upstream_interval = Duration::ZERO;
+            let proxy = Proxy::new(config);
+            let server = rms_preflight::http::start(
+                "127.0.0.1:0".parse().expect("addr"),
+                proxy.router(),
+                rms_preflight::http::Limits::default(),
+            )
             .await
-            .expect("sim");
-        let dir = std::env::temp_dir().join(format!("rms-preflight-bench-proxy-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let url = std::env::var("PROXY_BENCH_LEDGER")
-            .unwrap_or_else(|_| format!("sqlite:{}", dir.join("ledger.db").display()));
-        println!("ledger: {}", url.split(':').next().unwrap_or_default());
-        let ledger = rms_preflight::ledger::open(&url)
-            .await
-            .expect("ledger");
-        let start_proxy = |ledger: std::sync::Arc<dyn rms_preflight::ledger::Ledger>| {
-            let engine = engine.clone();
-            let rms_url = rms.url();
-            async move {
-                let upstream = Upstream::new(&rms_url, Duration::from_secs(30)).expect("upstream");
-                let mut config = Config::new(upstream, engine, ledger);
-                config.upstream_interval = Duration::ZERO;
-                let proxy = Proxy::new(config);
-                let server = rms_preflight::http::start(
-                    "127.0.0.1:0".parse().expect("addr"),
-                    proxy.router(),
-                    rms_preflight::http::Limits::default(),
-                )
-                .await
-                .expect("proxy");
-                (proxy, server)
-            }
-        };
-        let (proxy, server) = start_proxy(ledger).await;
-        // The same proxy with the in-memory ledger: what the proxy adds without a database.
-        let (_memory_proxy, memory_server) =
-            start_proxy(std::sync::Arc::new(rms_preflight::ledger::MemoryLedger::new())).await;
+            .expect("proxy");
+            (proxy, server)
+        })
+    };
+    let proxy_rt = runtime();
+    let (proxy, server) = start_proxy(&proxy_rt, Some(&url));
+    let memory_rt = runtime();
+    let (_memory_proxy, memory_server) = start_proxy(&memory_rt, None);
+
+    // The OMS: one client, one call at a time.
+    let client_rt = runtime();
+    let (direct, proxied, memory) = client_rt.block_on(async {
         let auth = Credentials::new("SP375055_bench", "SL375055_bench").authorization();
         let client = reqwest::Client::new();
         let post = |base: String, function: &'static str, body: String| {
@@ -124,25 +170,23 @@ fn main() {
                 times.push(t.elapsed());
             }
         }
-        direct.sort();
-        proxied.sort();
-        memory.sort();
-        let (m50, m99) = (percentile(&memory, 0.5), percentile(&memory, 0.99));
-        let (d50, d99) = (percentile(&direct, 0.5), percentile(&direct, 0.99));
-        let (p50, p99) = (percentile(&proxied, 0.5), percentile(&proxied, 0.99));
-        println!("confirmOrder of 100 cached orders, {iterations} iterations each");
-        println!("  straight to RMS (sim): p50 {d50:?}  p99 {d99:?}");
-        println!("  through the proxy:     p50 {p50:?}  p99 {p99:?}");
-        println!("  (in-memory ledger):    p50 {m50:?}  p99 {m99:?}");
-        println!(
-            "  added by the proxy:    p50 {:?}  p99 {:?}",
-            p50.saturating_sub(d50),
-            p99.saturating_sub(d99)
-        );
-        let metrics = proxy.metrics().upstream_calls();
-        println!("  upstream calls made by the proxy: {metrics} (one getOrder relay + one confirmOrder an iteration)");
-        server.shutdown().await;
-        memory_server.shutdown().await;
-        let _ = std::fs::remove_dir_all(&dir);
+        (direct, proxied, memory)
     });
+    let sorted = |mut v: Vec<Duration>| {
+        v.sort();
+        v
+    };
+    let (direct, proxied, memory) = (sorted(direct), sorted(proxied), sorted(memory));
+    println!("confirmOrder of 100 cached orders, {iterations} iterations each");
+    line("straight to RMS (sim):", &direct);
+    line("through the proxy:", &proxied);
+    line("(in-memory ledger):", &memory);
+    added("added by the proxy:", &proxied, &direct);
+    added("(in-memory ledger):", &memory, &direct);
+    let calls = proxy.metrics().upstream_calls();
+    println!("  upstream calls made by the proxy: {calls} (one getOrder relay + one confirmOrder an iteration)");
+    proxy_rt.block_on(server.shutdown());
+    memory_rt.block_on(memory_server.shutdown());
+    sim_rt.block_on(rms.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -19,6 +19,10 @@ use hyper_util::rt::TokioIo;
 use rms_preflight::http::Limits;
 use rms_preflight::service::{RulesSource, Service};
 
+// The allocator the binary runs with (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
