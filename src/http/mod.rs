@@ -12,7 +12,8 @@
 //!   `RequestBodyLimitLayer`, and axum's `DefaultBodyLimit` set to the same figure);
 //! - a request not answered within [`Limits::request_timeout`] is answered 408
 //!   (tower-http's `TimeoutLayer`), and a body that stalls for [`Limits::body_timeout`]
-//!   fails to read (tower-http's `RequestBodyTimeoutLayer`);
+//!   fails to read ([`StallTimeoutLayer`]: tower-http's `RequestBodyTimeoutLayer`, but with
+//!   no timer armed for a body that is already there);
 //! - at most [`Limits::max_in_flight`] requests are handled at once (tower's
 //!   `ConcurrencyLimitLayer`: the others wait their turn), and at most
 //!   [`Limits::max_connections`] connections are open (more wait in the listen backlog);
@@ -39,7 +40,10 @@ use tokio::sync::{oneshot, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::timeout::TimeoutLayer;
+
+mod body_timeout;
+pub use body_timeout::{BodyStalled, StallTimeoutLayer};
 
 /// How a server bounds its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +91,7 @@ pub fn bounded(router: Router, limits: &Limits) -> Router {
     router
         .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(RequestBodyLimitLayer::new(limits.max_body))
-        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(StallTimeoutLayer::new(limits.body_timeout))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,

@@ -15,16 +15,17 @@ const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-/// The service's counters.
+/// The service's counters: one set per worker thread (`thread_local`), summed when
+/// rendered. Every request counts itself; with one shared lock, the workers queued on it.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    counters: Mutex<Counters>,
+    shards: thread_local::ThreadLocal<Mutex<Counters>>,
 }
 
 /// Findings of one rule: (seed tag, action, severity, count); a handful a rule.
 type RuleFindings = Vec<(String, &'static str, &'static str, u64)>;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Counters {
     /// By route: answers by status, and the latency histogram.
     routes: BTreeMap<String, (BTreeMap<u16, u64>, Histogram)>,
@@ -33,6 +34,40 @@ struct Counters {
     findings: BTreeMap<String, RuleFindings>,
     reloads_ok: u64,
     reloads_failed: u64,
+}
+
+impl Counters {
+    /// Adds `other`'s counts to these.
+    fn add(&mut self, other: &Counters) {
+        for (route, (statuses, h)) in &other.routes {
+            let (mine, hist) = self.routes.entry(route.clone()).or_default();
+            for (status, n) in statuses {
+                *mine.entry(*status).or_default() += n;
+            }
+            for (b, n) in hist.buckets.iter_mut().zip(h.buckets) {
+                *b += n;
+            }
+            hist.count += h.count;
+            hist.sum += h.sum;
+        }
+        for (k, n) in &other.decisions {
+            *self.decisions.entry(*k).or_default() += n;
+        }
+        for (rule, found) in &other.findings {
+            let mine = self.findings.entry(rule.clone()).or_default();
+            for (source, action, severity, n) in found {
+                match mine
+                    .iter_mut()
+                    .find(|(s, a, v, _)| s == source && a == action && v == severity)
+                {
+                    Some((_, _, _, m)) => *m += n,
+                    None => mine.push((source.clone(), action, severity, *n)),
+                }
+            }
+        }
+        self.reloads_ok += other.reloads_ok;
+        self.reloads_failed += other.reloads_failed;
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -45,16 +80,28 @@ struct Histogram {
 impl Metrics {
     /// Counters starting at zero.
     pub fn new() -> Self {
-        Metrics {
-            counters: Mutex::new(Counters::default()),
-        }
+        Metrics::default()
     }
 
+    /// This thread's counters (its own lock: taken by another thread only to render).
     fn lock(&self) -> std::sync::MutexGuard<'_, Counters> {
-        match self.counters.lock() {
+        match self.shards.get_or_default().lock() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         }
+    }
+
+    /// Every thread's counters, summed.
+    fn total(&self) -> Counters {
+        let mut total = Counters::default();
+        for shard in self.shards.iter() {
+            let c = match shard.lock() {
+                Ok(c) => c,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            total.add(&c);
+        }
+        total
     }
 
     /// Counts one answer.
@@ -108,7 +155,7 @@ impl Metrics {
 
     /// The Prometheus text, with `version` as the rules answering now.
     pub fn render(&self, version: &str) -> String {
-        let c = self.lock();
+        let c = self.total();
         let mut s = String::new();
         s += "# HELP rms_preflight_http_requests_total Answers, by route and status.\n";
         s += "# TYPE rms_preflight_http_requests_total counter\n";
@@ -199,4 +246,51 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each thread counts into its own set; the rendered text is the sum of all.
+    #[test]
+    fn counts_from_every_thread_are_summed() {
+        let metrics = Metrics::new();
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    for _ in 0..5 {
+                        metrics.request("/v1/check", 200, Duration::from_micros(80));
+                    }
+                    metrics.request("/v1/check", 400, Duration::from_millis(2));
+                });
+            }
+        });
+        metrics.reloaded(None);
+        let text = metrics.render("v1");
+        assert!(
+            text.contains(
+                r#"rms_preflight_http_requests_total{route="/v1/check",status="200"} 15"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"rms_preflight_http_requests_total{route="/v1/check",status="400"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"rms_preflight_http_request_duration_seconds_bucket{route="/v1/check",le="0.0001"} 15"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"rms_preflight_http_request_duration_seconds_count{route="/v1/check"} 18"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"rms_preflight_rules_reloads_total{result="refused"} 1"#),
+            "{text}"
+        );
+    }
 }

@@ -865,3 +865,40 @@ async fn a_stop_drains_requests_in_flight() {
     // And nothing new is accepted.
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+/// A single request whose body stops coming is answered 400 after the body timeout (the
+/// stall timer is armed only when the body must be waited for), and the service serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_is_refused_after_the_body_timeout() {
+    let limits = Limits {
+        body_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let service = Service::new(RulesSource::Embedded, &limits).expect("the embedded rules load");
+    let server = service
+        .start("127.0.0.1:0".parse().unwrap(), limits)
+        .await
+        .expect("a free port on loopback");
+    let addr = server.addr();
+    let started = std::time::Instant::now();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = half_sent(addr, br#"{"action":"confirm","order":{}}"#, 10);
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("stalled"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let (status, _, _) = post(
+        &client(),
+        &format!("{}/v1/check", server.url()),
+        "application/json",
+        br#"{"action":"confirm","order":{"orderProgress":100}}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    server.shutdown().await;
+}
