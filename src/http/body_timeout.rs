@@ -152,8 +152,8 @@ mod tests {
         let err = StallTimeoutBody::new(Stalled, Duration::from_secs(10))
             .collect()
             .await
-            .err()
-            .expect("a stalled body fails");
+            .map(|_| ())
+            .expect_err("a stalled body fails");
         assert!(err.is::<BodyStalled>(), "{err}");
         assert_eq!(started.elapsed(), Duration::from_secs(10));
 
