@@ -817,27 +817,64 @@ fn body_numbers(body: &Value) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// The snapshot of each order (canonical number → order, or why it could not be read):
-/// from the cache, else from one `getOrder` for all the misses.
+/// A snapshot taken for a check: the order and when it was read.
+struct Snapshot {
+    order: Order,
+    read_at: tokio::time::Instant,
+}
+
+/// The current snapshot of each order of `numbers`, cached or read, each left in the cache
+/// as before (a copy is handed out).
 async fn snapshots(
     proxy: &Proxy,
     guard: &Guard<UpstreamApi>,
     shop: &str,
     numbers: &[String],
 ) -> HashMap<String, Result<Order, Failure>> {
+    let taken = take_snapshots(proxy, guard, shop, numbers).await;
+    let mut back = Vec::new();
+    let out = taken
+        .into_iter()
+        .map(|(c, s)| {
+            let s = s.map(|s| {
+                back.push((c.clone(), s.read_at, s.order.clone()));
+                s.order
+            });
+            (c, s)
+        })
+        .collect();
+    proxy.cache.restore(shop, back);
+    out
+}
+
+/// The current snapshot of each order of `numbers` (by canonical number), taken out of the
+/// cache (under one lock, no copy) or read with one `getOrder` per 100 misses; the caller
+/// puts back ([`SnapshotCache::restore`]) those whose orders it did not send.
+async fn take_snapshots(
+    proxy: &Proxy,
+    guard: &Guard<UpstreamApi>,
+    shop: &str,
+    numbers: &[String],
+) -> HashMap<String, Result<Snapshot, Failure>> {
     let engine = &proxy.config.engine;
-    let mut out = HashMap::new();
-    let mut misses = Vec::new();
-    for n in numbers {
-        let c = canonical_order_number(n);
-        if out.contains_key(&c) || misses.contains(&c) {
-            continue;
-        }
-        match proxy.cache.get(shop, &c) {
-            Some(o) => {
-                out.insert(c, Ok(o));
+    let mut wanted: Vec<String> = Vec::with_capacity(numbers.len());
+    {
+        let mut seen = std::collections::HashSet::with_capacity(numbers.len());
+        for n in numbers {
+            let c = canonical_order_number(n);
+            if seen.insert(c.clone()) {
+                wanted.push(c);
             }
-            None => misses.push(c),
+        }
+    }
+    let mut out = HashMap::with_capacity(wanted.len());
+    let mut misses = Vec::new();
+    for (c, taken) in wanted.iter().zip(proxy.cache.take(shop, &wanted)) {
+        match taken {
+            Some((read_at, order)) => {
+                out.insert(c.clone(), Ok(Snapshot { order, read_at }));
+            }
+            None => misses.push(c.clone()),
         }
     }
     for chunk in misses.chunks(MAX_ORDER_NUMBERS) {
@@ -848,6 +885,7 @@ async fn snapshots(
                 version: proxy.config.get_order_version,
             })
             .await;
+        let read_at = tokio::time::Instant::now();
         let response = match read {
             Ok(r) => r,
             Err(e) => {
@@ -866,11 +904,9 @@ async fn snapshots(
                 }
             }
         }
-        let orders: Vec<Order> = found.values().cloned().collect();
-        proxy.cache.put(shop, &orders);
         for c in chunk {
             let entry = match found.remove(c) {
-                Some(o) => Ok(o),
+                Some(order) => Ok(Snapshot { order, read_at }),
                 None => {
                     // RMS's own word about the order, if it wrote one; else the fallback.
                     let said = response.message_model_list.iter().find(|m| {
@@ -895,6 +931,10 @@ async fn snapshots(
             };
             out.insert(c.clone(), entry);
         }
+        // Orders RMS returned that were not asked for are kept too, as a relay keeps them.
+        let extra: Vec<(String, tokio::time::Instant, Order)> =
+            found.into_iter().map(|(c, o)| (c, read_at, o)).collect();
+        proxy.cache.restore(shop, extra);
     }
     out
 }
@@ -993,21 +1033,27 @@ async fn confirm(
     }
     // Settle what a crash or a lost answer left open before judging anything.
     proxy.settle(&guard, &caller.key).await;
-    let mut snaps = snapshots(proxy, &guard, &caller.key, &numbers).await;
+    let mut snaps = take_snapshots(proxy, &guard, &caller.key, &numbers).await;
     let canonical: Vec<String> = numbers.iter().map(|n| canonical_order_number(n)).collect();
     let mut entries: Vec<Option<Entry>> = Vec::with_capacity(numbers.len());
     entries.resize_with(numbers.len(), || None);
     let mut tracked: Vec<Tracked> = Vec::with_capacity(numbers.len());
     let mut places = Vec::with_capacity(numbers.len());
+    // When each checked snapshot was read (`None`: a copy, for a number given again).
+    let mut read_at: Vec<Option<tokio::time::Instant>> = Vec::with_capacity(numbers.len());
     // Each snapshot is moved into its check; a number given again checks a copy.
     let mut first: HashMap<&str, usize> = HashMap::new();
     for (i, (n, c)) in numbers.iter().zip(&canonical).enumerate() {
         let order = match first.get(c.as_str()) {
-            Some(&k) => tracked[k].order.clone(),
+            Some(&k) => {
+                read_at.push(None);
+                tracked[k].order.clone()
+            }
             None => match snaps.remove(c) {
-                Some(Ok(order)) => {
+                Some(Ok(snapshot)) => {
                     first.insert(c, tracked.len());
-                    order
+                    read_at.push(Some(snapshot.read_at));
+                    snapshot.order
                 }
                 Some(Err(f)) => {
                     entries[i] = Some(Entry::Own(answer::failure(n, &f)));
@@ -1093,6 +1139,19 @@ async fn confirm(
     if open {
         proxy.unsettle(&caller.key);
     }
+    // What was not sent is as RMS has it: its snapshot goes back for the next check.
+    // (A number given again is denied as a repeat; its first mention decides.)
+    let unsent: Vec<(String, tokio::time::Instant, Order)> = tracked
+        .into_iter()
+        .zip(read_at)
+        .zip(places.iter().zip(&outcomes))
+        .filter_map(|((t, at), (&i, (_, outcome)))| match outcome {
+            Outcome::Denied(_) => Some((canonical[i].clone(), at?, t.order)),
+            _ => None,
+        })
+        .collect();
+    proxy.cache.restore(&caller.key, unsent);
+    // A relayed read of a sent order during the call may hold its state before RMS acted.
     proxy.cache.forget(&caller.key, &sent);
     proxy.count_sent(&calls);
     if !confirms.is_empty() {

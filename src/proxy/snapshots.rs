@@ -106,6 +106,47 @@ impl SnapshotCache {
     }
 
     /// Forgets `numbers` of `shop` (a call that changes them was sent).
+    /// Takes the fresh snapshots of `numbers` (canonical order numbers) out of the cache,
+    /// under one lock, each with the time it was read: a confirmation moves each into its
+    /// check (no copy), and [`SnapshotCache::restore`] puts back those it did not send.
+    pub fn take(&self, shop: &str, numbers: &[String]) -> Vec<Option<(Instant, Order)>> {
+        let Ok(mut entries) = self.entries.lock() else {
+            return numbers.iter().map(|_| None).collect();
+        };
+        let mut key = (shop.to_owned(), String::new());
+        numbers
+            .iter()
+            .map(|n| {
+                n.clone_into(&mut key.1);
+                let (at, order) = entries.map.remove(&key)?;
+                (at.elapsed() < self.window).then_some((at, order))
+            })
+            .collect()
+    }
+
+    /// Puts back snapshots [`SnapshotCache::take`] took and nothing changed at RMS (their
+    /// orders were not sent), as old as they were, unless a newer one came meanwhile.
+    pub fn restore(&self, shop: &str, taken: Vec<(String, Instant, Order)>) {
+        if taken.is_empty() {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        for (number, at, order) in taken {
+            if at.elapsed() >= self.window {
+                continue;
+            }
+            let key = (shop.to_owned(), number);
+            if entries.map.contains_key(&key) {
+                continue;
+            }
+            entries.queue.push_back((at, key.clone()));
+            entries.map.insert(key, (at, order));
+        }
+        entries.evict(Instant::now(), self.window, self.capacity);
+    }
+
     pub fn forget(&self, shop: &str, numbers: &[String]) {
         if let Ok(mut entries) = self.entries.lock() {
             for n in numbers {
@@ -155,6 +196,27 @@ mod tests {
         assert_eq!(cache.len(), 2);
         cache.forget("s", &["e".into()]);
         assert!(cache.get("s", "e").is_none());
+    }
+
+    /// A confirmation takes its snapshots out (no copy) and puts back those it did not
+    /// send, as old as they were; a newer snapshot that came meanwhile is kept.
+    #[tokio::test(start_paused = true)]
+    async fn taken_snapshots_come_back_as_old_as_they_were() {
+        let cache = SnapshotCache::new(Duration::from_secs(30), 10);
+        cache.put("s", &[order("a"), order("b")]);
+        tokio::time::advance(Duration::from_secs(20)).await;
+        let taken = cache.take("s", &["a".into(), "b".into(), "c".into()]);
+        assert!(taken[0].is_some() && taken[1].is_some() && taken[2].is_none());
+        assert!(cache.get("s", "a").is_none(), "taken out");
+        let mut taken = taken.into_iter().flatten();
+        let (a_at, a) = taken.next().unwrap();
+        let (b_at, b) = taken.next().unwrap();
+        cache.put("s", &[order("b")]); // read again meanwhile
+        cache.restore("s", vec![("a".into(), a_at, a), ("b".into(), b_at, b)]);
+        assert!(cache.get("s", "a").is_some(), "put back");
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(cache.get("s", "a").is_none(), "as old as it was: stale now");
+        assert!(cache.get("s", "b").is_some(), "the newer one was kept");
     }
 
     #[tokio::test(start_paused = true)]
