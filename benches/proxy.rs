@@ -48,12 +48,23 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-const SHOWN: [(&str, f64); 5] = [("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("max", 1.0)];
+const SHOWN: [(&str, f64); 5] = [
+    ("p50", 0.5),
+    ("p90", 0.9),
+    ("p95", 0.95),
+    ("p99", 0.99),
+    ("max", 1.0),
+];
 
 fn line(label: &str, sorted: &[Duration]) {
     let cells: Vec<String> = SHOWN
         .iter()
-        .map(|(name, p)| format!("{name} {:>8.3} ms", percentile(sorted, *p).as_secs_f64() * 1e3))
+        .map(|(name, p)| {
+            format!(
+                "{name} {:>8.3} ms",
+                percentile(sorted, *p).as_secs_f64() * 1e3
+            )
+        })
         .collect();
     println!("  {label:<24}{}", cells.join("  "));
 }
@@ -80,22 +91,31 @@ fn main() {
     let sim_rt = runtime();
     let now = Timestamp::now_jst();
     let placed = Timestamp::from_unix(now.unix_seconds() - 3600, 9 * 3600).to_string();
-    let sim = Arc::new(SimRms::new(engine.clone(), SimClock::new(now), SimConfig::default()));
+    let sim = Arc::new(SimRms::new(
+        engine.clone(),
+        SimClock::new(now),
+        SimConfig::default(),
+    ));
     for i in 0..iterations * 3 * 100 {
         let order = serde_json::json!({
             "orderNumber": number(i), "orderProgress": 100, "orderDatetime": placed,
             "postagePrice": 660, "deliveryPrice": 0, "goodsPrice": 3000,
             "totalPrice": 3660, "requestPrice": 3660,
         });
-        sim.add_order(order.as_object().expect("object").clone()).expect("order");
+        sim.add_order(order.as_object().expect("object").clone())
+            .expect("order");
     }
     let rms = sim_rt
-        .block_on(Server::start("127.0.0.1:0".parse().expect("addr"), Arc::new(SimHandler { sim })))
+        .block_on(Server::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            Arc::new(SimHandler { sim }),
+        ))
         .expect("sim");
 
     // Each proxy on its own runtime: one with the SQLite ledger, one with the in-memory
     // ledger (what the proxy adds without a database).
-    let dir = std::env::temp_dir().join(format!("rms-preflight-bench-proxy-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("rms-preflight-bench-proxy-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let url = std::env::var("PROXY_BENCH_LEDGER")
@@ -162,7 +182,8 @@ fn main() {
                 (3 * it + 2, memory_server.url(), &mut memory),
             ] {
                 let numbers = chunk(k);
-                let read = serde_json::json!({"orderNumberList": numbers, "version": 7}).to_string();
+                let read =
+                    serde_json::json!({"orderNumberList": numbers, "version": 7}).to_string();
                 post(base.clone(), "getOrder", read).await;
                 let list = serde_json::json!({"orderNumberList": numbers}).to_string();
                 let t = Instant::now();
