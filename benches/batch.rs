@@ -17,6 +17,10 @@ use rms_preflight::model::{set_json_fast_path, Action, OmsState, Order, Shop, Ti
 use rms_preflight::render::{check_document, CheckOptions, JsonWriter};
 use rms_preflight::{Engine, Lang, RuleSet};
 
+// The allocator the binary runs with (src/main.rs): both ways run with it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The batch of `benches/gen_batch.py`, byte for byte.
 fn write_batch(path: &PathBuf, n: usize) -> std::io::Result<()> {
     let mut out = BufWriter::new(std::fs::File::create(path)?);

@@ -120,7 +120,7 @@ impl ResultWriter for TextWriter<'_> {
                     t.when.trim()
                 )?;
                 for (path, value) in &t.values {
-                    writeln!(out, "        {path} = {value}")?;
+                    writeln!(out, "        {path} = {}", value.to_json())?;
                 }
             }
         }

@@ -140,7 +140,72 @@ pub struct RuleTrace<'e> {
     pub when: &'e str,
     pub fired: bool,
     /// The field values the guard read, in reading order (each path once).
-    pub values: Vec<(String, serde_json::Value)>,
+    pub values: Vec<(TracePath, TraceValue)>,
+}
+
+/// Where a value an explanation shows was read: a field of the vocabulary (its path, no
+/// copy), or a place only known while reading (`packages[1].postage_price`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TracePath {
+    Field(&'static str),
+    Other(String),
+}
+
+impl TracePath {
+    pub fn as_str(&self) -> &str {
+        match self {
+            TracePath::Field(p) => p,
+            TracePath::Other(p) => p,
+        }
+    }
+}
+
+impl fmt::Display for TracePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A value an explanation shows, kept as read (rendered only when written: a time is
+/// not formatted, a list of packages not copied, unless the explanation is shown).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TraceValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    Time(crate::model::Timestamp),
+    /// Seconds.
+    Duration(i64),
+    /// How many packages.
+    Packages(usize),
+}
+
+impl TraceValue {
+    fn of(value: Value<'_>) -> TraceValue {
+        match value {
+            Value::Null => TraceValue::Null,
+            Value::Bool(b) => TraceValue::Bool(b),
+            Value::Int(n) => TraceValue::Int(n),
+            Value::Str(s) => TraceValue::Str(s.to_owned()),
+            Value::Time(t) => TraceValue::Time(t),
+            Value::Duration(d) => TraceValue::Duration(d),
+            Value::Packages(p) => TraceValue::Packages(p.len()),
+        }
+    }
+
+    /// The value as JSON, as `check --explain` writes it.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            TraceValue::Null => serde_json::Value::Null,
+            TraceValue::Bool(b) => (*b).into(),
+            TraceValue::Int(n) => (*n).into(),
+            TraceValue::Str(s) => s.as_str().into(),
+            TraceValue::Time(t) => t.to_string().into(),
+            TraceValue::Duration(d) => crate::model::Duration::from_secs(*d).to_string().into(),
+            TraceValue::Packages(n) => format!("{n} packages").into(),
+        }
+    }
 }
 
 /// A verdict and how every applicable rule came to it.
@@ -294,9 +359,13 @@ impl Engine {
     pub fn explain(&self, request: &Request) -> Explanation<'_> {
         let env = self.env(request);
         let mut findings = Vec::new();
-        let mut rules = Vec::new();
-        for &i in &self.by_action[request.action as usize] {
-            let mut recorder = Recorder::default();
+        let applicable = &self.by_action[request.action as usize];
+        let mut rules = Vec::with_capacity(applicable.len());
+        // One buffer records every rule's reads in turn; each rule keeps an exact copy
+        // (one allocation a rule that read anything, none that grows).
+        let mut recorder = Recorder::default();
+        for &i in applicable {
+            recorder.values.clear();
             let fired = self.rules.guards[i].when.eval_traced(&env, &mut recorder);
             let rule = self.rule(i);
             if fired {
@@ -308,7 +377,7 @@ impl Engine {
                 severity: rule.severity,
                 when: &rule.when,
                 fired,
-                values: recorder.values,
+                values: recorder.values.drain(..).collect(),
             });
         }
         Explanation {
@@ -360,16 +429,27 @@ impl Trace for Hits<'_> {
 
 #[derive(Default)]
 struct Recorder {
-    values: Vec<(String, serde_json::Value)>,
+    values: Vec<(TracePath, TraceValue)>,
 }
 
 impl Trace for Recorder {
     const ENABLED: bool = true;
 
     fn record(&mut self, path: fmt::Arguments<'_>, value: Value<'_>) {
-        let path = path.to_string();
-        if !self.values.iter().any(|(p, _)| *p == path) {
-            self.values.push((path, value.to_json()));
+        let path = match path.as_str() {
+            Some(p) => p.to_owned(),
+            None => path.to_string(),
+        };
+        if !self.values.iter().any(|(p, _)| p.as_str() == path) {
+            self.values
+                .push((TracePath::Other(path), TraceValue::of(value)));
+        }
+    }
+
+    fn record_field(&mut self, path: &'static str, value: Value<'_>) {
+        if !self.values.iter().any(|(p, _)| p.as_str() == path) {
+            self.values
+                .push((TracePath::Field(path), TraceValue::of(value)));
         }
     }
 }

@@ -233,6 +233,10 @@ pub trait Trace {
     /// `false` lets the compiler remove every recording call.
     const ENABLED: bool;
     fn record(&mut self, path: fmt::Arguments<'_>, value: Value<'_>);
+    /// A field of the vocabulary read at its own path; by default recorded like any read.
+    fn record_field(&mut self, path: &'static str, value: Value<'_>) {
+        self.record(format_args!("{path}"), value);
+    }
     /// A field a `sentinel`/`negative` search found; by default recorded like any read.
     fn hit(&mut self, path: fmt::Arguments<'_>, value: Value<'_>) {
         self.record(path, value);
@@ -280,7 +284,7 @@ impl<'a, T: Trace> Evaluator<'a, '_, T> {
             Node::Field(field) => {
                 let v = field.read(self.env.request);
                 if T::ENABLED {
-                    self.trace.record(format_args!("{}", field.path), v);
+                    self.trace.record_field(field.path, v);
                 }
                 v
             }
@@ -309,14 +313,14 @@ impl<'a, T: Trace> Evaluator<'a, '_, T> {
             } => {
                 let v = field.read(self.env.request);
                 if T::ENABLED {
-                    self.trace.record(format_args!("{}", field.path), v);
+                    self.trace.record_field(field.path, v);
                 }
                 Value::Bool(equal(v, constant(value)) != *negate)
             }
             Node::FieldIn(field, items) => {
                 let v = field.read(self.env.request);
                 if T::ENABLED {
-                    self.trace.record(format_args!("{}", field.path), v);
+                    self.trace.record_field(field.path, v);
                 }
                 if v == Value::Null {
                     return Value::Bool(false);
@@ -340,7 +344,7 @@ impl<'a, T: Trace> Evaluator<'a, '_, T> {
             Node::Field(field) => {
                 let v = field.read(self.env.request);
                 if T::ENABLED {
-                    self.trace.record(format_args!("{}", field.path), v);
+                    self.trace.record_field(field.path, v);
                 }
                 v
             }

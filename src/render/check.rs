@@ -126,7 +126,11 @@ fn trace_out<'a>(t: &'a RuleTrace<'a>) -> TraceOut<'a> {
         severity: t.severity.name(),
         fired: t.fired,
         when: t.when,
-        values: t.values.iter().cloned().collect(),
+        values: t
+            .values
+            .iter()
+            .map(|(path, value)| (path.to_string(), value.to_json()))
+            .collect(),
     }
 }
 
