@@ -11,6 +11,14 @@ mod cli;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read at its start: blocks of 1 MiB and more (a batch's growing
+/// tables, large bodies) are returned to the system as soon as they are freed. By default
+/// freed memory stays for ten seconds, and a million-order batch peaked 5 MB higher with
+/// every superseded copy of its S1 table still resident (25 MB with this, 30 without).
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8] = b"oversize_threshold:1048576\0";
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
