@@ -67,6 +67,8 @@ pub mod rules;
 pub mod service;
 pub mod sim;
 
-pub use engine::{Decision, Engine, Explanation, Finding, RuleTrace, TracePath, TraceValue, Verdict};
+pub use engine::{
+    Decision, Engine, Explanation, Finding, RuleTrace, TracePath, TraceValue, Verdict,
+};
 pub use model::{Action, Label, OmsState, Order, Package, Request, Shop, Timestamp};
 pub use rules::{Lang, RuleSet, RulesError};

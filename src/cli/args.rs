@@ -447,6 +447,15 @@ pub enum Format {
     Json,
 }
 
+/// `check`'s output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    /// JSON Lines: each result on its own line, then `{"summary": …}`.
+    Jsonl,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LangArg {
     Ja,
@@ -474,9 +483,9 @@ pub enum InputFormat {
 pub struct CheckArgs {
     #[command(flatten)]
     pub rules: RulesArg,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format (`jsonl`: one result a line as it is judged, then a summary line)
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
     /// Language of messages and remedies
     #[arg(long, value_enum, default_value_t = LangArg::Ja)]
     pub lang: LangArg,

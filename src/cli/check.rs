@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::args::{CheckArgs, Format, InputFormat};
+use super::args::{CheckArgs, CheckFormat, InputFormat};
 use super::output::TextWriter;
 use super::{load_rules, open_input, EXIT_BAD_INPUT, EXIT_DENIED, EXIT_OK};
 use rms_preflight::engine::Engine;
@@ -31,8 +31,9 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     };
     let fragments = JsonFragments::new(engine.rules(), lang);
     let mut writer: Box<dyn ResultWriter> = match args.format {
-        Format::Json => Box::new(JsonWriter::with_fragments(&fragments)),
-        Format::Text => Box::new(TextWriter {
+        CheckFormat::Json => Box::new(JsonWriter::with_fragments(&fragments)),
+        CheckFormat::Jsonl => Box::new(JsonWriter::with_fragments(&fragments).lines()),
+        CheckFormat::Text => Box::new(TextWriter {
             lang,
             rules: engine.rules(),
         }),

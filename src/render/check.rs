@@ -171,6 +171,8 @@ pub struct JsonWriter<'f> {
     fragments: Option<&'f JsonFragments>,
     /// One result, built here and written at once.
     buf: Vec<u8>,
+    /// JSON Lines (`check --format jsonl`) instead of one document.
+    lines: bool,
 }
 
 impl JsonWriter<'static> {
@@ -180,6 +182,7 @@ impl JsonWriter<'static> {
             first: true,
             fragments: None,
             buf: Vec::new(),
+            lines: false,
         }
     }
 }
@@ -192,7 +195,18 @@ impl<'f> JsonWriter<'f> {
             first: true,
             fragments: Some(fragments),
             buf: Vec::with_capacity(1024),
+            lines: false,
         }
+    }
+
+    /// JSON Lines (`check --format jsonl`): each result on a line of its own, as soon as
+    /// it is judged, exactly as an element of the document's `results`; then one last
+    /// line `{"summary": …}` (with `"error"` when bad input cut the batch short), the
+    /// document's own `summary` and `error`. A consumer reads line by line, and tells the
+    /// last line by its `summary` key.
+    pub fn lines(mut self) -> Self {
+        self.lines = true;
+        self
     }
 }
 
@@ -363,6 +377,9 @@ impl JsonWriter<'_> {
 
 impl ResultWriter for JsonWriter<'_> {
     fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if self.lines {
+            return Ok(());
+        }
         out.write_all(b"{\"results\": [")
     }
 
@@ -379,8 +396,12 @@ impl ResultWriter for JsonWriter<'_> {
             .as_ref()
             .and_then(|o| o.order_number.as_deref());
         self.buf.clear();
-        self.buf
-            .extend_from_slice(if self.first { b"\n{" } else { b",\n{" });
+        let opening: &[u8] = match (self.lines, self.first) {
+            (true, _) => b"{",
+            (false, true) => b"\n{",
+            (false, false) => b",\n{",
+        };
+        self.buf.extend_from_slice(opening);
         self.first = false;
         // The fields of [`ResultOut`], in its order.
         if let Some(i) = index {
@@ -412,6 +433,9 @@ impl ResultWriter for JsonWriter<'_> {
             serde_json::to_writer(&mut self.buf, &rules).map_err(io::Error::other)?;
         }
         self.buf.push(b'}');
+        if self.lines {
+            self.buf.push(b'\n');
+        }
         out.write_all(&self.buf)
     }
 
@@ -421,10 +445,18 @@ impl ResultWriter for JsonWriter<'_> {
         summary: Summary,
         error: Option<&serde_json::Value>,
     ) -> io::Result<()> {
-        out.write_all(b"\n],\n\"summary\": ")?;
+        out.write_all(if self.lines {
+            b"{\"summary\": "
+        } else {
+            b"\n],\n\"summary\": "
+        })?;
         serde_json::to_writer(&mut *out, &summary).map_err(io::Error::other)?;
         if let Some(error) = error {
-            out.write_all(b",\n\"error\": ")?;
+            out.write_all(if self.lines {
+                b", \"error\": "
+            } else {
+                b",\n\"error\": "
+            })?;
             serde_json::to_writer(&mut *out, error).map_err(io::Error::other)?;
         }
         out.write_all(b"}\n")

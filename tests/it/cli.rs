@@ -428,3 +428,62 @@ fn the_fixture_examples_are_valid_requests() {
         );
     }
 }
+
+/// `check --format jsonl` writes the JSON document's results one a line, in order, then
+/// its summary (and error) on a last line: the same bytes of each result, for the whole
+/// request corpus, a batch, a batch cut short by bad input, and `--explain`.
+#[test]
+fn jsonl_lines_are_the_json_documents_results_and_summary() {
+    let mut inputs: Vec<String> = std::fs::read_dir(root().join("tests/corpus/check"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "json"))
+        .map(|p| p.display().to_string())
+        .collect();
+    inputs.sort();
+    assert!(inputs.len() > 50, "the corpus is there");
+    let batch = r#"{"requests":[{"action":"confirm","order":{"orderNumber":"1","orderProgress":100}},
+{"action":"confirm","order":{"orderNumber":"1","orderProgress":100}},
+{"action":"ship","order":{"orderNumber":"2","orderProgress":300}}]}"#;
+    let cut = r#"{"requests":[{"action":"confirm","order":{"orderProgress":100}},{"action":"conf"#;
+    let mut cases: Vec<(Vec<String>, Option<&[u8]>)> = inputs
+        .iter()
+        .flat_map(|f| {
+            [
+                (vec!["--lang".to_owned(), "en".to_owned(), f.clone()], None),
+                (vec!["--explain".to_owned(), f.clone()], None),
+            ]
+        })
+        .collect();
+    cases.push((vec!["-".to_owned()], Some(batch.as_bytes())));
+    cases.push((vec!["-".to_owned()], Some(cut.as_bytes())));
+    for (args, stdin) in cases {
+        let with = |format: &str| {
+            let mut all = vec!["check", "--format", format];
+            all.extend(args.iter().map(String::as_str));
+            run(&all, stdin)
+        };
+        let (document, lines) = (with("json"), with("jsonl"));
+        assert_eq!(document.status.code(), lines.status.code(), "{args:?}");
+        let document: serde_json::Value = serde_json::from_slice(&document.stdout).unwrap();
+        let text = stdout(&lines);
+        assert!(text.ends_with('\n'), "{args:?}: {text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: {e}: {l}")))
+            .collect();
+        let (last, results) = lines.split_last().unwrap();
+        assert_eq!(
+            &serde_json::Value::Array(results.to_vec()),
+            &document["results"],
+            "{args:?}"
+        );
+        assert_eq!(last["summary"], document["summary"], "{args:?}");
+        assert_eq!(last.get("error"), document.get("error"), "{args:?}");
+        assert_eq!(
+            last.as_object().unwrap().len(),
+            1 + usize::from(document.get("error").is_some()),
+            "{args:?}"
+        );
+    }
+}
