@@ -157,7 +157,14 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
         };
         // Listen for the stop before anyone can learn the address and send it.
         let stopped = stop_signal();
-        let server = match rms_preflight::http::start(args.listen, proxy.router(), limits).await {
+        let server = match rms_preflight::http::start_with(
+            args.listen,
+            proxy.router(),
+            limits,
+            rms_preflight::proxy::layer_refusal,
+        )
+        .await
+        {
             Ok(s) => s,
             Err(e) => {
                 let _ = writeln!(err, "error: cannot listen on `{}`: {e}", args.listen);

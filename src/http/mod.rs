@@ -86,8 +86,26 @@ pub struct Stopped {
     pub abandoned: usize,
 }
 
-/// Puts the request limits of [`Limits`] around `router` as tower layers.
-pub fn bounded(router: Router, limits: &Limits) -> Router {
+/// How a face words the refusals the limit layers give on their own (413 over the body
+/// limit, 408 past the request timeout): in its own answer shape, as its clients read
+/// every other error (the service's `{"error": …}`, the proxy's RMS `MessageModelList`).
+pub type Refusal = fn(axum::http::StatusCode, &str) -> axum::response::Response;
+
+/// The layers' own words: the status with a plain-text reason.
+pub fn plain_refusal(status: axum::http::StatusCode, message: &str) -> axum::response::Response {
+    let mut response =
+        axum::response::Response::new(axum::body::Body::from(format!("{message}\n")));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Puts the request limits of [`Limits`] around `router` as tower layers; their own
+/// refusals are worded by `refusal`.
+pub fn bounded(router: Router, limits: &Limits, refusal: Refusal) -> Router {
     router
         .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(RequestBodyLimitLayer::new(limits.max_body))
@@ -96,7 +114,40 @@ pub fn bounded(router: Router, limits: &Limits) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
+        .layer(axum::middleware::map_response_with_state(
+            refusal,
+            reword_refusal,
+        ))
         .layer(ConcurrencyLimitLayer::new(limits.max_in_flight.max(1)))
+}
+
+/// A 413 or 408 that is not JSON came from a limit layer (a face answers its own in
+/// JSON): worded again by the face, its headers (`connection: close`) kept.
+async fn reword_refusal(
+    axum::extract::State(refusal): axum::extract::State<Refusal>,
+    response: axum::response::Response,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let status = response.status();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is over the size limit",
+        StatusCode::REQUEST_TIMEOUT => "the request was not answered within the request timeout",
+        _ => return response,
+    };
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json {
+        return response;
+    }
+    let mut worded = refusal(status, message);
+    for (name, value) in response.headers() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            worded.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    worded
 }
 
 /// A running server.
@@ -110,10 +161,20 @@ pub struct Server {
 /// Binds `addr` and serves `router` (with [`bounded`]'s layers) until
 /// [`Server::shutdown`].
 pub async fn start(addr: SocketAddr, router: Router, limits: Limits) -> std::io::Result<Server> {
+    start_with(addr, router, limits, plain_refusal).await
+}
+
+/// [`start`], the limit layers' refusals worded by `refusal`.
+pub async fn start_with(
+    addr: SocketAddr,
+    router: Router,
+    limits: Limits,
+    refusal: Refusal,
+) -> std::io::Result<Server> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel();
-    let router = bounded(router, &limits);
+    let router = bounded(router, &limits, refusal);
     let task = tokio::spawn(accept_loop(listener, router, limits, stopped));
     Ok(Server {
         addr,

@@ -657,6 +657,12 @@ fn cache_orders(proxy: &Proxy, shop: &str, body: &[u8]) {
     proxy.cache.put(shop, &orders);
 }
 
+/// The server's limit layers' own refusals (413 over the body limit, 408 past the request
+/// timeout) in RMS's shape, so the OMS reads them as it reads the proxy's other refusals.
+pub fn layer_refusal(status: StatusCode, message: &str) -> Response {
+    json(status.as_u16(), &answer::refusal("BAD_REQUEST", message))
+}
+
 /// Why a request cannot be checked: answered 400 in RMS's shape, never relayed.
 fn bad_request(proxy: &Proxy, code: &str, message: &str) -> Response {
     proxy.metrics.refused();

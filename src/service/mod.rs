@@ -227,7 +227,7 @@ impl Service {
             max_body: usize::MAX,
             ..limits
         };
-        crate::http::start(addr, self.router(), limits).await
+        crate::http::start_with(addr, self.router(), limits, layer_refusal).await
     }
 
     /// The routes, with the metrics middleware.
@@ -389,6 +389,24 @@ fn answer_with(
 }
 
 /// `{"error": {"message": …}}`.
+/// The limit layers' own refusals, in the service's error shape (no rules version: the
+/// layers answer before any rule set is looked at).
+fn layer_refusal(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::to_vec(&openapi::ErrorAnswer {
+        error: openapi::ErrorMessage {
+            message: message.to_owned(),
+        },
+    })
+    .unwrap_or_default();
+    let mut response = Response::new(axum::body::Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 fn error_answer(status: StatusCode, version: &str, message: &str) -> Response {
     let body = serde_json::to_vec(&openapi::ErrorAnswer {
         error: openapi::ErrorMessage {

@@ -1285,3 +1285,35 @@ fn the_merged_answer_keeps_all_rms_wrote() {
         assert_eq!(list[2]["orderNumber"], good[1].as_str());
     });
 }
+
+/// A body announced over the limit is refused by the server's limit layer before the
+/// proxy reads it; the OMS still gets RMS's shape, as for every other refusal.
+#[test]
+fn a_limit_layers_refusal_is_in_rms_shape() {
+    use std::io::{Read, Write};
+    let scratch = Scratch::new("proxy-413");
+    let rt = rt();
+    rt.block_on(async {
+        let (_sim, server) = sim_rms(1, SimConfig::default()).await;
+        let proxy = ProxyProcess::start(&server.url(), &scratch.ledger_url(), &["--rate", "0"]);
+        let addr = proxy.url.trim_start_matches("http://").to_owned();
+        let answer = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(b"POST /es/2.0/order/confirmOrder/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999999999999\r\nConnection: close\r\n\r\n").unwrap();
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            String::from_utf8_lossy(&answer).into_owned()
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+        assert_eq!(v["MessageModelList"][0]["messageType"], "ERROR", "{answer}");
+        assert_eq!(v["MessageModelList"][0]["messageCode"], "RMS_PREFLIGHT_BAD_REQUEST");
+        assert_eq!(
+            v["MessageModelList"][0]["message"],
+            "the request body is over the size limit"
+        );
+    });
+}

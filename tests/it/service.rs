@@ -902,3 +902,39 @@ async fn a_stalled_body_is_refused_after_the_body_timeout() {
     assert_eq!(status, 200);
     server.shutdown().await;
 }
+
+/// A body announced over the limit is refused by the server's limit layer before any
+/// handler runs; the refusal still reads like every other error of the service (JSON).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_layers_refusal_is_in_the_services_shape() {
+    let (_service, server) = start().await;
+    let answer = raw_exchange(
+        server.addr(),
+        "POST /v1/explain-error HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 999999999999\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{answer}"
+    );
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_eq!(
+        v["error"]["message"],
+        "the request body is over the size limit"
+    );
+    server.shutdown().await;
+}
+
+/// Writes `head` on a fresh connection and reads the whole answer.
+async fn raw_exchange(addr: SocketAddr, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
