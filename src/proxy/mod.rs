@@ -666,7 +666,7 @@ pub fn layer_refusal(status: StatusCode, message: &str) -> Response {
 /// Why a request cannot be checked: answered 400 in RMS's shape, never relayed.
 fn bad_request(proxy: &Proxy, code: &str, message: &str) -> Response {
     proxy.metrics.refused();
-    tracing::warn!(code, message = ?message, "refused: the request cannot be checked");
+    tracing::warn!(code, reason = ?message, "refused: the request cannot be checked");
     json(400, &answer::refusal(code, message))
 }
 
@@ -1014,7 +1014,7 @@ async fn confirm(
         Ok(n) => n,
         Err(message) if proxy.config.dry_run => {
             tracing::warn!(
-                message,
+                reason = message,
                 "dry run: relayed a confirmOrder that cannot be checked"
             );
             return relay(proxy, Some(&caller), method, path_and_query, headers, body).await;

@@ -720,6 +720,17 @@ fn no_spelling_carries_a_confirmation_past_the_check_and_reads_relay_as_they_cam
             let code = v["MessageModelList"][0]["messageCode"].as_str().unwrap().to_owned();
             assert!(code == "RMS_PREFLIGHT_BAD_REQUEST" || code == "RMS_PREFLIGHT_NO_SHOP", "{v}");
         }
+        // Each refusal is one JSON log line with one `message` key (the reason has its own).
+        let log = proxy.log_with("refused: the request cannot be checked");
+        let refusals: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("refused: the request cannot be checked"))
+            .collect();
+        assert!(!refusals.is_empty(), "{log}");
+        for line in refusals {
+            assert_eq!(line.matches("\"message\":").count(), 1, "{line}");
+            assert!(line.contains("\"reason\":"), "{line}");
+        }
         // A body that names an order twice (by case) or an OMS header that names one order
         // twice is refused: the proxy must check what RMS will act on.
         let decoy = json!({"OrderShippingModelList": [{"OrderNumber": number(3), "orderNumber": number(0)}]});
