@@ -119,7 +119,7 @@ impl ResultWriter for TextWriter<'_> {
                     t.severity.name(),
                     t.when.trim()
                 )?;
-                for (path, value) in &t.values {
+                for (path, value) in e.values_of(t) {
                     writeln!(out, "        {path} = {}", value.to_json())?;
                 }
             }

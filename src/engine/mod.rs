@@ -139,8 +139,9 @@ pub struct RuleTrace<'e> {
     pub severity: Severity,
     pub when: &'e str,
     pub fired: bool,
-    /// The field values the guard read, in reading order (each path once).
-    pub values: Vec<(TracePath, TraceValue)>,
+    /// Where the field values the guard read (in reading order, each path once) are in
+    /// [`Explanation::values`]; [`Explanation::values_of`] gives them.
+    pub values: std::ops::Range<usize>,
 }
 
 /// Where a value an explanation shows was read: a field of the vocabulary (its path, no
@@ -213,6 +214,15 @@ impl TraceValue {
 pub struct Explanation<'e> {
     pub verdict: Verdict<'e>,
     pub rules: Vec<RuleTrace<'e>>,
+    /// Every rule's reads, one rule after the other (one allocation for them all).
+    pub values: Vec<(TracePath, TraceValue)>,
+}
+
+impl Explanation<'_> {
+    /// The field values `rule` (one of [`Explanation::rules`]) read, in reading order.
+    pub fn values_of(&self, rule: &RuleTrace<'_>) -> &[(TracePath, TraceValue)] {
+        self.values.get(rule.values.clone()).unwrap_or(&[])
+    }
 }
 
 /// A request the engine cannot answer as it stands.
@@ -361,11 +371,10 @@ impl Engine {
         let mut findings = Vec::new();
         let applicable = &self.by_action[request.action as usize];
         let mut rules = Vec::with_capacity(applicable.len());
-        // One buffer records every rule's reads in turn; each rule keeps an exact copy
-        // (one allocation a rule that read anything, none that grows).
+        // One buffer records every rule's reads in turn; each rule knows its stretch.
         let mut recorder = Recorder::default();
         for &i in applicable {
-            recorder.values.clear();
+            recorder.start = recorder.values.len();
             let fired = self.rules.guards[i].when.eval_traced(&env, &mut recorder);
             let rule = self.rule(i);
             if fired {
@@ -377,12 +386,13 @@ impl Engine {
                 severity: rule.severity,
                 when: &rule.when,
                 fired,
-                values: recorder.values.drain(..).collect(),
+                values: recorder.start..recorder.values.len(),
             });
         }
         Explanation {
             verdict: Engine::verdict(findings),
             rules,
+            values: recorder.values,
         }
     }
 
@@ -430,6 +440,16 @@ impl Trace for Hits<'_> {
 #[derive(Default)]
 struct Recorder {
     values: Vec<(TracePath, TraceValue)>,
+    /// Where the rule being traced began.
+    start: usize,
+}
+
+impl Recorder {
+    fn has(&self, path: &str) -> bool {
+        self.values[self.start..]
+            .iter()
+            .any(|(p, _)| p.as_str() == path)
+    }
 }
 
 impl Trace for Recorder {
@@ -440,14 +460,14 @@ impl Trace for Recorder {
             Some(p) => p.to_owned(),
             None => path.to_string(),
         };
-        if !self.values.iter().any(|(p, _)| p.as_str() == path) {
+        if !self.has(&path) {
             self.values
                 .push((TracePath::Other(path), TraceValue::of(value)));
         }
     }
 
     fn record_field(&mut self, path: &'static str, value: Value<'_>) {
-        if !self.values.iter().any(|(p, _)| p.as_str() == path) {
+        if !self.has(path) {
             self.values
                 .push((TracePath::Field(path), TraceValue::of(value)));
         }

@@ -119,15 +119,15 @@ fn finding_out<'a>(f: &'a Finding<'a>, lang: Lang) -> FindingOut<'a> {
     }
 }
 
-fn trace_out<'a>(t: &'a RuleTrace<'a>) -> TraceOut<'a> {
+fn trace_out<'a>(e: &'a Explanation<'a>, t: &'a RuleTrace<'a>) -> TraceOut<'a> {
     TraceOut {
         rule: t.rule,
         source: t.source,
         severity: t.severity.name(),
         fired: t.fired,
         when: t.when,
-        values: t
-            .values
+        values: e
+            .values_of(t)
             .iter()
             .map(|(path, value)| (path.to_string(), value.to_json()))
             .collect(),
@@ -429,7 +429,7 @@ impl ResultWriter for JsonWriter<'_> {
         self.buf.push(b']');
         if let Some(e) = explanation {
             self.buf.extend_from_slice(b",\"explain\":");
-            let rules: Vec<TraceOut<'_>> = e.rules.iter().map(trace_out).collect();
+            let rules: Vec<TraceOut<'_>> = e.rules.iter().map(|t| trace_out(e, t)).collect();
             serde_json::to_writer(&mut self.buf, &rules).map_err(io::Error::other)?;
         }
         self.buf.push(b'}');
