@@ -127,6 +127,9 @@ struct Shared {
     max_body: usize,
     /// How long `/v1/check` waits for the next piece of a body.
     body_idle: std::time::Duration,
+    /// The request timeout of the server's stack: an answer dropped unfinished after it
+    /// was cut by it (408).
+    request_timeout: std::time::Duration,
     /// Streamed checks running at once.
     streams: Arc<tokio::sync::Semaphore>,
     openapi: String,
@@ -159,6 +162,7 @@ impl Service {
                 source,
                 max_body: limits.max_body.min(max_input),
                 body_idle: limits.request_timeout,
+                request_timeout: limits.request_timeout,
                 streams: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
                 openapi: serde_json::to_string_pretty(&openapi()).unwrap_or_default() + "\n",
             }),
@@ -305,18 +309,39 @@ where
             shared: self.shared.clone(),
             route,
             start: Instant::now(),
+            done: false,
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A request's answer on its way, counted when it is ready.
+    /// A request's answer on its way, counted when it is ready — or, when it is dropped
+    /// unfinished, as the 408 the request timeout answered in its place (the timeout layer
+    /// sits outside this one), or as 499 (nginx's "client closed request") when the
+    /// client left or the server stopped before.
     struct Counted<F> {
         #[pin]
         inner: F,
         shared: Arc<Shared>,
         route: Option<MatchedPath>,
         start: Instant,
+        done: bool,
+    }
+
+    impl<F> PinnedDrop for Counted<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.done {
+                return;
+            }
+            let took = this.start.elapsed();
+            let status = if took >= this.shared.request_timeout { 408 } else { 499 };
+            this.shared.metrics.request(
+                this.route.as_ref().map_or("other", MatchedPath::as_str),
+                status,
+                took,
+            );
+        }
     }
 }
 
@@ -332,6 +357,7 @@ where
     ) -> std::task::Poll<Self::Output> {
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
+        *this.done = true;
         if let Ok(response) = &result {
             this.shared.metrics.request(
                 this.route.as_ref().map_or("other", MatchedPath::as_str),

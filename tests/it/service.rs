@@ -938,3 +938,41 @@ async fn raw_exchange(addr: SocketAddr, head: &str) -> String {
     let _ = s.read_to_end(&mut answer).await;
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// An answer the request timeout cut (408, given by a layer outside the counting one) is
+/// counted under its route all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_timeout_cut_is_counted_as_408() {
+    let limits = Limits {
+        request_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let service = Service::new(RulesSource::Embedded, &limits).expect("the embedded rules load");
+    let server = service
+        .start("127.0.0.1:0".parse().unwrap(), limits)
+        .await
+        .expect("a free port on loopback");
+    let addr = server.addr();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = half_sent(addr, br#"{"action":"confirm","order":{}}"#, 10);
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let metrics = client()
+        .get(format!("{}/metrics", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"rms_preflight_http_requests_total{route="/v1/check",status="408"} 1"#),
+        "{metrics}"
+    );
+    server.shutdown().await;
+}
