@@ -141,7 +141,9 @@ impl SentinelGroup {
             for (path, v) in &order.other_negatives {
                 if *v == value {
                     any = true;
-                    if !hit(format_args!("order.{path}"), value) {
+                    // A key that is not a plain name is already bracketed: `order["a.b"]`.
+                    let dot = if path.starts_with('[') { "" } else { "." };
+                    if !hit(format_args!("order{dot}{path}"), value) {
                         return true;
                     }
                 }

@@ -509,18 +509,18 @@ async fn handle(
         Err(e) => {
             proxy.metrics.call("other");
             if proxy.config.dry_run {
-                tracing::warn!(path = ?shown(uri.path()), error = %e, "dry run: relayed a path that names no RMS function");
+                tracing::warn!(path = %shown(uri.path()).escape_debug(), error = %e, "dry run: relayed a path that names no RMS function");
                 return relay(&proxy, None, &method, &path_and_query, &headers, body).await;
             }
             proxy.metrics.refused();
-            tracing::warn!(path = ?shown(uri.path()), error = %e, "refused: not an RMS function");
+            tracing::warn!(path = %shown(uri.path()).escape_debug(), error = %e, "refused: not an RMS function");
             return json(404, &answer::refusal("UNKNOWN_FUNCTION", &e.to_string()));
         }
     };
     if function.prefix != proxy.config.base_path && !proxy.config.dry_run {
         proxy.metrics.call("other");
         proxy.metrics.refused();
-        tracing::warn!(path = ?shown(uri.path()), "refused: not under the RMS base path");
+        tracing::warn!(path = %shown(uri.path()).escape_debug(), "refused: not under the RMS base path");
         return json(
             404,
             &answer::refusal(
@@ -1104,7 +1104,7 @@ async fn confirm(
                 for f in denying(&report.findings) {
                     proxy.metrics.denied(&f.rule);
                 }
-                tracing::info!(order = ?n, rule = %report.findings.first().map_or("", |f| &f.rule), "denied");
+                tracing::info!(order = %n.escape_debug(), rule = %report.findings.first().map_or("", |f| &f.rule), "denied");
                 Entry::Own(answer::denial(n, report))
             }
             Outcome::Done(d) => {
@@ -1209,7 +1209,7 @@ async fn dry_run_confirm(
     for (i, n) in numbers.iter().enumerate() {
         let c = canonical_order_number(n);
         let Some(Ok(order)) = snaps.get(&c) else {
-            tracing::info!(order = ?n, "dry run: could not be checked (not read)");
+            tracing::info!(order = %n.escape_debug(), "dry run: could not be checked (not read)");
             continue;
         };
         let first = *seen.entry(c.clone()).or_insert(i);
@@ -1234,7 +1234,7 @@ async fn dry_run_confirm(
         let verdict = proxy.config.engine.check(&request);
         for f in denying(&verdict.findings) {
             proxy.metrics.denied(&f.rule);
-            tracing::info!(order = ?n, rule = %f.rule, source = %f.source, "dry run: would deny");
+            tracing::info!(order = %n.escape_debug(), rule = %f.rule, source = %f.source, "dry run: would deny");
         }
     }
 }
@@ -1389,7 +1389,7 @@ async fn dry_run_guarded(
     for (t, r) in tracked.iter().zip(guard.check_bulk(action, &tracked)) {
         for f in denying(&r.findings) {
             proxy.metrics.denied(&f.rule);
-            tracing::info!(order = ?t.order_number(), rule = %f.rule, "dry run: would deny");
+            tracing::info!(order = %t.order_number().escape_debug(), rule = %f.rule, "dry run: would deny");
         }
     }
     numbers

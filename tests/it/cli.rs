@@ -487,3 +487,16 @@ fn jsonl_lines_are_the_json_documents_results_and_summary() {
         );
     }
 }
+
+/// A -9999 under a key that is not a plain name is named with the key in brackets, as
+/// README documents (`order["a.b"]`), not `order.["a.b"]` — in the finding and in
+/// `--explain` alike.
+#[test]
+fn a_sentinel_under_a_quoted_key_is_named_with_brackets() {
+    let doc =
+        br#"{"action":"confirm","order":{"orderNumber":"X","orderProgress":100,"a.b":-9999}}"#;
+    let out = run(&["check", "--format", "json", "--explain", "-"], Some(doc));
+    let text = stdout(&out);
+    assert!(text.contains(r#""order[\"a.b\"]":-9999"#), "{text}");
+    assert!(!text.contains(r#"order.["#), "{text}");
+}

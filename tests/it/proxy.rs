@@ -361,6 +361,11 @@ fn eight_clients_one_confirmation_each_through_the_proxy() {
             }
         }
 
+        // A denial's log line names the order as it is (escaped, not quoted again).
+        let unset = number((0..500).find(|&i| kind(i) == Kind::Unset).unwrap());
+        let log = proxy.log_with(&format!("\"order\":\"{unset}\""));
+        assert!(log.contains(&format!("\"order\":\"{unset}\"")), "{log}");
+
         // Metrics and health.
         let client = reqwest::Client::new();
         let health = client
