@@ -376,6 +376,25 @@ pub trait Ledger: Send + Sync {
         cutoff_ms: i64,
     ) -> LedgerFuture<'a, Vec<Row>>;
 
+    /// Tells the ledger how long a call sent after this handle's claims may be acted on by
+    /// RMS (the sender's upstream timeout), for [`Ledger::longest_call_timeout`]. By
+    /// default nothing is kept.
+    fn set_call_timeout(&self, timeout: Duration) {
+        let _ = timeout;
+    }
+
+    /// The longest call timeout recorded by the claims in `scope` still `sending` and last
+    /// touched at or before `cutoff_ms` (`None`: no such row, or the backend keeps none):
+    /// how long after a start a claim an earlier process left may still be at RMS.
+    fn longest_call_timeout<'a>(
+        &'a self,
+        scope: &'a Scope,
+        cutoff_ms: i64,
+    ) -> LedgerFuture<'a, Option<Duration>> {
+        let _ = (scope, cutoff_ms);
+        Box::pin(async { Ok(None) })
+    }
+
     /// Settles `unknown` rows from a read-back; answers, per entry, whether the row moved
     /// (`false`: it was not `unknown` any more).
     fn resolve<'a>(&'a self, resolutions: &'a [(Key, Resolution)]) -> LedgerFuture<'a, Vec<bool>>;
@@ -410,6 +429,18 @@ impl<L: Ledger + ?Sized> Ledger for Arc<L> {
         cutoff_ms: i64,
     ) -> LedgerFuture<'a, Vec<Row>> {
         (**self).abandon_untouched_since(scope, cutoff_ms)
+    }
+
+    fn set_call_timeout(&self, timeout: Duration) {
+        (**self).set_call_timeout(timeout)
+    }
+
+    fn longest_call_timeout<'a>(
+        &'a self,
+        scope: &'a Scope,
+        cutoff_ms: i64,
+    ) -> LedgerFuture<'a, Option<Duration>> {
+        (**self).longest_call_timeout(scope, cutoff_ms)
     }
 
     fn resolve<'a>(&'a self, resolutions: &'a [(Key, Resolution)]) -> LedgerFuture<'a, Vec<bool>> {

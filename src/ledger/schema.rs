@@ -18,11 +18,18 @@ pub(super) struct Migration {
     pub sql: &'static str,
 }
 
-pub(super) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "ledger",
-    sql: include_str!("../../migrations/sqlite/0001_ledger.sql"),
-}];
+pub(super) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ledger",
+        sql: include_str!("../../migrations/sqlite/0001_ledger.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "call timeout",
+        sql: include_str!("../../migrations/sqlite/0002_call_timeout.sql"),
+    },
+];
 
 pub(super) const POSTGRES: &[Migration] = &[Migration {
     version: 1,

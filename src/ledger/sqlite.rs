@@ -17,9 +17,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
 
 use super::{
-    answer_in_input_order, lock_order, marked_state, new_token, now_ms, resolved_state, schema,
-    Claim, Key, Ledger, LedgerError, LedgerFuture, Mark, Query, Resolution, Row, Scope, State,
-    Ticket,
+    answer_in_input_order, lock_order, marked_state, millis, new_token, now_ms, resolved_state,
+    schema, Claim, Key, Ledger, LedgerError, LedgerFuture, Mark, Query, Resolution, Row, Scope,
+    State, Ticket,
 };
 use crate::model::Action;
 
@@ -36,15 +36,22 @@ const COLUMNS: &str =
 /// from the count of rows the statement wrote when it wrote them all (the common case),
 /// and read back by token ([`CLAIMED`]) otherwise.
 ///
-/// Binds: `$1` now, `$2` the order numbers, `$3` shop, `$4` action, `$5` token.
+/// Binds: `$1` now, `$2` the order numbers, `$3` shop, `$4` action, `$5` token, `$6` the
+/// sender's call timeout in milliseconds ([`Ledger::set_call_timeout`]).
 const CLAIM: &str = "INSERT INTO rms_preflight_ledger (shop, order_number, action, state, \
-    error, attempts, token, claimed_at_ms, updated_at_ms) \
-    SELECT $3, value, $4, 'sending', NULL, 1, $5, $1, $1 FROM json_each($2) WHERE true \
+    error, attempts, token, claimed_at_ms, updated_at_ms, call_timeout_ms) \
+    SELECT $3, value, $4, 'sending', NULL, 1, $5, $1, $1, $6 FROM json_each($2) WHERE true \
     ON CONFLICT (shop, order_number, action) DO UPDATE SET \
         state = 'sending', error = NULL, attempts = rms_preflight_ledger.attempts + 1, \
         token = excluded.token, claimed_at_ms = excluded.claimed_at_ms, \
-        updated_at_ms = excluded.updated_at_ms \
+        updated_at_ms = excluded.updated_at_ms, call_timeout_ms = excluded.call_timeout_ms \
     WHERE rms_preflight_ledger.state = 'failed'";
+
+/// The longest call timeout of the `sending` rows last touched at or before `$1` (shop `$2`
+/// and action `$3` when not null).
+const LONGEST_CALL_TIMEOUT: &str = "SELECT max(call_timeout_ms) FROM rms_preflight_ledger \
+    WHERE state = 'sending' AND updated_at_ms <= $1 \
+      AND ($2 IS NULL OR shop = $2) AND ($3 IS NULL OR action = $3)";
 
 /// The rows of a claim's keys (`$1` the order numbers, `$2` shop, `$3` action) as one JSON
 /// array in one row. sqlx
@@ -148,7 +155,13 @@ pub struct SqliteLedger {
     pool: SqlitePool,
     /// Copies the WAL back into the database file in the background (file ledgers only).
     checkpoints: Option<Arc<Checkpoints>>,
+    /// What this handle's claims record as their sender's call timeout, in milliseconds
+    /// ([`Ledger::set_call_timeout`]; 30 s, the proxy's default, until told).
+    call_timeout_ms: Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// The call timeout a claim records when its sender said none.
+const DEFAULT_CALL_TIMEOUT_MS: i64 = 30_000;
 
 /// How often the background checkpoint runs.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
@@ -278,7 +291,11 @@ impl SqliteLedger {
             .map_err(open_error)?;
         schema::apply_sqlite(&pool).await?;
         let checkpoints = (!memory).then(|| Arc::new(Checkpoints::start(options)));
-        Ok(SqliteLedger { pool, checkpoints })
+        Ok(SqliteLedger {
+            pool,
+            checkpoints,
+            call_timeout_ms: Arc::new(std::sync::atomic::AtomicI64::new(DEFAULT_CALL_TIMEOUT_MS)),
+        })
     }
 
     /// Closes the pool (waits for queries in progress) and stops the background
@@ -352,6 +369,7 @@ async fn claim_group(
     group: &[&Key],
     now: i64,
     token: i64,
+    call_timeout_ms: i64,
     rows_needed: bool,
 ) -> Result<Vec<(Claim, Option<Row>)>, LedgerError> {
     let q = LedgerError::query;
@@ -367,6 +385,7 @@ async fn claim_group(
             .bind(first.shop.as_str())
             .bind(first.action.name())
             .bind(token)
+            .bind(call_timeout_ms)
     };
     let done = bind(CLAIM).execute(&mut *conn).await.map_err(q("claim"))?;
     if done.rows_affected() == group.len() as u64 && !rows_needed {
@@ -594,6 +613,9 @@ impl Ledger for SqliteLedger {
             let groups = by_shop_and_action(&distinct);
             let token = new_token();
             let now = now_ms();
+            let call_timeout_ms = self
+                .call_timeout_ms
+                .load(std::sync::atomic::Ordering::Relaxed);
             let mut answers: Vec<Option<(Claim, Option<Row>)>> = vec![None; distinct.len()];
             // One statement is atomic by itself; more share one transaction, so the batch
             // is all or nothing.
@@ -605,7 +627,8 @@ impl Ledger for SqliteLedger {
             if let [group] = groups.as_slice() {
                 let keys: Vec<&Key> = group.iter().map(|&i| distinct[i]).collect();
                 let mut conn = self.pool.acquire().await.map_err(q("claim"))?;
-                let got = claim_group(&mut conn, &keys, now, token, repeated).await?;
+                let got =
+                    claim_group(&mut conn, &keys, now, token, call_timeout_ms, repeated).await?;
                 place_answers(group, got);
             } else {
                 let mut tx = self
@@ -615,7 +638,8 @@ impl Ledger for SqliteLedger {
                     .map_err(q("begin a claim"))?;
                 for group in &groups {
                     let keys: Vec<&Key> = group.iter().map(|&i| distinct[i]).collect();
-                    let got = claim_group(&mut tx, &keys, now, token, repeated).await?;
+                    let got =
+                        claim_group(&mut tx, &keys, now, token, call_timeout_ms, repeated).await?;
                     place_answers(group, got);
                 }
                 tx.commit().await.map_err(q("commit a claim"))?;
@@ -691,6 +715,28 @@ impl Ledger for SqliteLedger {
             let mut rows = rows.iter().map(read_row).collect::<Result<Vec<_>, _>>()?;
             rows.sort_by(|a, b| a.key.cmp(&b.key));
             Ok(rows)
+        })
+    }
+
+    fn set_call_timeout(&self, timeout: Duration) {
+        self.call_timeout_ms
+            .store(millis(timeout), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn longest_call_timeout<'a>(
+        &'a self,
+        scope: &'a Scope,
+        cutoff_ms: i64,
+    ) -> LedgerFuture<'a, Option<Duration>> {
+        Box::pin(async move {
+            let longest: Option<i64> = sqlx::query_scalar(LONGEST_CALL_TIMEOUT)
+                .bind(cutoff_ms)
+                .bind(scope.shop.as_deref())
+                .bind(scope.action.map(Action::name))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(LedgerError::query("read the claims' call timeouts"))?;
+            Ok(longest.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
         })
     }
 

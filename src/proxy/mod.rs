@@ -177,6 +177,8 @@ const ANONYMOUS: &str = "anonymous";
 
 impl Proxy {
     pub fn new(config: Config) -> Arc<Proxy> {
+        // Every claim of this proxy records how long RMS may still act on its call.
+        config.ledger.set_call_timeout(config.upstream.timeout());
         Arc::new(Proxy {
             cache: SnapshotCache::new(config.snapshot_window, config.snapshot_capacity),
             limiters: Mutex::new(HashMap::new()),
@@ -226,7 +228,15 @@ impl Proxy {
         // (a millisecond earlier: a claim in the start's own millisecond is left alone).
         let started_ms = crate::ledger::now_ms().saturating_sub(1);
         let started = tokio::time::Instant::now();
-        let ended_at_rms = self.config.request_timeout + self.config.upstream.timeout();
+        // The longest a sender of a claim left here waits for RMS: its own record, or ours.
+        let longest_call = self
+            .config
+            .ledger
+            .longest_call_timeout(&scope, started_ms)
+            .await?
+            .unwrap_or_default()
+            .max(self.config.upstream.timeout());
+        let ended_at_rms = self.config.request_timeout + longest_call;
         let (stale, left_behind) = if alone {
             let at_once = self.config.stale_after.max(ended_at_rms);
             let left_behind = (self.config.stale_after < at_once).then_some(LeftBehind {
@@ -245,7 +255,9 @@ impl Proxy {
     }
 
     /// Abandons what [`Proxy::start_up`] left: once the upstream timeout has passed since
-    /// the start, no call of a process that stopped before it can still be at RMS, so each
+    /// the start (or the longer one a claim left behind recorded for its sender,
+    /// [`Ledger::longest_call_timeout`]), no call of a process that stopped before it can
+    /// still be at RMS, so each
     /// claim made before the start and idle for the stale time becomes `unknown` (younger
     /// ones wait for the live stale time). Answers how many rows moved; every shop's next
     /// confirmation reads them back. Claims of this process are newer than the start and
@@ -260,6 +272,24 @@ impl Proxy {
             shop: None,
             action: Some(Action::Confirm),
         };
+        // A stopped proxy may have waited longer for RMS than this one does: each claim
+        // recorded its sender's timeout, and the longest of those left behind is waited
+        // out too.
+        let own = self.config.upstream.timeout();
+        if let Some(longest) = self
+            .config
+            .ledger
+            .longest_call_timeout(&scope, left.claimed_by_ms)
+            .await?
+        {
+            if longest > own {
+                tracing::info!(
+                    after_secs = longest.as_secs_f64(),
+                    "a claim left `sending` was made by a proxy with a longer upstream timeout: waiting it out"
+                );
+                tokio::time::sleep_until(left.due - own + longest).await;
+            }
+        }
         let idle = crate::ledger::now_ms()
             .saturating_sub(i64::try_from(self.config.stale_after.as_millis()).unwrap_or(i64::MAX));
         let rows = self

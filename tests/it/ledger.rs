@@ -926,3 +926,50 @@ proptest! {
         })?;
     }
 }
+
+/// A SQLite claim records its sender's call timeout, and the longest of the claims still
+/// `sending` is read back (what a proxy starting alone waits out); settled rows, later
+/// claims and other scopes do not count.
+#[tokio::test]
+async fn sqlite_claims_record_their_senders_call_timeout() {
+    let dir = Scratch::new("ledger-call-timeout");
+    let l = SqliteLedger::open(&dir.ledger_url()).await.unwrap();
+    let scope = Scope::of(SHOP, Action::Confirm);
+    let now = || {
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap()
+    };
+    assert_eq!(l.longest_call_timeout(&scope, now()).await.unwrap(), None);
+    l.set_call_timeout(Duration::from_secs(45));
+    l.claim(&[key(SHOP, 1)]).await.unwrap();
+    l.set_call_timeout(Duration::from_secs(3));
+    let Claim::Won(t2) = l.claim(&[key(SHOP, 2)]).await.unwrap().remove(0) else {
+        panic!("not won")
+    };
+    let cut = now();
+    assert_eq!(
+        l.longest_call_timeout(&scope, cut).await.unwrap(),
+        Some(Duration::from_secs(45))
+    );
+    assert_eq!(
+        l.longest_call_timeout(&Scope::of("another shop", Action::Confirm), cut)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        l.longest_call_timeout(&scope, cut - 60_000).await.unwrap(),
+        None,
+        "claims made after the cut"
+    );
+    // Only rows still `sending` count.
+    l.abandon(&scope, Duration::ZERO).await.unwrap();
+    assert_eq!(l.longest_call_timeout(&scope, now()).await.unwrap(), None);
+    let _ = t2;
+    l.close().await;
+}

@@ -489,10 +489,18 @@ fn a_proxy_killed_mid_call_and_restarted_sends_nothing_twice() {
             remaining: Some(2),
             until: None,
         });
+        // (Its claims record its upstream timeout: the successor waits that out.)
         let mut first = ProxyProcess::start(
             &server.url(),
             &scratch.ledger_url(),
-            &["--rate", "0", "--stale-after", "0s"],
+            &[
+                "--rate",
+                "0",
+                "--stale-after",
+                "0s",
+                "--upstream-timeout",
+                "5s",
+            ],
         );
         let base = first.url.clone();
         let clients = tokio::spawn(async move {
@@ -1071,8 +1079,11 @@ fn a_call_still_at_rms_when_its_proxy_died_is_not_sent_again() {
         )
         .await
         .unwrap();
-        let mut first =
-            ProxyProcess::start(&upstream.url(), &scratch.ledger_url(), &["--rate", "0"]);
+        let mut first = ProxyProcess::start(
+            &upstream.url(),
+            &scratch.ledger_url(),
+            &["--rate", "0", "--upstream-timeout", "4s"],
+        );
         let order = good_of_eight()[0].clone();
         let base = first.url.clone();
         let asked = vec![order.clone()];
@@ -1132,6 +1143,97 @@ fn a_call_still_at_rms_when_its_proxy_died_is_not_sent_again() {
         assert_eq!(sim.accepted_confirms(&order), 1);
         let (_, row, _) = ledger_cli(&["show", "--ledger", &scratch.ledger_url(), &order]);
         assert!(row.contains("confirmed"), "{row}");
+    });
+}
+
+/// The same with a successor whose upstream timeout is shorter than the dead proxy's
+/// (QA's case): the claim recorded its sender's timeout, and the successor waits that
+/// out, not its own, before the order is read back.
+#[test]
+fn a_successor_with_a_shorter_upstream_timeout_waits_out_the_dead_proxys() {
+    let scratch = Scratch::new("proxy-late-rms-shorter");
+    let rt = rt();
+    rt.block_on(async {
+        let (sim, _) = sim_rms(8, SimConfig::default()).await;
+        let upstream = Server::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(LateConfirms {
+                sim: sim.clone(),
+                hold: Duration::from_secs(3),
+            }),
+        )
+        .await
+        .unwrap();
+        let mut first = ProxyProcess::start(
+            &upstream.url(),
+            &scratch.ledger_url(),
+            &["--rate", "0", "--upstream-timeout", "6s"],
+        );
+        let order = good_of_eight()[0].clone();
+        let base = first.url.clone();
+        let asked = vec![order.clone()];
+        let hung = tokio::spawn(async move {
+            confirm_request(&reqwest::Client::new(), &base, &asked)
+                .send()
+                .await
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ledger_cli(&[
+            "list",
+            "--ledger",
+            &scratch.ledger_url(),
+            "--state",
+            "sending",
+        ])
+        .1
+        .is_empty()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the confirmation was never claimed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await; // on its way to RMS
+        first.kill();
+        let _ = hung.await;
+
+        let second = ProxyProcess::start(
+            &upstream.url(),
+            &scratch.ledger_url(),
+            &[
+                "--rate",
+                "0",
+                "--stale-after",
+                "0s",
+                "--upstream-timeout",
+                "1s",
+            ],
+        );
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        let asked = [order.clone()];
+        // Past the successor's own timeout, within the dead proxy's and before RMS acted.
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+        assert!(
+            started.elapsed() < Duration::from_millis(2600),
+            "too slow to tell"
+        );
+        let (status, body) = confirm(&client, &second.url, &asked).await;
+        let codes = check_answer(&asked, status, &body);
+        assert_eq!(codes[0].1, "RMS_PREFLIGHT_S1", "still in flight: {body}");
+
+        let log = second.log_with("are now `unknown`");
+        assert!(log.contains("are now `unknown`"), "{log}");
+        assert!(log.contains("longer upstream timeout"), "{log}");
+        let (status, body) = confirm(&client, &second.url, &asked).await;
+        let codes = check_answer(&asked, status, &body);
+        assert_eq!(
+            codes[0].1, "RMS_PREFLIGHT_S1",
+            "confirmed by the first call: {body}"
+        );
+        assert_eq!(confirms_received(&sim).get(&order).copied(), Some(1));
+        assert_eq!(sim.accepted_confirms(&order), 1);
     });
 }
 
