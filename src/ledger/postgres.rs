@@ -184,6 +184,28 @@ fn by_key<'k>(keys: impl Iterator<Item = &'k Key>) -> Vec<usize> {
     order
 }
 
+impl PostgresLedger {
+    /// Runs an abandon statement ([`ABANDON`]: `$1` an idle time; [`ABANDON_SINCE`]: `$1` a
+    /// cut) over `scope`, answering the rows it moved in key order.
+    async fn abandon_by(
+        &self,
+        sql: &'static str,
+        first: i64,
+        scope: &Scope,
+    ) -> Result<Vec<Row>, LedgerError> {
+        let rows = sqlx::query(sql)
+            .bind(first)
+            .bind(scope.shop.as_deref())
+            .bind(scope.action.map(Action::name))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(LedgerError::query("abandon"))?;
+        let mut rows = rows.iter().map(read_row).collect::<Result<Vec<_>, _>>()?;
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(rows)
+    }
+}
+
 impl Ledger for PostgresLedger {
     fn claim<'a>(&'a self, keys: &'a [Key]) -> LedgerFuture<'a, Vec<Claim>> {
         Box::pin(async move {
@@ -267,18 +289,7 @@ impl Ledger for PostgresLedger {
     }
 
     fn abandon<'a>(&'a self, scope: &'a Scope, idle_for: Duration) -> LedgerFuture<'a, Vec<Row>> {
-        Box::pin(async move {
-            let rows = sqlx::query(ABANDON)
-                .bind(millis(idle_for))
-                .bind(scope.shop.as_deref())
-                .bind(scope.action.map(Action::name))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(LedgerError::query("abandon"))?;
-            let mut rows = rows.iter().map(read_row).collect::<Result<Vec<_>, _>>()?;
-            rows.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(rows)
-        })
+        Box::pin(self.abandon_by(ABANDON, millis(idle_for), scope))
     }
 
     /// `cutoff_ms` is on the database server's clock, which stamps the rows.
@@ -287,18 +298,7 @@ impl Ledger for PostgresLedger {
         scope: &'a Scope,
         cutoff_ms: i64,
     ) -> LedgerFuture<'a, Vec<Row>> {
-        Box::pin(async move {
-            let rows = sqlx::query(ABANDON_SINCE)
-                .bind(cutoff_ms)
-                .bind(scope.shop.as_deref())
-                .bind(scope.action.map(Action::name))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(LedgerError::query("abandon"))?;
-            let mut rows = rows.iter().map(read_row).collect::<Result<Vec<_>, _>>()?;
-            rows.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(rows)
-        })
+        Box::pin(self.abandon_by(ABANDON_SINCE, cutoff_ms, scope))
     }
 
     fn resolve<'a>(&'a self, resolutions: &'a [(Key, Resolution)]) -> LedgerFuture<'a, Vec<bool>> {

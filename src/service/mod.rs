@@ -418,13 +418,7 @@ fn answer_with(
 /// The limit layers' own refusals, in the service's error shape (no rules version: the
 /// layers answer before any rule set is looked at).
 fn layer_refusal(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::to_vec(&openapi::ErrorAnswer {
-        error: openapi::ErrorMessage {
-            message: message.to_owned(),
-        },
-    })
-    .unwrap_or_default();
-    let mut response = Response::new(axum::body::Body::from(body));
+    let mut response = Response::new(axum::body::Body::from(error_body(message)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
@@ -434,13 +428,17 @@ fn layer_refusal(status: StatusCode, message: &str) -> Response {
 }
 
 fn error_answer(status: StatusCode, version: &str, message: &str) -> Response {
-    let body = serde_json::to_vec(&openapi::ErrorAnswer {
+    json_answer(status, version, error_body(message))
+}
+
+/// `{"error": {"message": …}}`.
+fn error_body(message: &str) -> Vec<u8> {
+    serde_json::to_vec(&openapi::ErrorAnswer {
         error: openapi::ErrorMessage {
             message: message.to_owned(),
         },
     })
-    .unwrap_or_default();
-    json_answer(status, version, body)
+    .unwrap_or_default()
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {

@@ -59,6 +59,17 @@ pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     out
 }
 
+/// Writes `text` (a whole request, or only its head) on a fresh connection to `addr`
+/// and reads the whole answer, until the server closes.
+pub async fn exchange(addr: std::net::SocketAddr, text: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(text.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

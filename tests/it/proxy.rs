@@ -27,7 +27,7 @@ use rms_preflight::sim::{FaultKind, FaultRule, SimClock, SimConfig, SimHandler, 
 
 use super::rms_client::engine;
 use super::root;
-use super::{postgres_url, Scratch};
+use super::{exchange, postgres_url, Scratch};
 
 const SECRET: &str = "SP375055_proxy-test-secret";
 const LICENCE: &str = "SL375055_proxy-test-licence";
@@ -1059,6 +1059,93 @@ impl Handler for LateConfirms {
     }
 }
 
+/// A proxy with `first_timeout` as its upstream timeout, in front of an RMS that acts on a
+/// confirmation 3 s after it arrived, SIGKILLed while RMS holds its confirmation of one
+/// good order: the simulated RMS, the upstream server (keep it alive) and the order.
+async fn proxy_killed_while_rms_holds_a_call(
+    scratch: &Scratch,
+    first_timeout: &str,
+) -> (Arc<SimRms>, Server, String) {
+    let (sim, _) = sim_rms(8, SimConfig::default()).await;
+    let upstream = Server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(LateConfirms {
+            sim: sim.clone(),
+            hold: Duration::from_secs(3),
+        }),
+    )
+    .await
+    .unwrap();
+    let mut first = ProxyProcess::start(
+        &upstream.url(),
+        &scratch.ledger_url(),
+        &["--rate", "0", "--upstream-timeout", first_timeout],
+    );
+    let order = good_of_eight()[0].clone();
+    let base = first.url.clone();
+    let asked = vec![order.clone()];
+    let hung = tokio::spawn(async move {
+        confirm_request(&reqwest::Client::new(), &base, &asked)
+            .send()
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ledger_cli(&[
+        "list",
+        "--ledger",
+        &scratch.ledger_url(),
+        "--state",
+        "sending",
+    ])
+    .1
+    .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the confirmation was never claimed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await; // on its way to RMS
+    first.kill();
+    let _ = hung.await;
+    (sim, upstream, order)
+}
+
+/// A successor of [`proxy_killed_while_rms_holds_a_call`] on the same ledger, started at
+/// once with `--stale-after 0s` and `timeout` as its upstream timeout.
+fn successor(scratch: &Scratch, upstream: &Server, timeout: &str) -> ProxyProcess {
+    ProxyProcess::start(
+        &upstream.url(),
+        &scratch.ledger_url(),
+        &[
+            "--rate",
+            "0",
+            "--stale-after",
+            "0s",
+            "--upstream-timeout",
+            timeout,
+        ],
+    )
+}
+
+/// Once the successor has settled what was left: a resend of `order` is refused for good
+/// (read back, found confirmed), and RMS took it exactly once. Returns the log.
+async fn settled_once(sim: &SimRms, second: &ProxyProcess, order: &str) -> String {
+    let log = second.log_with("are now `unknown`");
+    assert!(log.contains("are now `unknown`"), "{log}");
+    let asked = [order.to_owned()];
+    let (status, body) = confirm(&reqwest::Client::new(), &second.url, &asked).await;
+    let codes = check_answer(&asked, status, &body);
+    assert_eq!(
+        codes[0].1, "RMS_PREFLIGHT_S1",
+        "confirmed by the first call: {body}"
+    );
+    assert_eq!(confirms_received(sim).get(order).copied(), Some(1));
+    assert_eq!(sim.accepted_confirms(order), 1);
+    log
+}
+
 /// A confirmation still at RMS when its proxy was killed is not sent again by a successor
 /// started at once with `--stale-after 0s`: until the upstream timeout has passed, the
 /// claim stays `sending` and a resend is refused (S1, in flight); after it, the order is
@@ -1069,78 +1156,14 @@ fn a_call_still_at_rms_when_its_proxy_died_is_not_sent_again() {
     let scratch = Scratch::new("proxy-late-rms");
     let rt = rt();
     rt.block_on(async {
-        let (sim, _) = sim_rms(8, SimConfig::default()).await;
-        let upstream = Server::start(
-            "127.0.0.1:0".parse().unwrap(),
-            Arc::new(LateConfirms {
-                sim: sim.clone(),
-                hold: Duration::from_secs(3),
-            }),
-        )
-        .await
-        .unwrap();
-        let mut first = ProxyProcess::start(
-            &upstream.url(),
-            &scratch.ledger_url(),
-            &["--rate", "0", "--upstream-timeout", "4s"],
-        );
-        let order = good_of_eight()[0].clone();
-        let base = first.url.clone();
-        let asked = vec![order.clone()];
-        let hung = tokio::spawn(async move {
-            confirm_request(&reqwest::Client::new(), &base, &asked)
-                .send()
-                .await
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while ledger_cli(&[
-            "list",
-            "--ledger",
-            &scratch.ledger_url(),
-            "--state",
-            "sending",
-        ])
-        .1
-        .is_empty()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the confirmation was never claimed"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await; // on its way to RMS
-        first.kill();
-        let _ = hung.await;
-
-        let second = ProxyProcess::start(
-            &upstream.url(),
-            &scratch.ledger_url(),
-            &[
-                "--rate",
-                "0",
-                "--stale-after",
-                "0s",
-                "--upstream-timeout",
-                "4s",
-            ],
-        );
-        let client = reqwest::Client::new();
+        let (sim, upstream, order) = proxy_killed_while_rms_holds_a_call(&scratch, "4s").await;
+        let second = successor(&scratch, &upstream, "4s");
         let asked = [order.clone()];
-        let (status, body) = confirm(&client, &second.url, &asked).await;
+        let (status, body) = confirm(&reqwest::Client::new(), &second.url, &asked).await;
         let codes = check_answer(&asked, status, &body);
         assert_eq!(codes[0].1, "RMS_PREFLIGHT_S1", "still in flight: {body}");
 
-        let log = second.log_with("are now `unknown`");
-        assert!(log.contains("are now `unknown`"), "{log}");
-        let (status, body) = confirm(&client, &second.url, &asked).await;
-        let codes = check_answer(&asked, status, &body);
-        assert_eq!(
-            codes[0].1, "RMS_PREFLIGHT_S1",
-            "confirmed by the first call: {body}"
-        );
-        assert_eq!(confirms_received(&sim).get(&order).copied(), Some(1));
-        assert_eq!(sim.accepted_confirms(&order), 1);
+        settled_once(&sim, &second, &order).await;
         let (_, row, _) = ledger_cli(&["show", "--ledger", &scratch.ledger_url(), &order]);
         assert!(row.contains("confirmed"), "{row}");
     });
@@ -1154,64 +1177,9 @@ fn a_successor_with_a_shorter_upstream_timeout_waits_out_the_dead_proxys() {
     let scratch = Scratch::new("proxy-late-rms-shorter");
     let rt = rt();
     rt.block_on(async {
-        let (sim, _) = sim_rms(8, SimConfig::default()).await;
-        let upstream = Server::start(
-            "127.0.0.1:0".parse().unwrap(),
-            Arc::new(LateConfirms {
-                sim: sim.clone(),
-                hold: Duration::from_secs(3),
-            }),
-        )
-        .await
-        .unwrap();
-        let mut first = ProxyProcess::start(
-            &upstream.url(),
-            &scratch.ledger_url(),
-            &["--rate", "0", "--upstream-timeout", "6s"],
-        );
-        let order = good_of_eight()[0].clone();
-        let base = first.url.clone();
-        let asked = vec![order.clone()];
-        let hung = tokio::spawn(async move {
-            confirm_request(&reqwest::Client::new(), &base, &asked)
-                .send()
-                .await
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while ledger_cli(&[
-            "list",
-            "--ledger",
-            &scratch.ledger_url(),
-            "--state",
-            "sending",
-        ])
-        .1
-        .is_empty()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the confirmation was never claimed"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await; // on its way to RMS
-        first.kill();
-        let _ = hung.await;
-
-        let second = ProxyProcess::start(
-            &upstream.url(),
-            &scratch.ledger_url(),
-            &[
-                "--rate",
-                "0",
-                "--stale-after",
-                "0s",
-                "--upstream-timeout",
-                "1s",
-            ],
-        );
+        let (sim, upstream, order) = proxy_killed_while_rms_holds_a_call(&scratch, "6s").await;
+        let second = successor(&scratch, &upstream, "1s");
         let started = Instant::now();
-        let client = reqwest::Client::new();
         let asked = [order.clone()];
         // Past the successor's own timeout, within the dead proxy's and before RMS acted.
         tokio::time::sleep(Duration::from_millis(1800)).await;
@@ -1219,21 +1187,12 @@ fn a_successor_with_a_shorter_upstream_timeout_waits_out_the_dead_proxys() {
             started.elapsed() < Duration::from_millis(2600),
             "too slow to tell"
         );
-        let (status, body) = confirm(&client, &second.url, &asked).await;
+        let (status, body) = confirm(&reqwest::Client::new(), &second.url, &asked).await;
         let codes = check_answer(&asked, status, &body);
         assert_eq!(codes[0].1, "RMS_PREFLIGHT_S1", "still in flight: {body}");
 
-        let log = second.log_with("are now `unknown`");
-        assert!(log.contains("are now `unknown`"), "{log}");
+        let log = settled_once(&sim, &second, &order).await;
         assert!(log.contains("longer upstream timeout"), "{log}");
-        let (status, body) = confirm(&client, &second.url, &asked).await;
-        let codes = check_answer(&asked, status, &body);
-        assert_eq!(
-            codes[0].1, "RMS_PREFLIGHT_S1",
-            "confirmed by the first call: {body}"
-        );
-        assert_eq!(confirms_received(&sim).get(&order).copied(), Some(1));
-        assert_eq!(sim.accepted_confirms(&order), 1);
     });
 }
 
@@ -1408,22 +1367,13 @@ fn the_merged_answer_keeps_all_rms_wrote() {
 /// proxy reads it; the OMS still gets RMS's shape, as for every other refusal.
 #[test]
 fn a_limit_layers_refusal_is_in_rms_shape() {
-    use std::io::{Read, Write};
     let scratch = Scratch::new("proxy-413");
     let rt = rt();
     rt.block_on(async {
         let (_sim, server) = sim_rms(1, SimConfig::default()).await;
         let proxy = ProxyProcess::start(&server.url(), &scratch.ledger_url(), &["--rate", "0"]);
-        let addr = proxy.url.trim_start_matches("http://").to_owned();
-        let answer = tokio::task::spawn_blocking(move || {
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            s.write_all(b"POST /es/2.0/order/confirmOrder/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999999999999\r\nConnection: close\r\n\r\n").unwrap();
-            let mut answer = Vec::new();
-            let _ = s.read_to_end(&mut answer);
-            String::from_utf8_lossy(&answer).into_owned()
-        })
-        .await
-        .unwrap();
+        let addr = proxy.url.trim_start_matches("http://").parse().unwrap();
+        let answer = exchange(addr, "POST /es/2.0/order/confirmOrder/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999999999999\r\nConnection: close\r\n\r\n").await;
         assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
         let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
         let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));

@@ -4,7 +4,6 @@
 //! `sim-server` that answers only what RMS answers.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +18,7 @@ use rms_preflight::fixture::{
 use rms_preflight::sim::{SimClock, SimConfig, SimHandler, SimRms};
 
 use super::rms_client::engine;
-use super::{root, terminate};
+use super::{exchange, root, terminate};
 
 const A: &str = "375055-20261130-00000001";
 const HALF_SENT: &[u8] = b"POST /es/2.0/order/getOrder/ HTTP/1.1\r\nHost: x\r\nContent-Le";
@@ -43,15 +42,6 @@ fn http(method: &str, path: &str, body: &str) -> String {
         "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
-}
-
-/// Sends a request on a fresh connection; the whole response.
-async fn exchange(addr: SocketAddr, text: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(text.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    s.read_to_end(&mut response).await.unwrap();
-    String::from_utf8_lossy(&response).into_owned()
 }
 
 /// Point 11: 5,000 requests to `replay` leave counters, not 5,000 log lines; the report

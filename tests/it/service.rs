@@ -15,10 +15,14 @@ use rms_preflight::http::{Limits, Server};
 use rms_preflight::service::{RulesSource, Service, RULES_VERSION_HEADER};
 use serde_json::Value;
 
-use super::{root, run, stdout};
+use super::{exchange, root, run, stdout};
 
 async fn start() -> (Service, Server) {
-    let limits = Limits::default();
+    start_within(Limits::default()).await
+}
+
+/// The service over the embedded rules, bounded by `limits`, on a free loopback port.
+async fn start_within(limits: Limits) -> (Service, Server) {
     let service = Service::new(RulesSource::Embedded, &limits).expect("the embedded rules load");
     let server = service
         .start("127.0.0.1:0".parse().unwrap(), limits)
@@ -870,15 +874,11 @@ async fn a_stop_drains_requests_in_flight() {
 /// stall timer is armed only when the body must be waited for), and the service serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_body_is_refused_after_the_body_timeout() {
-    let limits = Limits {
+    let (_service, server) = start_within(Limits {
         body_timeout: Duration::from_millis(300),
         ..Limits::default()
-    };
-    let service = Service::new(RulesSource::Embedded, &limits).expect("the embedded rules load");
-    let server = service
-        .start("127.0.0.1:0".parse().unwrap(), limits)
-        .await
-        .expect("a free port on loopback");
+    })
+    .await;
     let addr = server.addr();
     let started = std::time::Instant::now();
     let answer = tokio::task::spawn_blocking(move || {
@@ -908,7 +908,7 @@ async fn a_stalled_body_is_refused_after_the_body_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_limit_layers_refusal_is_in_the_services_shape() {
     let (_service, server) = start().await;
-    let answer = raw_exchange(
+    let answer = exchange(
         server.addr(),
         "POST /v1/explain-error HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 999999999999\r\nConnection: close\r\n\r\n",
     )
@@ -929,29 +929,15 @@ async fn a_limit_layers_refusal_is_in_the_services_shape() {
     server.shutdown().await;
 }
 
-/// Writes `head` on a fresh connection and reads the whole answer.
-async fn raw_exchange(addr: SocketAddr, head: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    let _ = s.read_to_end(&mut answer).await;
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
 /// An answer the request timeout cut (408, given by a layer outside the counting one) is
 /// counted under its route all the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_the_timeout_cut_is_counted_as_408() {
-    let limits = Limits {
+    let (_service, server) = start_within(Limits {
         request_timeout: Duration::from_millis(300),
         ..Limits::default()
-    };
-    let service = Service::new(RulesSource::Embedded, &limits).expect("the embedded rules load");
-    let server = service
-        .start("127.0.0.1:0".parse().unwrap(), limits)
-        .await
-        .expect("a free port on loopback");
+    })
+    .await;
     let addr = server.addr();
     let answer = tokio::task::spawn_blocking(move || {
         let mut stream = half_sent(addr, br#"{"action":"confirm","order":{}}"#, 10);
