@@ -39,10 +39,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// A runtime like the binary's on this machine: two workers.
-fn runtime() -> tokio::runtime::Runtime {
+/// A runtime like the binary's on this machine: two workers, named after their party
+/// (so that a profiler tells them apart).
+fn runtime(party: &str) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name(party)
         .enable_all()
         .build()
         .expect("runtime")
@@ -88,7 +90,7 @@ fn main() {
     let engine = Arc::new(Engine::new(RuleSet::embedded().expect("rules")));
 
     // The simulated RMS, on its own runtime.
-    let sim_rt = runtime();
+    let sim_rt = runtime("sim");
     let now = Timestamp::now_jst();
     let placed = Timestamp::from_unix(now.unix_seconds() - 3600, 9 * 3600).to_string();
     let sim = Arc::new(SimRms::new(
@@ -143,13 +145,13 @@ fn main() {
             (proxy, server)
         })
     };
-    let proxy_rt = runtime();
+    let proxy_rt = runtime("proxy");
     let (proxy, server) = start_proxy(&proxy_rt, Some(&url));
-    let memory_rt = runtime();
+    let memory_rt = runtime("proxy-memory");
     let (_memory_proxy, memory_server) = start_proxy(&memory_rt, None);
 
     // The OMS: one client, one call at a time.
-    let client_rt = runtime();
+    let client_rt = runtime("client");
     let (direct, proxied, memory) = client_rt.block_on(async {
         let auth = Credentials::new("SP375055_bench", "SL375055_bench").authorization();
         let client = reqwest::Client::new();

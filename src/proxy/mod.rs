@@ -31,6 +31,7 @@
 //! `oms` object. Without it the proxy judges by RMS's snapshot and the ledger.
 
 pub mod answer;
+mod merge;
 pub mod metrics;
 pub mod route;
 pub mod serving;
@@ -53,8 +54,9 @@ use crate::engine::Engine;
 use crate::guard::{DeferredMarks, Failure, Guard, Outcome, Tracked};
 use crate::ledger::{Key, Ledger, LedgerError, Scope};
 use crate::model::{canonical_order_number, Action, BatchFacts, OmsState, Order, Request, Shop};
-use crate::rms::wire::{GetOrderRequest, MessageModel, MessagesResponse, MAX_ORDER_NUMBERS};
+use crate::rms::wire::{GetOrderRequest, MAX_ORDER_NUMBERS};
 use crate::rms::{function, RateLimiter, RmsApi, Sent, Upstream, UpstreamApi};
+use merge::{upstream_messages, Entry};
 pub use metrics::Metrics;
 pub use route::{function_of, Function, NotAFunction, Route};
 pub use shop::{key_of_authorization, ShopFile};
@@ -975,45 +977,6 @@ async fn take_snapshots(
     out
 }
 
-/// What RMS wrote in its answers to a request's calls of one function.
-#[derive(Default)]
-struct Said {
-    /// Per canonical order number: the first message of an answer about the order, the
-    /// last answer's (a resend has the last word), as the guard — and so the ledger —
-    /// reads them.
-    by_order: HashMap<String, MessageModel>,
-    /// Every other message: about no order, or a second one about an order. Kept, after
-    /// the orders' entries, so nothing RMS wrote is lost.
-    others: Vec<MessageModel>,
-    /// The answers' other top-level fields (a later answer's win).
-    extra: serde_json::Map<String, Value>,
-}
-
-fn upstream_messages(calls: &[Sent], function_name: &str) -> Said {
-    let mut said = Said::default();
-    for sent in calls {
-        if sent.function != function_name {
-            continue;
-        }
-        let Ok(reply) = &sent.result else { continue };
-        let Ok(r) = serde_json::from_slice::<MessagesResponse>(&reply.body) else {
-            continue;
-        };
-        let mut this: HashMap<String, MessageModel> = HashMap::new();
-        for m in r.message_model_list {
-            match m.order_number.as_deref().map(canonical_order_number) {
-                Some(n) if !this.contains_key(&n) => {
-                    this.insert(n, m);
-                }
-                _ => said.others.push(m),
-            }
-        }
-        said.by_order.extend(this);
-        said.extra.extend(r.extra);
-    }
-    said
-}
-
 /// The check of one order with what the OMS said about it.
 fn tracked_of(order: Order, facts: &HashMap<String, OmsState>, canonical: &str) -> Tracked {
     Tracked {
@@ -1215,14 +1178,6 @@ async fn confirm(
             &answer::refusal("INTERNAL", &format!("the answer could not be written: {e}")),
         ),
     }
-}
-
-/// One order's entry of a merged answer: RMS's own message, as it came, or the proxy's.
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-enum Entry {
-    Rms(MessageModel),
-    Own(Value),
 }
 
 /// Report only: the verdicts the proxy would have given, logged and counted; the ledger

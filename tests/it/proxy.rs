@@ -1292,7 +1292,8 @@ fn a_second_proxy_on_a_served_ledger_file_does_not_abandon_its_claims() {
 }
 
 /// Reads from the simulated RMS; `confirmOrder` answered 200 with one INFO per order, a
-/// second message about the first order, a message about no order and a top-level field.
+/// second message about the first order, a message about no order, one with an explicit
+/// `"orderNumber": null`, and a top-level field.
 struct ChattyConfirms {
     sim: SimHandler,
 }
@@ -1315,12 +1316,13 @@ impl Handler for ChattyConfirms {
             .collect();
         list.push(json!({"messageType": "WARNING", "messageCode": "W-GENERAL", "message": "about no order"}));
         list.push(json!({"messageType": "INFO", "messageCode": "SECOND", "message": "again", "orderNumber": numbers[0]}));
+        list.push(json!({"messageType": "INFO", "messageCode": "NULL", "message": "", "orderNumber": null}));
         HttpResponse::json(200, &json!({"MessageModelList": list, "requestId": "r-1"}))
     }
 }
 
-/// The merged answer keeps everything RMS wrote: each order's message in its place (the
-/// first about it), then RMS's other messages, and RMS's top-level fields.
+/// The merged answer keeps everything RMS wrote, as RMS wrote it: each order's message in
+/// its place (the first about it), then RMS's other messages, and RMS's top-level fields.
 #[test]
 fn the_merged_answer_keeps_all_rms_wrote() {
     let scratch = Scratch::new("proxy-chatty");
@@ -1353,12 +1355,15 @@ fn the_merged_answer_keeps_all_rms_wrote() {
                 "RMS_PREFLIGHT_S13",
                 "ORDER_EXT_API_CONFIRM_ORDER_INFO_101",
                 "W-GENERAL",
-                "SECOND"
+                "SECOND",
+                "NULL"
             ],
             "{body}"
         );
         assert_eq!(list[0]["orderNumber"], good[0].as_str());
         assert_eq!(list[0]["x"], json!([1]));
+        // Written back as RMS wrote it, `null` included (not dropped as an absent field).
+        assert_eq!(list[5].get("orderNumber"), Some(&Value::Null), "{body}");
         assert_eq!(list[2]["orderNumber"], good[1].as_str());
     });
 }

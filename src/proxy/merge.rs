@@ -1,0 +1,277 @@
+//! RMS's answers to the calls one request made, read for what the merged answer needs and
+//! written back as RMS wrote them.
+//!
+//! The guard has already read each answer for its own purpose (which orders RMS took).
+//! The merge needs much less from it: which order each message is about, and whether it
+//! is an error. So each message is kept as the bytes RMS sent ([`RawValue`]) and only
+//! those two fields are read from it; the merged answer writes the bytes back unchanged.
+//! Nothing RMS wrote is lost or re-spelled — an explicit `"orderNumber": null`, a field
+//! this version does not know, a message missing a field the guard's reader requires —
+//! and a 100-message answer is read once more for a few microseconds, not re-built.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::model::canonical_order_number;
+use crate::rms::Sent;
+
+/// One message of an RMS answer: its bytes, and what the merge reads from them.
+pub(super) struct Message<'a> {
+    raw: &'a RawValue,
+    /// The canonical order number the message is about, when it names one as a string.
+    order: Option<String>,
+    error: bool,
+}
+
+impl Message<'_> {
+    /// `messageType` is `ERROR` (in any case).
+    pub(super) fn is_error(&self) -> bool {
+        self.error
+    }
+}
+
+impl Serialize for Message<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+/// The two fields of a message the merge reads; every other field is skipped unread.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "messageType", default, borrow)]
+    message_type: Option<Lenient<'a>>,
+    #[serde(rename = "orderNumber", default, borrow)]
+    order_number: Option<Lenient<'a>>,
+}
+
+/// A string, or `None` for any other JSON value (a number, `null`, an object): such a
+/// field names no order and no message type, and the message is kept as it is.
+struct Lenient<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lenient<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v))))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Lenient(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'a> Message<'a> {
+    fn read(raw: &'a RawValue) -> Self {
+        // A message that is not an object (or repeats a field) is kept, about no order.
+        let head = serde_json::from_str::<Head<'a>>(raw.get()).ok();
+        let text = |l: Option<Lenient<'a>>| l.and_then(|l| l.0);
+        let (message_type, order_number) = match head {
+            Some(h) => (text(h.message_type), text(h.order_number)),
+            None => (None, None),
+        };
+        Message {
+            raw,
+            order: order_number.as_deref().map(canonical_order_number),
+            error: message_type.is_some_and(|t| t.eq_ignore_ascii_case("ERROR")),
+        }
+    }
+}
+
+/// An RMS answer: its messages unread but for their heads, and its other top-level fields.
+struct Answer<'a> {
+    messages: Vec<&'a RawValue>,
+    extra: Map<String, Value>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Answer<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Answer<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an RMS answer object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut answer = Answer {
+                    messages: Vec::new(),
+                    extra: Map::new(),
+                };
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "MessageModelList" {
+                        // Given twice, both lists are kept.
+                        let list: Option<Vec<&'de RawValue>> = map.next_value()?;
+                        answer.messages.extend(list.unwrap_or_default());
+                    } else {
+                        answer.extra.insert(key.into_owned(), map.next_value()?);
+                    }
+                }
+                Ok(answer)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// What RMS wrote in its answers to a request's calls of one function.
+#[derive(Default)]
+pub(super) struct Said<'a> {
+    /// Per canonical order number: the first message of an answer about the order, the
+    /// last answer's (a resend has the last word), as the guard — and so the ledger —
+    /// reads them.
+    pub(super) by_order: HashMap<String, Message<'a>>,
+    /// Every other message: about no order, or a second one about an order. Kept, after
+    /// the orders' entries, so nothing RMS wrote is lost.
+    pub(super) others: Vec<Message<'a>>,
+    /// The answers' other top-level fields (a later answer's win).
+    pub(super) extra: Map<String, Value>,
+}
+
+/// Reads what RMS wrote to every call of `function_name` in `calls`. An answer that is not
+/// a JSON object with a `MessageModelList` array is skipped: the proxy then answers for
+/// its orders itself, from the guard's outcome.
+pub(super) fn upstream_messages<'a>(calls: &'a [Sent], function_name: &str) -> Said<'a> {
+    let mut said = Said::default();
+    for sent in calls {
+        if sent.function != function_name {
+            continue;
+        }
+        let Ok(reply) = &sent.result else { continue };
+        let Ok(answer) = serde_json::from_slice::<Answer<'a>>(&reply.body) else {
+            continue;
+        };
+        let mut this: HashMap<String, Message<'a>> = HashMap::with_capacity(answer.messages.len());
+        for raw in answer.messages {
+            let m = Message::read(raw);
+            match &m.order {
+                Some(n) if !this.contains_key(n) => {
+                    this.insert(n.clone(), m);
+                }
+                _ => said.others.push(m),
+            }
+        }
+        said.by_order.extend(this);
+        said.extra.extend(answer.extra);
+    }
+    said
+}
+
+/// One order's entry of a merged answer: RMS's own message, as it came, or the proxy's.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(super) enum Entry<'a> {
+    Rms(Message<'a>),
+    Own(Value),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rms::RmsReply;
+
+    fn sent(body: &str) -> Sent {
+        Sent {
+            function: "confirmOrder".into(),
+            result: Ok(RmsReply {
+                status: 200,
+                body: bytes::Bytes::from(body.to_owned()),
+            }),
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+
+    /// The merge writes each message back byte for byte, whatever it holds, and reads
+    /// only its order number and type — a message the guard's reader would refuse (no
+    /// `messageCode`, a numeric `orderNumber`, an explicit `null`) is still kept.
+    #[test]
+    fn messages_are_kept_as_rms_wrote_them() {
+        let body = r#"{"MessageModelList":[
+            {"messageType":"ERROR","messageCode":"ORDER_EXT_API_CONFIRM_ERROR_003","message":"x","orderNumber":" 375055-1 ","z":[1,{"a":null}]},
+            {"messageType":"info","orderNumber":null,"message":"\u3042"},
+            {"messageType":"INFO","orderNumber":12345},
+            "not an object",
+            {"messageType":"INFO","orderNumber":"375055-1"}
+          ],"requestId":"r-1"}"#;
+        let calls = [sent(body)];
+        let said = upstream_messages(&calls, "confirmOrder");
+        let first = &said.by_order["375055-1"];
+        assert!(first.is_error());
+        assert_eq!(
+            serde_json::to_string(first).unwrap(),
+            r#"{"messageType":"ERROR","messageCode":"ORDER_EXT_API_CONFIRM_ERROR_003","message":"x","orderNumber":" 375055-1 ","z":[1,{"a":null}]}"#
+        );
+        let others: Vec<String> = said
+            .others
+            .iter()
+            .map(|m| serde_json::to_string(m).unwrap())
+            .collect();
+        assert_eq!(
+            others,
+            [
+                r#"{"messageType":"info","orderNumber":null,"message":"\u3042"}"#,
+                r#"{"messageType":"INFO","orderNumber":12345}"#,
+                r#""not an object""#,
+                r#"{"messageType":"INFO","orderNumber":"375055-1"}"#,
+            ]
+        );
+        assert_eq!(said.extra["requestId"], "r-1");
+    }
+
+    #[test]
+    fn an_answer_that_is_not_rms_shaped_says_nothing() {
+        for body in [
+            "",
+            "[]",
+            r#"{"MessageModelList":{}}"#,
+            "{\"MessageModelList\":[1,",
+        ] {
+            let calls = [sent(body)];
+            let said = upstream_messages(&calls, "confirmOrder");
+            assert!(said.by_order.is_empty() && said.others.is_empty(), "{body}");
+        }
+    }
+}
