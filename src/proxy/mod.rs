@@ -33,6 +33,7 @@
 pub mod answer;
 mod merge;
 pub mod metrics;
+mod request_json;
 pub mod route;
 pub mod serving;
 pub mod shop;
@@ -764,8 +765,7 @@ fn oms_facts(headers: &HeaderMap) -> Result<HashMap<String, OmsState>, String> {
 
 /// `confirmOrder`'s body: `orderNumberList`, 1 to 100 strings.
 fn confirm_numbers(body: &[u8]) -> Result<Vec<String>, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let value = request_json::parse(body)?;
     let list = value
         .get("orderNumberList")
         .ok_or("the body has no `orderNumberList`")?
@@ -793,7 +793,7 @@ fn confirm_numbers(body: &[u8]) -> Result<Vec<String>, String> {
 const MAX_ORDER_NUMBER: usize = 64;
 
 /// An order number the proxy will check and send: not empty once canonical, at most
-/// [`MAX_ORDER_NUMBER`] characters, no control character.
+/// [`MAX_ORDER_NUMBER`] characters, printable ASCII only (RMS's are digits and `-`).
 fn checked_number(n: &str, at: &str) -> Result<String, String> {
     let canonical = canonical_order_number(n);
     if canonical.is_empty() {
@@ -805,6 +805,15 @@ fn checked_number(n: &str, at: &str) -> Result<String, String> {
     if n.chars().any(char::is_control) || canonical != n.trim_matches(' ') {
         return Err(format!(
             "`{at}` is not an order number (a control, invisible or full-width character)"
+        ));
+    }
+    // Every character beyond printable ASCII — a format character Unicode does not call
+    // ignorable (U+FFF9, U+13430), a blank that is not a space (U+2800), a line separator
+    // — is one RMS never writes in an order number, and one a person cannot see.
+    if let Some(c) = canonical.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "`{at}` is not an order number (`{}` is not a printable ASCII character; RMS's order numbers are digits and `-`)",
+            c.escape_unicode()
         ));
     }
     if canonical.chars().count() > MAX_ORDER_NUMBER {
@@ -1263,9 +1272,9 @@ async fn guarded(
             "the request has no `Authorization: ESA …` header to know the shop by (or start the proxy with `--shop`)",
         );
     };
-    let value: Value = match serde_json::from_slice(&body) {
+    let value = match request_json::parse(&body) {
         Ok(v) => v,
-        Err(e) => return bad_request(proxy, "BAD_REQUEST", &format!("the body is not JSON: {e}")),
+        Err(message) => return bad_request(proxy, "BAD_REQUEST", &message),
     };
     let numbers = match body_numbers(&value) {
         Ok(n) => n,
@@ -1352,7 +1361,7 @@ async fn dry_run_guarded(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Vec<String> {
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+    let Ok(value) = request_json::parse(body) else {
         return Vec::new();
     };
     let numbers = body_numbers(&value).unwrap_or_default();

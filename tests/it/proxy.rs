@@ -777,7 +777,23 @@ fn no_spelling_carries_a_confirmation_past_the_check_and_reads_relay_as_they_cam
             .await
             .unwrap();
         assert_eq!(r.status(), 400);
-        for n in [format!("{}\n", number(3)), format!("\t{}", number(3)), format!("\u{202e}{}", number(3))] {
+        // Found by QA: characters beyond printable ASCII that Unicode does not call
+        // ignorable (U+FFF9, U+13430, U+2800, U+2028) are refused as well: RMS's order
+        // numbers are printable ASCII.
+        let mid = |c: char| {
+            let n = number(3);
+            format!("{}{c}{}", &n[..7], &n[7..])
+        };
+        for n in [
+            format!("{}\n", number(3)),
+            format!("\t{}", number(3)),
+            format!("\u{202e}{}", number(3)),
+            format!("{}\u{fff9}", number(3)),
+            format!("\u{13430}{}", number(3)),
+            format!("{}\u{2800}", number(3)),
+            mid('\u{2028}'),
+            mid(' '),
+        ] {
             let r = client
                 .post(format!("{}/es/2.0/order/confirmOrder/", proxy.url))
                 .header("Authorization", authorization())
@@ -786,6 +802,34 @@ fn no_spelling_carries_a_confirmation_past_the_check_and_reads_relay_as_they_cam
                 .await
                 .unwrap();
             assert_eq!(r.status(), 400, "{n:?}");
+            let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+            let message = v["MessageModelList"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("is not an order number"), "{n:?}: {message}");
+        }
+        // A body naming a key twice means what its reader makes of it (serde_json keeps
+        // the last, another parser the first): refused, for a forwarded body as for
+        // confirmOrder's, before anything is checked or sent.
+        for (function, body) in [
+            (
+                "confirmOrder",
+                format!(r#"{{"orderNumberList":["{}"],"orderNumberList":["{}"]}}"#, number(3), number(0)),
+            ),
+            (
+                "updateOrderShippingAsync",
+                format!(r#"{{"OrderShippingModelList":[{{"orderNumber":"{}","orderNumber":"{}"}}]}}"#, number(3), number(0)),
+            ),
+        ] {
+            let r = client
+                .post(format!("{}/es/2.0/order/{function}/", proxy.url))
+                .header("Authorization", authorization())
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "{body}");
+            let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+            let message = v["MessageModelList"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.starts_with("the body names `"), "{body}: {message}");
         }
         // A read in any spelling goes upstream in the one canonical spelling, with one
         // content type back.
