@@ -97,8 +97,10 @@ pub struct Reconciled {
     /// Read back in a status the rules give a confirm error (cancelled): now `failed`
     /// with that error's id.
     pub refused: Vec<String>,
-    /// Could not be read back (the read failed, or RMS did not return the order): still
-    /// `unknown`, still refused by the rules until a later reconciliation settles them.
+    /// Could not be read back (the read failed, or RMS did not return the order), or read
+    /// back still awaiting confirmation too soon after a call RMS did not answer
+    /// ([`Guard::with_resend_hold`]): still `unknown`, still refused by the rules until a
+    /// later reconciliation settles them.
     pub unresolved: Vec<String>,
 }
 
@@ -348,6 +350,11 @@ impl<C: RmsApi> Guard<C> {
                 report.unresolved.push(number.clone());
                 continue;
             };
+            if order.order_progress == rules.initial_status() && self.held_back(row) {
+                // RMS may still act on the call its sender gave up on: not yet.
+                report.unresolved.push(number.clone());
+                continue;
+            }
             let (resolution, list) = if order.order_progress == rules.initial_status() {
                 // RMS did not act. Keep the cause the row was left with, or the error
                 // table's fallback (its process died: the cause is not known).
@@ -378,6 +385,17 @@ impl<C: RmsApi> Guard<C> {
             }
         }
         Ok(())
+    }
+}
+
+impl<C: RmsApi> Guard<C> {
+    /// A row its sender left `unknown` (a call RMS may have received but did not answer)
+    /// less than [`with_resend_hold`](Guard::with_resend_hold) ago. A row abandoned by a
+    /// dead sender (no cause) waited out its stale time already.
+    fn held_back(&self, row: &Row) -> bool {
+        let hold = i64::try_from(self.resend_hold.as_millis()).unwrap_or(i64::MAX);
+        matches!(&row.state, State::Unknown { cause: Some(_) })
+            && crate::ledger::now_ms().saturating_sub(row.updated_at_ms) < hold
     }
 }
 

@@ -72,6 +72,7 @@ pub struct Guard<C> {
     clock: Arc<dyn Clock>,
     get_order_version: u32,
     confirm_attempts: u32,
+    resend_hold: Duration,
     ledger: Option<claims::Binding>,
 }
 
@@ -85,6 +86,7 @@ impl<C: RmsApi> Guard<C> {
             clock: Arc::new(SystemClock),
             get_order_version: 7,
             confirm_attempts: 3,
+            resend_hold: Duration::ZERO,
             ledger: None,
         }
     }
@@ -99,6 +101,21 @@ impl<C: RmsApi> Guard<C> {
     /// read-back shows it still in 100). Default 3.
     pub fn with_confirm_attempts(mut self, attempts: u32) -> Self {
         self.confirm_attempts = attempts.max(1);
+        self
+    }
+
+    /// How long a confirmation RMS may have received but did not answer (no answer in time,
+    /// a broken connection, a 5xx, an unreadable answer) keeps its order from being sent
+    /// again. RMS may still act on such a call after the client stopped waiting, so a
+    /// read-back that finds the order still awaiting confirmation proves nothing at once:
+    /// the order is not resent, its outcome is unknown (its ledger row `unknown`, which
+    /// refuses every claim), and [`reconcile_ledger`](Guard::reconcile_ledger) takes a
+    /// read-back in 100 for "RMS did not act" only once the row has been untouched this
+    /// long. Set it to at least the client's timeout (the proxy uses its
+    /// `--upstream-timeout`). Default zero: the read-back decides at once, and a still
+    /// confirmable order is resent (S19's remedy, "press it again").
+    pub fn with_resend_hold(mut self, hold: Duration) -> Self {
+        self.resend_hold = hold;
         self
     }
 
@@ -273,6 +290,20 @@ impl<C: RmsApi> Guard<C> {
                 tokio::time::sleep(Duration::from_secs(w.as_secs().max(0).unsigned_abs())).await;
             }
             let mut still_100 = self.reconcile(orders, &uncertain, &cause, outcomes).await;
+            if !self.resend_hold.is_zero() && cause.may_have_reached_rms() {
+                // RMS may yet act on the call it did not answer: nothing is resent now.
+                for i in still_100 {
+                    let mut f = self.failure_of(&cause);
+                    f.detail = format!(
+                        "{}; still awaiting confirmation when read back, but RMS may yet act on the call it did not answer, so it is not sent again for {} s",
+                        f.detail,
+                        self.resend_hold.as_secs_f64()
+                    );
+                    f.outcome_unknown = true;
+                    outcomes[i] = Some(Outcome::Failed(f));
+                }
+                return;
+            }
             if let (Some(tickets), true) = (tickets, attempt < self.confirm_attempts) {
                 still_100 = self.resend_gate(tickets, still_100, &cause, outcomes).await;
             }

@@ -350,6 +350,7 @@ impl Proxy {
             .with_ledger(self.config.ledger.clone(), caller.key.clone())
             .with_ledger_stale_after(self.live_stale_after())
             .with_deferred_marks(self.marks.clone())
+            .with_resend_hold(self.config.upstream.timeout())
             .with_get_order_version(self.config.get_order_version)
     }
 
@@ -838,7 +839,8 @@ fn body_numbers(body: &Value) -> Result<Vec<String>, String> {
                     if k.eq_ignore_ascii_case("orderNumber") {
                         found += 1;
                         if found > 1 {
-                            return Err(format!("`{path}` names `orderNumber` twice"));
+                            let at = if path.is_empty() { "$" } else { path };
+                            return Err(format!("`{at}` names `orderNumber` twice"));
                         }
                         match v {
                             Value::String(s) => out.push(checked_number(s, &at)?),
@@ -1025,6 +1027,13 @@ async fn confirm(
     };
     let facts = match oms_facts(headers) {
         Ok(f) => f,
+        Err(message) if proxy.config.dry_run => {
+            tracing::warn!(
+                reason = message,
+                "dry run: relayed a confirmOrder that cannot be checked"
+            );
+            return relay(proxy, Some(&caller), method, path_and_query, headers, body).await;
+        }
         Err(message) => return bad_request(proxy, "BAD_REQUEST", &message),
     };
     let guard = proxy.guard(function, &caller);
@@ -1361,11 +1370,35 @@ async fn dry_run_guarded(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Vec<String> {
-    let Ok(value) = request_json::parse(body) else {
-        return Vec::new();
+    // What enforcing would refuse as unreadable is logged, as for confirmOrder.
+    let would_refuse = |reason: &str| {
+        tracing::warn!(
+            function = function.name,
+            reason,
+            "dry run: relayed a call that would be refused"
+        );
     };
-    let numbers = body_numbers(&value).unwrap_or_default();
-    let facts = oms_facts(headers).unwrap_or_default();
+    let value = match request_json::parse(body) {
+        Ok(v) => v,
+        Err(reason) => {
+            would_refuse(&reason);
+            return Vec::new();
+        }
+    };
+    let numbers = match body_numbers(&value) {
+        Ok(n) => n,
+        Err(reason) => {
+            would_refuse(&reason);
+            return Vec::new();
+        }
+    };
+    let facts = match oms_facts(headers) {
+        Ok(f) => f,
+        Err(reason) => {
+            would_refuse(&reason);
+            HashMap::new()
+        }
+    };
     let guard = proxy.guard(function, caller);
     let snaps = snapshots(proxy, &guard, &caller.key, &numbers).await;
     proxy.count_sent(&guard.api().sent());

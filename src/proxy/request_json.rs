@@ -31,6 +31,18 @@ pub(super) fn parse(body: &[u8]) -> Result<Value, String> {
 /// Marks a duplicate-key error among serde_json's own.
 const DUPLICATE: &str = "\u{0}duplicate: ";
 
+/// How much of a key, and of a path, a message shows (a key may be megabytes long).
+const SHOWN_KEY: usize = 64;
+const SHOWN_PATH: usize = 120;
+
+/// `text`, cut after `max` characters with `…` when longer.
+fn shortened(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 /// Where a value sits, as a JSON path (`$.a[2].b`), built only when an error needs it.
 enum Path<'a> {
     Root,
@@ -115,8 +127,8 @@ impl<'de> Visitor<'de> for Strict<'_> {
             if out.contains_key(&key) {
                 return Err(de::Error::custom(format_args!(
                     "{DUPLICATE}names `{}` twice at `{}`",
-                    key.escape_debug(),
-                    self.path
+                    shortened(&key.escape_debug().to_string(), SHOWN_KEY),
+                    shortened(&self.path.to_string(), SHOWN_PATH)
                 )));
             }
             let path = Path::Key(self.path, &key);
@@ -162,6 +174,24 @@ mod tests {
             assert_eq!(parse(body).unwrap_err(), message);
         }
         assert!(parse(br#"[{"orderNumber":"a"},{"orderNumber":"b"}]"#).is_ok());
+    }
+
+    /// A key of megabytes, given twice deep down, is named in a message of a line.
+    #[test]
+    fn a_long_key_and_a_deep_path_are_shortened() {
+        let key = "k".repeat(100_000);
+        let body = format!(r#"{{"{key}":{{"{key}":{{"x":1,"x":2}}}}, "y":1}}"#);
+        let e = parse(body.as_bytes()).unwrap_err();
+        assert!(e.len() < 400, "{} characters", e.len());
+        let body = format!(r#"{{"{key}":1,"{key}":2}}"#);
+        let e = parse(body.as_bytes()).unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "the body names `{}…` twice at `$`",
+                "k".repeat(64)
+            )),
+            "{e}"
+        );
     }
 
     #[test]

@@ -118,6 +118,19 @@ impl RmsError {
             RmsError::Invalid(_) => false,
         }
     }
+
+    /// Whether the call may have reached RMS, so that RMS may still act on it after the
+    /// caller stopped waiting: no answer in time, a connection that broke mid-call, a 5xx
+    /// (a gateway's among them), an answer that could not be read. A call that never
+    /// connected, or that RMS refused before acting (429, 403, 4xx), did not.
+    pub fn may_have_reached_rms(&self) -> bool {
+        match self {
+            RmsError::Transport { kind, .. } => *kind != crate::rules::TransportFailure::Connect,
+            RmsError::Decode { .. } => true,
+            RmsError::Status { status, .. } => *status >= 500,
+            RmsError::Invalid(_) => false,
+        }
+    }
 }
 
 /// A RakutenPayOrderAPI endpoint: the network, a cassette or the simulator.

@@ -959,6 +959,35 @@ fn dry_run_relays_everything_and_counts_what_it_would_deny() {
         );
         let log = proxy.log_with("would deny");
         assert!(log.contains("would deny"), "{log}");
+        // Found by QA: what enforcing would refuse as unreadable — an OMS header that is
+        // not JSON on confirmOrder, a forwarded body naming a key twice — is relayed too,
+        // and logged, so the shop sees it before it enforces.
+        let r = confirm_request(&client, &proxy.url, &[number(1)])
+            .header("x-rms-preflight-oms", "not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(confirms_received(&sim).get(&number(1)), Some(&1));
+        let twice = format!(
+            r#"{{"orderNumber":"{}","orderNumber":"{}"}}"#,
+            number(2),
+            number(4)
+        );
+        let r = client
+            .post(format!("{}/es/2.0/order/cancelOrder/", proxy.url))
+            .header("Authorization", authorization())
+            .body(twice)
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(r.status(), 400, "relayed, RMS answered");
+        let log = proxy.log_with("dry run: relayed a call that would be refused");
+        assert!(log.contains("names `orderNumber` twice"), "{log}");
+        assert!(
+            log.contains("dry run: relayed a confirmOrder that cannot be checked"),
+            "{log}"
+        );
     });
 }
 
@@ -1332,6 +1361,119 @@ fn a_second_proxy_on_a_served_ledger_file_does_not_abandon_its_claims() {
             "{}",
             third.log()
         );
+    });
+}
+
+/// Found by QA: a proxy whose confirmation timed out read the order back at once, found
+/// it still awaiting confirmation (RMS was slow, not idle) and sent it again — and RMS took
+/// both. A call RMS may have received is not sent again before the upstream timeout has
+/// passed once more with its row untouched: retried at once, the order is refused (S1,
+/// outcome unknown); retried after RMS acted, it is read back and found confirmed. RMS
+/// receives one confirmation.
+#[test]
+fn a_confirmation_rms_answers_too_late_is_not_sent_again() {
+    let scratch = Scratch::new("proxy-late-answer");
+    let rt = rt();
+    rt.block_on(async {
+        let (sim, _) = sim_rms(8, SimConfig::default()).await;
+        let upstream = Server::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(LateConfirms {
+                sim: sim.clone(),
+                hold: Duration::from_millis(1500),
+            }),
+        )
+        .await
+        .unwrap();
+        let proxy = ProxyProcess::start(
+            &upstream.url(),
+            &scratch.ledger_url(),
+            &["--rate", "0", "--upstream-timeout", "1s"],
+        );
+        let client = reqwest::Client::new();
+        let asked = [good_of_eight()[0].clone()];
+        let (status, body) = confirm(&client, &proxy.url, &asked).await;
+        let codes = check_answer(&asked, status, &body);
+        assert_eq!(codes[0].1, "RMS_PREFLIGHT_API_ERROR", "{body}");
+        let detail = body["MessageModelList"][0]["preflight"].to_string();
+        assert!(detail.contains("not sent again"), "{body}");
+        // Retried at once: RMS still holds the call; the ledger refuses (outcome unknown).
+        let (status, body) = confirm(&client, &proxy.url, &asked).await;
+        let codes = check_answer(&asked, status, &body);
+        assert_eq!(codes[0].1, "RMS_PREFLIGHT_S1", "{body}");
+        // RMS acts on the first call 1.5 s after it came; then the hold passes too.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let (status, body) = confirm(&client, &proxy.url, &asked).await;
+        let codes = check_answer(&asked, status, &body);
+        assert_eq!(
+            codes[0].1, "RMS_PREFLIGHT_S1",
+            "confirmed by the first call: {body}"
+        );
+        assert_eq!(confirms_received(&sim).get(&asked[0]).copied(), Some(1));
+        assert_eq!(sim.accepted_confirms(&asked[0]), 1);
+    });
+}
+
+/// The first `confirmOrder` is held past the proxy's upstream timeout and never reaches
+/// RMS; every later one goes straight to the simulated RMS.
+struct LostFirstConfirm {
+    sim: SimHandler,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl Handler for LostFirstConfirm {
+    async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        if request.path.contains("/confirmOrder")
+            && !self.lost.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            return HttpResponse::json(500, &json!({}));
+        }
+        self.sim.handle(request).await
+    }
+}
+
+/// The other side of the hold: a confirmation RMS never received is sent again once the
+/// hold has passed (the read-back then proves RMS did not act), and only once.
+#[test]
+fn a_lost_confirmation_is_sent_again_once_the_hold_has_passed() {
+    let scratch = Scratch::new("proxy-lost-call");
+    let rt = rt();
+    rt.block_on(async {
+        let (sim, _) = sim_rms(8, SimConfig::default()).await;
+        let upstream = Server::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(LostFirstConfirm {
+                sim: SimHandler { sim: sim.clone() },
+                lost: std::sync::atomic::AtomicBool::new(false),
+            }),
+        )
+        .await
+        .unwrap();
+        let proxy = ProxyProcess::start(
+            &upstream.url(),
+            &scratch.ledger_url(),
+            &["--rate", "0", "--upstream-timeout", "1s"],
+        );
+        let client = reqwest::Client::new();
+        let asked = [good_of_eight()[0].clone()];
+        let (status, body) = confirm(&client, &proxy.url, &asked).await;
+        assert_eq!(
+            check_answer(&asked, status, &body)[0].1,
+            "RMS_PREFLIGHT_API_ERROR"
+        );
+        let (status, body) = confirm(&client, &proxy.url, &asked).await;
+        assert_eq!(check_answer(&asked, status, &body)[0].1, "RMS_PREFLIGHT_S1");
+        assert_eq!(confirms_received(&sim).get(&asked[0]), None);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let (status, body) = confirm(&client, &proxy.url, &asked).await;
+        let codes = check_answer(&asked, status, &body);
+        assert!(
+            !codes[0].1.starts_with("RMS_PREFLIGHT_"),
+            "sent, RMS's answer: {body}"
+        );
+        assert_eq!(confirms_received(&sim).get(&asked[0]).copied(), Some(1));
+        assert_eq!(sim.accepted_confirms(&asked[0]), 1);
     });
 }
 
