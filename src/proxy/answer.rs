@@ -152,11 +152,11 @@ pub fn messages(entries: Vec<Value>) -> Value {
 /// `{"MessageModelList": list, …extra}` written straight from its entries, with no JSON
 /// value built in between (`extra`: RMS's other top-level fields, kept as they came).
 #[derive(serde::Serialize)]
-pub struct Messages<'a, T> {
+pub struct Messages<'a, T, E = Map<String, Value>> {
     #[serde(rename = "MessageModelList")]
     pub list: &'a [T],
     #[serde(flatten)]
-    pub extra: &'a Map<String, Value>,
+    pub extra: &'a E,
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::model::canonical_order_number;
 use crate::rms::Sent;
@@ -125,7 +125,37 @@ impl<'a> Message<'a> {
 /// An RMS answer: its messages unread but for their heads, and its other top-level fields.
 struct Answer<'a> {
     messages: Vec<&'a RawValue>,
-    extra: Map<String, Value>,
+    extra: Extra<'a>,
+}
+
+/// Top-level fields of RMS's answers, each as RMS wrote it (a number too long for a float
+/// stays as it was), in the order first seen; a field given again takes its later value.
+#[derive(Default)]
+pub(super) struct Extra<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'a> Extra<'a> {
+    fn set(&mut self, key: String, value: &'a RawValue) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    #[cfg(test)]
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.get())
+    }
+}
+
+impl Serialize for Extra<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Answer<'a> {
@@ -139,7 +169,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Answer<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut answer = Answer {
                     messages: Vec::new(),
-                    extra: Map::new(),
+                    extra: Extra::default(),
                 };
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     if key == "MessageModelList" {
@@ -147,7 +177,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Answer<'a> {
                         let list: Option<Vec<&'de RawValue>> = map.next_value()?;
                         answer.messages.extend(list.unwrap_or_default());
                     } else {
-                        answer.extra.insert(key.into_owned(), map.next_value()?);
+                        answer.extra.set(key.into_owned(), map.next_value()?);
                     }
                 }
                 Ok(answer)
@@ -162,13 +192,30 @@ impl<'de: 'a, 'a> Deserialize<'de> for Answer<'a> {
 pub(super) struct Said<'a> {
     /// Per canonical order number: the first message of an answer about the order, the
     /// last answer's (a resend has the last word), as the guard — and so the ledger —
-    /// reads them.
-    pub(super) by_order: HashMap<String, Message<'a>>,
+    /// reads them. In the order RMS first wrote them, so that messages about orders the
+    /// merge has no place for are kept in that order ([`Said::unplaced`]).
+    pub(super) by_order: HashMap<String, (usize, Message<'a>)>,
     /// Every other message: about no order, or a second one about an order. Kept, after
     /// the orders' entries, so nothing RMS wrote is lost.
     pub(super) others: Vec<Message<'a>>,
     /// The answers' other top-level fields (a later answer's win).
-    pub(super) extra: Map<String, Value>,
+    pub(super) extra: Extra<'a>,
+}
+
+impl<'a> Said<'a> {
+    /// Takes RMS's message about the order `canonical`, if it wrote one.
+    pub(super) fn take(&mut self, canonical: &str) -> Option<Message<'a>> {
+        self.by_order.remove(canonical).map(|(_, m)| m)
+    }
+
+    /// Every message no order of the request took: about an order the proxy did not send
+    /// (or nobody asked for), in the order RMS wrote them, then the messages about no
+    /// order or repeating one. Nothing RMS wrote is dropped.
+    pub(super) fn unplaced(self) -> impl Iterator<Item = Message<'a>> {
+        let mut left: Vec<(usize, Message<'a>)> = self.by_order.into_values().collect();
+        left.sort_by_key(|(seen, _)| *seen);
+        left.into_iter().map(|(_, m)| m).chain(self.others)
+    }
 }
 
 /// Reads what RMS wrote to every call of `function_name` in `calls`. An answer that is not
@@ -176,6 +223,7 @@ pub(super) struct Said<'a> {
 /// its orders itself, from the guard's outcome.
 pub(super) fn upstream_messages<'a>(calls: &'a [Sent], function_name: &str) -> Said<'a> {
     let mut said = Said::default();
+    let mut seen = 0;
     for sent in calls {
         if sent.function != function_name {
             continue;
@@ -184,18 +232,22 @@ pub(super) fn upstream_messages<'a>(calls: &'a [Sent], function_name: &str) -> S
         let Ok(answer) = serde_json::from_slice::<Answer<'a>>(&reply.body) else {
             continue;
         };
-        let mut this: HashMap<String, Message<'a>> = HashMap::with_capacity(answer.messages.len());
+        let mut this: HashMap<String, (usize, Message<'a>)> =
+            HashMap::with_capacity(answer.messages.len());
         for raw in answer.messages {
             let m = Message::read(raw);
             match &m.order {
                 Some(n) if !this.contains_key(n) => {
-                    this.insert(n.clone(), m);
+                    this.insert(n.clone(), (seen, m));
+                    seen += 1;
                 }
                 _ => said.others.push(m),
             }
         }
         said.by_order.extend(this);
-        said.extra.extend(answer.extra);
+        for (k, v) in answer.extra.0 {
+            said.extra.set(k, v);
+        }
     }
     said
 }
@@ -238,7 +290,7 @@ mod tests {
           ],"requestId":"r-1"}"#;
         let calls = [sent(body)];
         let said = upstream_messages(&calls, "confirmOrder");
-        let first = &said.by_order["375055-1"];
+        let first = &said.by_order["375055-1"].1;
         assert!(first.is_error());
         assert_eq!(
             serde_json::to_string(first).unwrap(),
@@ -258,7 +310,35 @@ mod tests {
                 r#"{"messageType":"INFO","orderNumber":"375055-1"}"#,
             ]
         );
-        assert_eq!(said.extra["requestId"], "r-1");
+        assert_eq!(said.extra.get("requestId"), Some(r#""r-1""#));
+    }
+
+    /// What no order of the request takes is kept in the order RMS wrote it, and the
+    /// top-level fields keep their spelling (a later answer's value wins).
+    #[test]
+    fn unplaced_messages_and_top_level_fields_are_kept() {
+        let calls = [
+            sent(
+                r#"{"MessageModelList":[{"orderNumber":"b"},{"orderNumber":"a"},{"m":1}],"n":1.10,"big":123456789012345678901234567890}"#,
+            ),
+            sent(r#"{"MessageModelList":[{"orderNumber":"c"}],"n":2}"#),
+        ];
+        let mut said = upstream_messages(&calls, "confirmOrder");
+        assert!(said.take("a").is_some());
+        let extra = serde_json::to_string(&said.extra).unwrap();
+        assert_eq!(extra, r#"{"n":2,"big":123456789012345678901234567890}"#);
+        let left: Vec<String> = said
+            .unplaced()
+            .map(|m| serde_json::to_string(&m).unwrap())
+            .collect();
+        assert_eq!(
+            left,
+            [
+                r#"{"orderNumber":"b"}"#,
+                r#"{"orderNumber":"c"}"#,
+                r#"{"m":1}"#
+            ]
+        );
     }
 
     #[test]

@@ -1108,7 +1108,7 @@ async fn confirm(
         let n = &numbers[i];
         let c = &canonical[i];
         // An order is sent once however often it is named: its one message is taken.
-        let upstream = said.by_order.remove(c);
+        let upstream = said.take(c);
         entries[i] = Some(match outcome {
             Outcome::Denied(report) => {
                 local = true;
@@ -1185,10 +1185,11 @@ async fn confirm(
         .into_iter()
         .map(|e| e.unwrap_or(Entry::Own(Value::Null)))
         .collect();
-    entries.extend(said.others.into_iter().map(Entry::Rms));
+    let extra = std::mem::take(&mut said.extra);
+    entries.extend(said.unplaced().map(Entry::Rms));
     match serde_json::to_vec(&answer::Messages {
         list: &entries,
-        extra: &said.extra,
+        extra: &extra,
     }) {
         Ok(body) => json_body(200, body),
         Err(e) => json(

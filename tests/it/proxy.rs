@@ -1479,7 +1479,8 @@ fn a_lost_confirmation_is_sent_again_once_the_hold_has_passed() {
 
 /// Reads from the simulated RMS; `confirmOrder` answered 200 with one INFO per order, a
 /// second message about the first order, a message about no order, one with an explicit
-/// `"orderNumber": null`, and a top-level field.
+/// `"orderNumber": null`, one about an order nobody asked for, and top-level fields (one a
+/// number too long for a float).
 struct ChattyConfirms {
     sim: SimHandler,
 }
@@ -1503,8 +1504,30 @@ impl Handler for ChattyConfirms {
         list.push(json!({"messageType": "WARNING", "messageCode": "W-GENERAL", "message": "about no order"}));
         list.push(json!({"messageType": "INFO", "messageCode": "SECOND", "message": "again", "orderNumber": numbers[0]}));
         list.push(json!({"messageType": "INFO", "messageCode": "NULL", "message": "", "orderNumber": null}));
-        HttpResponse::json(200, &json!({"MessageModelList": list, "requestId": "r-1"}))
+        list.push(json!({"messageType": "ERROR", "messageCode": "UNASKED", "message": "?", "orderNumber": "375055-20261130-99999999"}));
+        let list = serde_json::to_string(&list).unwrap();
+        let body = format!(
+            r#"{{"MessageModelList":{list},"requestId":"r-1","big":123456789012345678901234567890}}"#
+        );
+        HttpResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.into(),
+        }
     }
+}
+
+/// The digits of the number written after `"key":` in a JSON text, as written.
+fn raw_number_of<'a>(text: &'a str, key: &str) -> &'a str {
+    let at = text
+        .find(&format!("\"{key}\":"))
+        .map(|i| i + key.len() + 3)
+        .unwrap_or_else(|| panic!("no `{key}` in {text}"));
+    let rest = &text[at..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+        .unwrap_or(rest.len());
+    &rest[..end]
 }
 
 /// The merged answer keeps everything RMS wrote, as RMS wrote it: each order's message in
@@ -1526,7 +1549,13 @@ fn the_merged_answer_keeps_all_rms_wrote() {
         let good = good_of_eight();
         let unset = number((0..8).find(|&i| kind(i) == Kind::Unset).unwrap());
         let asked = [good[0].clone(), unset, good[1].clone()];
-        let (status, body) = confirm(&client, &proxy.url, &asked).await;
+        let response = confirm_request(&client, &proxy.url, &asked)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body_text = response.text().await.unwrap();
+        let body: Value = serde_json::from_str(&body_text).unwrap();
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["requestId"], "r-1", "{body}");
         let list = body["MessageModelList"].as_array().unwrap();
@@ -1540,6 +1569,7 @@ fn the_merged_answer_keeps_all_rms_wrote() {
                 "ORDER_EXT_API_CONFIRM_ORDER_INFO_101",
                 "RMS_PREFLIGHT_S13",
                 "ORDER_EXT_API_CONFIRM_ORDER_INFO_101",
+                "UNASKED",
                 "W-GENERAL",
                 "SECOND",
                 "NULL"
@@ -1549,7 +1579,12 @@ fn the_merged_answer_keeps_all_rms_wrote() {
         assert_eq!(list[0]["orderNumber"], good[0].as_str());
         assert_eq!(list[0]["x"], json!([1]));
         // Written back as RMS wrote it, `null` included (not dropped as an absent field).
-        assert_eq!(list[5].get("orderNumber"), Some(&Value::Null), "{body}");
+        assert_eq!(list[6].get("orderNumber"), Some(&Value::Null), "{body}");
+        // RMS's top-level fields as RMS wrote them: a number too long for a float too.
+        assert_eq!(
+            raw_number_of(&body_text, "big"),
+            "123456789012345678901234567890"
+        );
         assert_eq!(list[2]["orderNumber"], good[1].as_str());
     });
 }
