@@ -1092,18 +1092,22 @@ async fn confirm(
         .iter()
         .filter(|s| s.function == function::CONFIRM_ORDER)
         .collect();
-    // One call, which RMS refused as a whole (401, 400…): unless the proxy has its own word
-    // about some order, the OMS gets RMS's own answer, as it came.
+    // One call, which RMS refused as a whole before acting (401, 400…): unless the proxy
+    // has its own word about some order, the OMS gets RMS's own answer, as it came. A 5xx
+    // is not such a refusal: RMS may have acted, and the proxy's entries say what it did
+    // about that (not sent again before the hold).
     let refused_whole = match confirms.as_slice() {
         [only] => only
             .result
             .as_ref()
-            .is_ok_and(|reply| !(200..300).contains(&reply.status)),
+            .is_ok_and(|reply| (300..500).contains(&reply.status)),
         _ => false,
     };
     let rules = proxy.config.engine.rules();
     let mut sent = Vec::new();
     let mut local = entries.iter().any(Option::is_some);
+    // RMS's messages about orders whose entry is the proxy's own.
+    let mut unused = Vec::new();
     for ((_, outcome), &i) in outcomes.iter().zip(&places) {
         let n = &numbers[i];
         let c = &canonical[i];
@@ -1112,6 +1116,9 @@ async fn confirm(
         entries[i] = Some(match outcome {
             Outcome::Denied(report) => {
                 local = true;
+                // RMS wrote about an order the proxy did not send to it: kept, after the
+                // orders' entries.
+                unused.extend(upstream);
                 for f in denying(&report.findings) {
                     proxy.metrics.denied(&f.rule);
                 }
@@ -1134,7 +1141,10 @@ async fn confirm(
                 sent.push(c.clone());
                 match upstream {
                     Some(m) if m.is_error() => Entry::Rms(m),
-                    _ => {
+                    upstream => {
+                        // RMS's word, if any, did not say why: the proxy's entry does, and
+                        // RMS's message is kept after the orders' entries.
+                        unused.extend(upstream);
                         local |= !refused_whole;
                         Entry::Own(answer::failure(n, f))
                     }
@@ -1186,6 +1196,7 @@ async fn confirm(
         .map(|e| e.unwrap_or(Entry::Own(Value::Null)))
         .collect();
     let extra = std::mem::take(&mut said.extra);
+    entries.extend(unused.into_iter().map(Entry::Rms));
     entries.extend(said.unplaced().map(Entry::Rms));
     match serde_json::to_vec(&answer::Messages {
         list: &entries,

@@ -1419,6 +1419,8 @@ fn a_confirmation_rms_answers_too_late_is_not_sent_again() {
 struct LostFirstConfirm {
     sim: SimHandler,
     lost: std::sync::atomic::AtomicBool,
+    /// How long the lost call is held before its 500.
+    delay: Duration,
 }
 
 impl Handler for LostFirstConfirm {
@@ -1426,7 +1428,7 @@ impl Handler for LostFirstConfirm {
         if request.path.contains("/confirmOrder")
             && !self.lost.swap(true, std::sync::atomic::Ordering::SeqCst)
         {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            tokio::time::sleep(self.delay).await;
             return HttpResponse::json(500, &json!({}));
         }
         self.sim.handle(request).await
@@ -1437,6 +1439,14 @@ impl Handler for LostFirstConfirm {
 /// hold has passed (the read-back then proves RMS did not act), and only once.
 #[test]
 fn a_lost_confirmation_is_sent_again_once_the_hold_has_passed() {
+    // Held past the timeout, then a 500; or a 500 at once (answered by the proxy's own
+    // entry, which says the order is held, not by RMS's bare 500).
+    for delay in [Duration::from_secs(3), Duration::ZERO] {
+        lost_confirmation_is_sent_again_once_the_hold_has_passed(delay);
+    }
+}
+
+fn lost_confirmation_is_sent_again_once_the_hold_has_passed(delay: Duration) {
     let scratch = Scratch::new("proxy-lost-call");
     let rt = rt();
     rt.block_on(async {
@@ -1446,6 +1456,7 @@ fn a_lost_confirmation_is_sent_again_once_the_hold_has_passed() {
             Arc::new(LostFirstConfirm {
                 sim: SimHandler { sim: sim.clone() },
                 lost: std::sync::atomic::AtomicBool::new(false),
+                delay,
             }),
         )
         .await
@@ -1462,6 +1473,8 @@ fn a_lost_confirmation_is_sent_again_once_the_hold_has_passed() {
             check_answer(&asked, status, &body)[0].1,
             "RMS_PREFLIGHT_API_ERROR"
         );
+        let detail = body["MessageModelList"][0]["preflight"].to_string();
+        assert!(detail.contains("not sent again"), "{body}");
         let (status, body) = confirm(&client, &proxy.url, &asked).await;
         assert_eq!(check_answer(&asked, status, &body)[0].1, "RMS_PREFLIGHT_S1");
         assert_eq!(confirms_received(&sim).get(&asked[0]), None);
@@ -1483,6 +1496,8 @@ fn a_lost_confirmation_is_sent_again_once_the_hold_has_passed() {
 /// number too long for a float).
 struct ChattyConfirms {
     sim: SimHandler,
+    /// An order the proxy denies, which RMS's answer names all the same.
+    denied: String,
 }
 
 impl Handler for ChattyConfirms {
@@ -1505,6 +1520,7 @@ impl Handler for ChattyConfirms {
         list.push(json!({"messageType": "INFO", "messageCode": "SECOND", "message": "again", "orderNumber": numbers[0]}));
         list.push(json!({"messageType": "INFO", "messageCode": "NULL", "message": "", "orderNumber": null}));
         list.push(json!({"messageType": "ERROR", "messageCode": "UNASKED", "message": "?", "orderNumber": "375055-20261130-99999999"}));
+        list.push(json!({"messageType": "ERROR", "messageCode": "ABOUT-DENIED", "message": "?", "orderNumber": self.denied}));
         let list = serde_json::to_string(&list).unwrap();
         let body = format!(
             r#"{{"MessageModelList":{list},"requestId":"r-1","big":123456789012345678901234567890}}"#
@@ -1541,6 +1557,7 @@ fn the_merged_answer_keeps_all_rms_wrote() {
         let (_upstream, proxy) = proxy_before(
             ChattyConfirms {
                 sim: SimHandler { sim },
+                denied: number((0..8).find(|&i| kind(i) == Kind::Unset).unwrap()),
             },
             &scratch,
         )
@@ -1569,6 +1586,7 @@ fn the_merged_answer_keeps_all_rms_wrote() {
                 "ORDER_EXT_API_CONFIRM_ORDER_INFO_101",
                 "RMS_PREFLIGHT_S13",
                 "ORDER_EXT_API_CONFIRM_ORDER_INFO_101",
+                "ABOUT-DENIED",
                 "UNASKED",
                 "W-GENERAL",
                 "SECOND",
@@ -1579,7 +1597,7 @@ fn the_merged_answer_keeps_all_rms_wrote() {
         assert_eq!(list[0]["orderNumber"], good[0].as_str());
         assert_eq!(list[0]["x"], json!([1]));
         // Written back as RMS wrote it, `null` included (not dropped as an absent field).
-        assert_eq!(list[6].get("orderNumber"), Some(&Value::Null), "{body}");
+        assert_eq!(list[7].get("orderNumber"), Some(&Value::Null), "{body}");
         // RMS's top-level fields as RMS wrote them: a number too long for a float too.
         assert_eq!(
             raw_number_of(&body_text, "big"),
