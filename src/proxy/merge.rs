@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -41,75 +41,26 @@ impl Serialize for Message<'_> {
     }
 }
 
-/// The two fields of a message the merge reads; every other field is skipped unread.
+/// The two fields of a message the merge reads, unread themselves until [`text`] reads
+/// them; every other field is skipped unread.
 #[derive(Deserialize)]
 struct Head<'a> {
     #[serde(rename = "messageType", default, borrow)]
-    message_type: Option<Lenient<'a>>,
+    message_type: Option<&'a RawValue>,
     #[serde(rename = "orderNumber", default, borrow)]
-    order_number: Option<Lenient<'a>>,
+    order_number: Option<&'a RawValue>,
 }
 
-/// A string, or `None` for any other JSON value (a number, `null`, an object): such a
-/// field names no order and no message type, and the message is kept as it is.
-struct Lenient<'a>(Option<Cow<'a, str>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Lenient<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Lenient(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Lenient(Some(Cow::Owned(v.to_owned()))))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Lenient(Some(Cow::Owned(v))))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(Lenient(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map
-                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Lenient(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
+/// A field's string, or `None` for any other JSON value (a number, `null`, an object):
+/// such a field names no order and no message type, and the message is kept as it is.
+fn text(field: Option<&RawValue>) -> Option<String> {
+    serde_json::from_str(field?.get()).ok()
 }
 
 impl<'a> Message<'a> {
     fn read(raw: &'a RawValue) -> Self {
         // A message that is not an object (or repeats a field) is kept, about no order.
         let head = serde_json::from_str::<Head<'a>>(raw.get()).ok();
-        let text = |l: Option<Lenient<'a>>| l.and_then(|l| l.0);
         let (message_type, order_number) = match head {
             Some(h) => (text(h.message_type), text(h.order_number)),
             None => (None, None),
