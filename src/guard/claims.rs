@@ -312,6 +312,15 @@ impl<C: RmsApi> Guard<C> {
         Ok(report)
     }
 
+    /// A row its sender left `unknown` (a call RMS may have received but did not answer)
+    /// less than [`with_resend_hold`](Guard::with_resend_hold) ago. A row abandoned by a
+    /// dead sender (no cause) waited out its stale time already.
+    fn held_back(&self, row: &Row) -> bool {
+        let hold = i64::try_from(self.resend_hold.as_millis()).unwrap_or(i64::MAX);
+        matches!(&row.state, State::Unknown { cause: Some(_) })
+            && crate::ledger::now_ms().saturating_sub(row.updated_at_ms) < hold
+    }
+
     /// Reads up to 100 `unknown` rows' orders back and resolves them.
     async fn reconcile_rows(
         &self,
@@ -385,17 +394,6 @@ impl<C: RmsApi> Guard<C> {
             }
         }
         Ok(())
-    }
-}
-
-impl<C: RmsApi> Guard<C> {
-    /// A row its sender left `unknown` (a call RMS may have received but did not answer)
-    /// less than [`with_resend_hold`](Guard::with_resend_hold) ago. A row abandoned by a
-    /// dead sender (no cause) waited out its stale time already.
-    fn held_back(&self, row: &Row) -> bool {
-        let hold = i64::try_from(self.resend_hold.as_millis()).unwrap_or(i64::MAX);
-        matches!(&row.state, State::Unknown { cause: Some(_) })
-            && crate::ledger::now_ms().saturating_sub(row.updated_at_ms) < hold
     }
 }
 

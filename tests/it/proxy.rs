@@ -1089,13 +1089,18 @@ fn bad_proxy_arguments_exit_2_without_echoing_secrets() {
     assert_eq!(code, 2, "{err}");
 }
 
-/// A proxy (SQLite ledger in `scratch`, no rate limit) in front of `upstream`, served on
-/// 127.0.0.1:0.
-async fn proxy_before<H: Handler>(upstream: H, scratch: &Scratch) -> (Server, ProxyProcess) {
+/// A proxy (SQLite ledger in `scratch`, no rate limit, and `args`) in front of
+/// `upstream`, served on 127.0.0.1:0.
+async fn proxy_before<H: Handler>(
+    upstream: H,
+    scratch: &Scratch,
+    args: &[&str],
+) -> (Server, ProxyProcess) {
     let server = Server::start("127.0.0.1:0".parse().unwrap(), Arc::new(upstream))
         .await
         .unwrap();
-    let proxy = ProxyProcess::start(&server.url(), &scratch.ledger_url(), &["--rate", "0"]);
+    let args: Vec<&str> = ["--rate", "0"].iter().chain(args).copied().collect();
+    let proxy = ProxyProcess::start(&server.url(), &scratch.ledger_url(), &args);
     (server, proxy)
 }
 
@@ -1140,20 +1145,15 @@ async fn proxy_killed_while_rms_holds_a_call(
     first_timeout: &str,
 ) -> (Arc<SimRms>, Server, String) {
     let (sim, _) = sim_rms(8, SimConfig::default()).await;
-    let upstream = Server::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Arc::new(LateConfirms {
+    let (upstream, mut first) = proxy_before(
+        LateConfirms {
             sim: sim.clone(),
             hold: Duration::from_secs(3),
-        }),
+        },
+        scratch,
+        &["--upstream-timeout", first_timeout],
     )
-    .await
-    .unwrap();
-    let mut first = ProxyProcess::start(
-        &upstream.url(),
-        &scratch.ledger_url(),
-        &["--rate", "0", "--upstream-timeout", first_timeout],
-    );
+    .await;
     let order = good_of_eight()[0].clone();
     let base = first.url.clone();
     let asked = vec![order.clone()];
@@ -1300,6 +1300,7 @@ fn a_call_rms_refuses_whole_comes_back_as_it_came() {
                 sim: SimHandler { sim },
             },
             &scratch,
+            &[],
         )
         .await;
         let client = reqwest::Client::new();
@@ -1376,20 +1377,15 @@ fn a_confirmation_rms_answers_too_late_is_not_sent_again() {
     let rt = rt();
     rt.block_on(async {
         let (sim, _) = sim_rms(8, SimConfig::default()).await;
-        let upstream = Server::start(
-            "127.0.0.1:0".parse().unwrap(),
-            Arc::new(LateConfirms {
+        let (_upstream, proxy) = proxy_before(
+            LateConfirms {
                 sim: sim.clone(),
                 hold: Duration::from_millis(1500),
-            }),
+            },
+            &scratch,
+            &["--upstream-timeout", "1s"],
         )
-        .await
-        .unwrap();
-        let proxy = ProxyProcess::start(
-            &upstream.url(),
-            &scratch.ledger_url(),
-            &["--rate", "0", "--upstream-timeout", "1s"],
-        );
+        .await;
         let client = reqwest::Client::new();
         let asked = [good_of_eight()[0].clone()];
         let (status, body) = confirm(&client, &proxy.url, &asked).await;
@@ -1451,21 +1447,16 @@ fn lost_confirmation_is_sent_again_once_the_hold_has_passed(delay: Duration) {
     let rt = rt();
     rt.block_on(async {
         let (sim, _) = sim_rms(8, SimConfig::default()).await;
-        let upstream = Server::start(
-            "127.0.0.1:0".parse().unwrap(),
-            Arc::new(LostFirstConfirm {
+        let (_upstream, proxy) = proxy_before(
+            LostFirstConfirm {
                 sim: SimHandler { sim: sim.clone() },
                 lost: std::sync::atomic::AtomicBool::new(false),
                 delay,
-            }),
+            },
+            &scratch,
+            &["--upstream-timeout", "1s"],
         )
-        .await
-        .unwrap();
-        let proxy = ProxyProcess::start(
-            &upstream.url(),
-            &scratch.ledger_url(),
-            &["--rate", "0", "--upstream-timeout", "1s"],
-        );
+        .await;
         let client = reqwest::Client::new();
         let asked = [good_of_eight()[0].clone()];
         let (status, body) = confirm(&client, &proxy.url, &asked).await;
@@ -1560,6 +1551,7 @@ fn the_merged_answer_keeps_all_rms_wrote() {
                 denied: number((0..8).find(|&i| kind(i) == Kind::Unset).unwrap()),
             },
             &scratch,
+            &[],
         )
         .await;
         let client = reqwest::Client::new();
