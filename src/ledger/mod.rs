@@ -300,6 +300,9 @@ pub struct Query {
     pub limit: Option<u32>,
 }
 
+/// A database driver's own error (sqlx's for PostgreSQL, rusqlite's for SQLite).
+pub type DbError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// What can go wrong with a ledger. Messages never hold a database URL (it may carry a
 /// password).
 #[derive(Debug, thiserror::Error)]
@@ -313,8 +316,11 @@ pub enum LedgerError {
         backend: &'static str,
         /// The SQLite file (never a PostgreSQL URL).
         where_: Option<String>,
-        source: sqlx::Error,
+        source: DbError,
     },
+    /// The SQLite ledger URL has an option this build does not know.
+    #[error("unknown option `{option}` in the SQLite ledger url: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw` or `mode=memory`")]
+    Option { option: String },
     /// The SQLite ledger's path cannot hold a ledger.
     #[error("the SQLite ledger `{path}` {problem}")]
     Path { path: String, problem: &'static str },
@@ -323,18 +329,20 @@ pub enum LedgerError {
     Schema(String),
     /// A query failed.
     #[error("ledger query failed ({what}): {source}")]
-    Query {
-        what: &'static str,
-        source: sqlx::Error,
-    },
+    Query { what: &'static str, source: DbError },
     /// A row the ledger cannot read (written by something else, or a newer build).
     #[error("unreadable ledger row ({key}): {message}")]
     Corrupt { key: String, message: String },
 }
 
 impl LedgerError {
-    fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
-        move |source| LedgerError::Query { what, source }
+    fn query<E: std::error::Error + Send + Sync + 'static>(
+        what: &'static str,
+    ) -> impl FnOnce(E) -> LedgerError {
+        move |source| LedgerError::Query {
+            what,
+            source: Box::new(source),
+        }
     }
 }
 

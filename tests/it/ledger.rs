@@ -438,14 +438,13 @@ async fn a_sqlite_ledger_survives_reopening_and_refuses_a_newer_schema() {
     l.close().await;
 
     // A schema written by a newer build is refused, not misread.
-    let pool = sqlx::SqlitePool::connect(&dir.ledger_url()).await.unwrap();
-    sqlx::query(
+    let conn = rusqlite::Connection::open(dir.path().join("ledger.db")).unwrap();
+    conn.execute(
         "INSERT INTO rms_preflight_schema (version, name, applied_at_ms) VALUES (99, 'future', 0)",
+        [],
     )
-    .execute(&pool)
-    .await
     .unwrap();
-    pool.close().await;
+    drop(conn);
     let err = SqliteLedger::open(&dir.ledger_url()).await.unwrap_err();
     assert!(matches!(err, LedgerError::Schema(_)), "{err}");
     assert!(
