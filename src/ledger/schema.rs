@@ -29,6 +29,11 @@ pub(super) const SQLITE: &[Migration] = &[
         name: "call timeout",
         sql: include_str!("../../migrations/sqlite/0002_call_timeout.sql"),
     },
+    Migration {
+        version: 3,
+        name: "claims in flight",
+        sql: include_str!("../../migrations/sqlite/0003_inflight.sql"),
+    },
 ];
 
 pub(super) const POSTGRES: &[Migration] = &[Migration {

@@ -58,19 +58,43 @@ const CLAIM: &str = "INSERT INTO rms_preflight_ledger (shop, order_number, actio
         updated_at_ms = excluded.updated_at_ms, call_timeout_ms = excluded.call_timeout_ms \
     WHERE rms_preflight_ledger.state = 'failed'";
 
-/// The longest call timeout of the `sending` rows last touched at or before `?1` (shop `?2`
-/// and action `?3` when not null).
-const LONGEST_CALL_TIMEOUT: &str = "SELECT max(call_timeout_ms) FROM rms_preflight_ledger \
-    WHERE state = 'sending' AND updated_at_ms <= ?1 \
+/// Records a claim in flight (`rms_preflight_inflight`, migration 0003): `?1` token, `?2`
+/// shop, `?3` action, `?4` which statement of the claim, `?5` the order numbers it won
+/// (JSON), `?6` now, `?7` the sender's call timeout.
+const INFLIGHT: &str = "INSERT INTO rms_preflight_inflight \
+    (token, shop, action, part, order_numbers, updated_at_ms, call_timeout_ms) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// Forgets the claims of token `?1`, shop `?2`, action `?3` none of whose rows is `sending`
+/// any more (each is looked up by its key).
+const SETTLED: &str = "DELETE FROM rms_preflight_inflight AS i \
+    WHERE token = ?1 AND shop = ?2 AND action = ?3 AND NOT EXISTS ( \
+        SELECT 1 FROM rms_preflight_ledger AS l WHERE l.shop = i.shop AND l.action = i.action \
+          AND l.order_number IN (SELECT value FROM json_each(i.order_numbers)) \
+          AND l.token = i.token AND +l.state = 'sending')";
+
+/// A resend keeps its claim from looking idle: `?1` now, then token, shop, action.
+const TOUCH_INFLIGHT: &str = "UPDATE rms_preflight_inflight SET updated_at_ms = ?1 \
+    WHERE token = ?2 AND shop = ?3 AND action = ?4";
+
+/// The claims in flight last touched at or before `?1` (shop `?2` and action `?3` when not
+/// null).
+const IDLE_CLAIMS: &str = "SELECT token, shop, action, order_numbers \
+    FROM rms_preflight_inflight WHERE updated_at_ms <= ?1 \
       AND (?2 IS NULL OR shop = ?2) AND (?3 IS NULL OR action = ?3)";
+
+/// The longest call timeout of the claims in flight last touched at or before `?1` (shop
+/// `?2` and action `?3` when not null).
+const LONGEST_CALL_TIMEOUT: &str = "SELECT max(call_timeout_ms) FROM rms_preflight_inflight \
+    WHERE updated_at_ms <= ?1 AND (?2 IS NULL OR shop = ?2) AND (?3 IS NULL OR action = ?3)";
 
 /// The rows of a claim's keys (`?1` the order numbers, `?2` shop, `?3` action) with the
 /// token each holds.
 ///
 /// Every batched statement names the shop and the action and takes the order numbers
 /// `IN` the JSON array, so SQLite finds each row by the primary key. A `+` before
-/// `state` (or `updated_at_ms`) keeps it from going through the by-state index instead:
-/// it would then read the JSON batch again for every `sending` row of the ledger
+/// `state` (or `updated_at_ms`) keeps it from going through an index on the state
+/// instead: it would then read the JSON batch again for every row in that index
 /// (`the_batched_statements_find_rows_by_key` checks the plans).
 const CLAIMED: &str = "SELECT shop, order_number, action, state, error, attempts, \
     claimed_at_ms, updated_at_ms, token FROM rms_preflight_ledger \
@@ -113,15 +137,21 @@ const BATCH: usize = 500;
 const GET: &str = "SELECT shop, order_number, action, state, error, attempts, claimed_at_ms, \
     updated_at_ms FROM rms_preflight_ledger WHERE shop = ?1 AND order_number = ?2 AND action = ?3";
 
+/// Turns the rows of one idle claim (`?3` its order numbers, `?4` shop, `?5` action, `?6`
+/// token) that are still `sending` and untouched since `?2` into `unknown` at `?1`.
 const ABANDON: &str = "UPDATE rms_preflight_ledger
     SET state = 'unknown', error = NULL, updated_at_ms = ?1
-    WHERE state = 'sending' AND updated_at_ms <= ?2
-      AND (?3 IS NULL OR shop = ?3) AND (?4 IS NULL OR action = ?4)
+    WHERE shop = ?4 AND action = ?5 AND order_number IN (SELECT value FROM json_each(?3))
+      AND token = ?6 AND +state = 'sending' AND +updated_at_ms <= ?2
     RETURNING shop, order_number, action, state, error, attempts, claimed_at_ms, updated_at_ms";
 
 const RESOLVE: &str = "UPDATE rms_preflight_ledger
     SET state = ?4, error = ?5, updated_at_ms = ?6
     WHERE shop = ?1 AND order_number = ?2 AND action = ?3 AND state = 'unknown'";
+
+/// The page cache of each connection, in KiB as SQLite takes it (negative: a size, not a
+/// page count): 16 MiB.
+const CACHE_KIB: i64 = -16_384;
 
 /// How long a statement waits for another process's write lock on a blocking thread.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -137,12 +167,17 @@ pub struct SqliteLedger {
     call_timeout_ms: Arc<AtomicI64>,
 }
 
-/// The ledger's one connection: claims from this process queue on it (no busy-waiting
-/// against ourselves); other processes wait on the file lock. An in-memory database lives
-/// as long as this connection. `None` once closed.
+/// The ledger's connections. `None` once closed.
 #[derive(Debug)]
 struct Db {
+    /// The one connection that writes: claims from this process queue on it (no
+    /// busy-waiting against ourselves); other processes wait on the file lock. An
+    /// in-memory database lives as long as this connection.
     conn: Mutex<Option<Connection>>,
+    /// A file ledger's reads that may cover the whole ledger (list, count, get): on a
+    /// connection of their own, so that they never hold up a claim (WAL: a reader does
+    /// not wait for the writer, nor the writer for it).
+    reader: Option<Mutex<Option<Connection>>>,
 }
 
 /// The call timeout a claim records when its sender said none.
@@ -241,6 +276,8 @@ impl Target {
             None => Connection::open_in_memory()?,
         };
         conn.pragma_update(None, "synchronous", self.synchronous)?;
+        // The pages a claim walks stay in memory (SQLite's default is 2 MB).
+        conn.pragma_update(None, "cache_size", CACHE_KIB)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(conn)
@@ -362,7 +399,7 @@ impl SqliteLedger {
             }
         }
         let opening = target.clone();
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, LedgerError> {
+        let (conn, reader) = tokio::task::spawn_blocking(move || {
             let mut conn = opening.connect().map_err(|e| LedgerError::Open {
                 backend: "SQLite",
                 where_: Some(
@@ -374,7 +411,16 @@ impl SqliteLedger {
                 source: Box::new(e),
             })?;
             schema::apply_sqlite(&mut conn)?;
-            Ok(conn)
+            let reader = match opening.file {
+                Some(_) => Some(
+                    opening
+                        .connect()
+                        .and_then(|r| r.pragma_update(None, "query_only", true).map(|()| r))
+                        .map_err(LedgerError::query("open the ledger's reader"))?,
+                ),
+                None => None,
+            };
+            Ok((conn, reader))
         })
         .await
         .map_err(|e| LedgerError::Query {
@@ -388,6 +434,7 @@ impl SqliteLedger {
         Ok(SqliteLedger {
             db: Arc::new(Db {
                 conn: Mutex::new(Some(conn)),
+                reader: reader.map(|r| Mutex::new(Some(r))),
             }),
             checkpoints,
             call_timeout_ms: Arc::new(AtomicI64::new(DEFAULT_CALL_TIMEOUT_MS)),
@@ -409,12 +456,10 @@ impl SqliteLedger {
         }
         let db = self.db.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            let conn = db
-                .conn
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            drop(conn);
+            for conn in std::iter::once(&db.conn).chain(db.reader.as_ref()) {
+                let conn = conn.lock().unwrap_or_else(PoisonError::into_inner).take();
+                drop(conn);
+            }
         })
         .await;
     }
@@ -442,16 +487,37 @@ impl SqliteLedger {
         self.blocking(work).await
     }
 
-    /// Runs `work` on a blocking thread, which waits for the connection and for SQLite's
-    /// locks (up to the busy timeout).
+    /// Runs `work` on a blocking thread, which waits for the writing connection and for
+    /// SQLite's locks (up to the busy timeout).
     async fn blocking<T, F>(&self, work: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
+    {
+        self.on_blocking_thread(false, work).await
+    }
+
+    /// Runs a read on a blocking thread, on the reader when there is one.
+    async fn read<T, F>(&self, work: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
+    {
+        self.on_blocking_thread(true, work).await
+    }
+
+    async fn on_blocking_thread<T, F>(&self, read: bool, work: F) -> Result<T, LedgerError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
     {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = db.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            let conn = match (&db.reader, read) {
+                (Some(reader), true) => reader,
+                _ => &db.conn,
+            };
+            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
             let conn = guard.as_mut().ok_or_else(closed)?;
             work(conn)
         })
@@ -525,12 +591,14 @@ fn row_of(
 }
 
 /// Claims a batch of distinct keys of one shop and action on `conn` in one statement
-/// ([`CLAIM`]) with `token`. Answers in `group`'s order; a won claim's row is read back
-/// only when `rows_needed` (the caller answers a repeated key with it) or when not every
-/// key was won.
+/// ([`CLAIM`]) with `token`, and records what it won as the claim's `part` in flight
+/// ([`INFLIGHT`]). Answers in `group`'s order; a won claim's row is read back only when
+/// `rows_needed` (the caller answers a repeated key with it) or when not every key was won.
+#[allow(clippy::too_many_arguments)]
 fn claim_group(
     conn: &Connection,
     group: &[Key],
+    part: usize,
     now: i64,
     token: i64,
     call_timeout_ms: i64,
@@ -547,6 +615,24 @@ fn claim_group(
         .prepare_cached(CLAIM)
         .and_then(|mut s| s.execute(params![now, json, shop, action, token, call_timeout_ms]))
         .map_err(q("claim"))?;
+    let in_flight = |numbers: &str| {
+        conn.prepare_cached(INFLIGHT)
+            .and_then(|mut s| {
+                s.execute(params![
+                    token,
+                    shop,
+                    action,
+                    i64::try_from(part).unwrap_or(i64::MAX),
+                    numbers,
+                    now,
+                    call_timeout_ms
+                ])
+            })
+            .map_err(q("record a claim in flight"))
+    };
+    if written == group.len() {
+        in_flight(&json)?;
+    }
     if written == group.len() && !rows_needed {
         // Every key was written, so every key is this claim's.
         return Ok(group
@@ -571,6 +657,16 @@ fn claim_group(
         let row = read_row(r)?;
         let held_by: i64 = r.get(8).map_err(q("read the claimed rows"))?;
         rows.insert(row.key.clone(), (row, held_by));
+    }
+    if written != group.len() {
+        let won: Vec<&str> = rows
+            .values()
+            .filter(|(_, held_by)| *held_by == token)
+            .map(|(row, _)| row.key.order_number.as_str())
+            .collect();
+        if !won.is_empty() {
+            in_flight(&batch_json(&won)?)?;
+        }
     }
     let mut answers = Vec::with_capacity(group.len());
     for key in group {
@@ -706,6 +802,20 @@ fn mark_group(
     while let Some(r) = hit.next().map_err(q("mark"))? {
         numbers_moved.insert(r.get::<_, String>(0).map_err(q("mark"))?);
     }
+    drop(hit);
+    drop(statement);
+    if !numbers_moved.is_empty() {
+        match state {
+            // Still in flight, and not idle.
+            None => conn
+                .prepare_cached(TOUCH_INFLIGHT)
+                .and_then(|mut s| s.execute(params![now, token, shop, action])),
+            Some(_) => conn
+                .prepare_cached(SETTLED)
+                .and_then(|mut s| s.execute(params![token, shop, action])),
+        }
+        .map_err(q("mark a claim in flight"))?;
+    }
     for &i in group {
         moved[i] = numbers_moved.contains(&marks[i].0.key.order_number);
     }
@@ -722,6 +832,58 @@ fn mark_groups(marks: &[(Ticket, Mark)]) -> Vec<Vec<usize>> {
             && a.key.action == b.key.action
             && marked_state(a_mark) == marked_state(b_mark)
     })
+}
+
+/// The statement of [`Ledger::list`] for `query`, and its binds.
+fn list_sql(query: &Query) -> (String, Vec<SqlValue>) {
+    // A reconciler's page of `unknown` rows: through their partial index, which SQLite
+    // would otherwise pass over for the primary key (every row of the shop) on a ledger it
+    // has no statistics of.
+    let index = if query.states == [LedgerState::Unknown] {
+        " INDEXED BY rms_preflight_ledger_unknown"
+    } else {
+        ""
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM rms_preflight_ledger{index} WHERE 1 = 1");
+    let mut binds: Vec<SqlValue> = Vec::new();
+    let mut bind = |sql: &mut String, v: SqlValue| {
+        binds.push(v);
+        sql.push_str(&format!("?{}", binds.len()));
+    };
+    if let Some(shop) = &query.scope.shop {
+        sql.push_str(" AND shop = ");
+        bind(&mut sql, SqlValue::Text(shop.clone()));
+    }
+    if let Some(action) = query.scope.action {
+        sql.push_str(" AND action = ");
+        bind(&mut sql, SqlValue::Text(action.name().into()));
+    }
+    // The states as literals (the four names of the schema's CHECK), so that
+    // SQLite can use the partial index of `unknown` rows (it cannot see a bound
+    // value when it plans).
+    match query.states.as_slice() {
+        [] => {}
+        [one] => sql.push_str(&format!(" AND state = '{}'", one.name())),
+        many => {
+            let names: Vec<String> = many.iter().map(|s| format!("'{}'", s.name())).collect();
+            sql.push_str(&format!(" AND state IN ({})", names.join(", ")));
+        }
+    }
+    if let Some(after) = &query.after {
+        sql.push_str(" AND (shop, order_number, action) > (");
+        bind(&mut sql, SqlValue::Text(after.shop.clone()));
+        sql.push_str(", ");
+        bind(&mut sql, SqlValue::Text(after.order_number.clone()));
+        sql.push_str(", ");
+        bind(&mut sql, SqlValue::Text(after.action.name().into()));
+        sql.push(')');
+    }
+    sql.push_str(" ORDER BY shop, order_number, action");
+    if let Some(limit) = query.limit {
+        sql.push_str(" LIMIT ");
+        bind(&mut sql, SqlValue::Integer(i64::from(limit)));
+    }
+    (sql, binds)
 }
 
 impl Ledger for SqliteLedger {
@@ -750,10 +912,11 @@ impl Ledger for SqliteLedger {
                         .transaction_with_behavior(TransactionBehavior::Immediate)
                         .map_err(q("begin a claim"))?;
                     let mut got = Vec::with_capacity(jobs.len());
-                    for keys in &jobs {
+                    for (part, keys) in jobs.iter().enumerate() {
                         got.push(claim_group(
                             &tx,
                             keys,
+                            part,
                             now,
                             token,
                             call_timeout_ms,
@@ -825,13 +988,26 @@ impl Ledger for SqliteLedger {
                     let tx = conn
                         .transaction_with_behavior(TransactionBehavior::Immediate)
                         .map_err(q("begin an abandon"))?;
-                    let rows = {
-                        let mut s = tx.prepare(ABANDON).map_err(q("abandon"))?;
+                    let idle: Vec<(i64, String, String, String)> = tx
+                        .prepare(IDLE_CLAIMS)
+                        .and_then(|mut s| {
+                            s.query_map(params![cutoff, shop, action], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                            })?
+                            .collect()
+                        })
+                        .map_err(q("find the idle claims"))?;
+                    let mut rows = Vec::new();
+                    for (token, shop, action, numbers) in idle {
+                        let mut s = tx.prepare_cached(ABANDON).map_err(q("abandon"))?;
                         let found = s
-                            .query(params![now, cutoff, shop, action])
+                            .query(params![now, cutoff, numbers, shop, action, token])
                             .map_err(q("abandon"))?;
-                        read_rows(found, "abandon")?
-                    };
+                        rows.extend(read_rows(found, "abandon")?);
+                        tx.prepare_cached(SETTLED)
+                            .and_then(|mut s| s.execute(params![token, shop, action]))
+                            .map_err(q("abandon"))?;
+                    }
                     tx.commit().map_err(q("commit an abandon"))?;
                     Ok(rows)
                 })
@@ -854,7 +1030,7 @@ impl Ledger for SqliteLedger {
         Box::pin(async move {
             let (shop, action) = (scope.shop.clone(), scope.action.map(Action::name));
             let longest: Option<i64> = self
-                .blocking(move |conn| {
+                .read(move |conn| {
                     conn.query_row(
                         LONGEST_CALL_TIMEOUT,
                         params![cutoff_ms, shop, action],
@@ -907,7 +1083,7 @@ impl Ledger for SqliteLedger {
     fn get<'a>(&'a self, key: &'a Key) -> LedgerFuture<'a, Option<Row>> {
         Box::pin(async move {
             let key = key.clone();
-            self.blocking(move |conn| {
+            self.read(move |conn| {
                 let mut s = conn
                     .prepare_cached(GET)
                     .map_err(LedgerError::query("get"))?;
@@ -922,45 +1098,8 @@ impl Ledger for SqliteLedger {
 
     fn list<'a>(&'a self, query: &'a Query) -> LedgerFuture<'a, Vec<Row>> {
         Box::pin(async move {
-            let mut sql = format!("SELECT {COLUMNS} FROM rms_preflight_ledger WHERE 1 = 1");
-            let mut binds: Vec<SqlValue> = Vec::new();
-            let mut bind = |sql: &mut String, v: SqlValue| {
-                binds.push(v);
-                sql.push_str(&format!("?{}", binds.len()));
-            };
-            if let Some(shop) = &query.scope.shop {
-                sql.push_str(" AND shop = ");
-                bind(&mut sql, SqlValue::Text(shop.clone()));
-            }
-            if let Some(action) = query.scope.action {
-                sql.push_str(" AND action = ");
-                bind(&mut sql, SqlValue::Text(action.name().into()));
-            }
-            if !query.states.is_empty() {
-                sql.push_str(" AND state IN (");
-                for (i, s) in query.states.iter().enumerate() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    bind(&mut sql, SqlValue::Text(s.name().into()));
-                }
-                sql.push(')');
-            }
-            if let Some(after) = &query.after {
-                sql.push_str(" AND (shop, order_number, action) > (");
-                bind(&mut sql, SqlValue::Text(after.shop.clone()));
-                sql.push_str(", ");
-                bind(&mut sql, SqlValue::Text(after.order_number.clone()));
-                sql.push_str(", ");
-                bind(&mut sql, SqlValue::Text(after.action.name().into()));
-                sql.push(')');
-            }
-            sql.push_str(" ORDER BY shop, order_number, action");
-            if let Some(limit) = query.limit {
-                sql.push_str(" LIMIT ");
-                bind(&mut sql, SqlValue::Integer(i64::from(limit)));
-            }
-            self.blocking(move |conn| {
+            let (sql, binds) = list_sql(query);
+            self.read(move |conn| {
                 let mut s = conn.prepare(&sql).map_err(LedgerError::query("list"))?;
                 let found = s
                     .query(rusqlite::params_from_iter(binds))
@@ -975,7 +1114,7 @@ impl Ledger for SqliteLedger {
         Box::pin(async move {
             let (shop, action) = (scope.shop.clone(), scope.action.map(Action::name));
             let found = self
-                .blocking(move |conn| {
+                .read(move |conn| {
                     let q = LedgerError::query;
                     let mut s = conn
                         .prepare_cached(
@@ -1001,8 +1140,21 @@ impl Ledger for SqliteLedger {
 mod tests {
     use super::*;
 
+    /// SQLite's plan of `sql`, one step a line.
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut s = conn.prepare(&explain).expect("plan");
+        // Unbound parameters are null: the plan does not depend on them.
+        let mut rows = s.raw_query();
+        let mut plan = Vec::new();
+        while let Some(r) = rows.next().expect("plan row") {
+            plan.push(r.get::<_, String>(3).expect("detail"));
+        }
+        plan
+    }
+
     /// Every batched statement must reach each key's row by the primary key. A plan through
-    /// the by-state index (or a scan of the ledger) reads the whole JSON batch again for
+    /// an index on the state (or a scan of the ledger) reads the whole JSON batch again for
     /// every row it passes: a mark of 100 keys took milliseconds once the ledger held a few
     /// hundred `sending` rows.
     #[tokio::test]
@@ -1015,18 +1167,13 @@ mod tests {
             ("CLAIMED", CLAIMED),
             ("MARK_OUTCOME", MARK_OUTCOME),
             ("MARK_RESENT", MARK_RESENT),
+            ("SETTLED", SETTLED),
+            ("ABANDON", ABANDON),
         ] {
-            let explain = format!("EXPLAIN QUERY PLAN {sql}");
-            let mut s = conn.prepare(&explain).expect("plan");
-            // Unbound parameters are null: the plan does not depend on them.
-            let mut rows = s.raw_query();
-            let mut plan = Vec::new();
-            while let Some(r) = rows.next().expect("plan row") {
-                plan.push(r.get::<_, String>(3).expect("detail"));
-            }
+            let plan = plan(conn, sql);
             let text = plan.join("\n");
             assert!(
-                !text.contains("rms_preflight_ledger_by_state")
+                !text.contains("rms_preflight_ledger_unknown")
                     && !plan
                         .iter()
                         .any(|d| d.starts_with("SCAN rms_preflight_ledger")
@@ -1040,6 +1187,92 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A reconciler's page of `unknown` rows goes through their partial index, not over
+    /// every row of the shop.
+    #[tokio::test]
+    async fn unknown_rows_are_listed_through_their_index() {
+        let ledger = SqliteLedger::open("sqlite::memory:").await.expect("ledger");
+        let guard = ledger.db.conn.lock().expect("lock");
+        let conn = guard.as_ref().expect("open");
+        let (sql, _) = list_sql(&Query {
+            scope: Scope::of("s", Action::Confirm),
+            states: vec![LedgerState::Unknown],
+            after: Some(Key::new("s", "1", Action::Confirm)),
+            limit: Some(100),
+        });
+        let text = plan(conn, &sql).join("\n");
+        assert!(
+            text.contains("rms_preflight_ledger_unknown"),
+            "{sql}:\n{text}"
+        );
+    }
+
+    /// A ledger written by the schema before claims in flight had their own table
+    /// (version 2): its `sending` rows become claims in flight, so that they are still
+    /// found and abandoned.
+    #[tokio::test]
+    async fn sending_rows_of_an_older_schema_are_still_found() {
+        let dir = std::env::temp_dir().join(format!("rms-preflight-v2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("ledger.db");
+        let _ = std::fs::remove_file(&file);
+        {
+            let conn = Connection::open(&file).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE rms_preflight_schema (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)",
+            )
+            .expect("versions");
+            for m in &schema::SQLITE[..2] {
+                conn.execute_batch(m.sql).expect("migration");
+                conn.execute(
+                    "INSERT INTO rms_preflight_schema VALUES (?1, ?2, 0)",
+                    params![m.version, m.name],
+                )
+                .expect("version");
+            }
+            for (n, state, token) in [
+                ("1", "sending", 7),
+                ("2", "sending", 7),
+                ("3", "confirmed", 7),
+                ("4", "sending", 8),
+            ] {
+                conn.execute(
+                    "INSERT INTO rms_preflight_ledger (shop, order_number, action, state, attempts, token, claimed_at_ms, updated_at_ms, call_timeout_ms) VALUES ('s', ?1, 'confirm', ?2, 1, ?3, 5, 5, 45000)",
+                    params![n, state, token],
+                )
+                .expect("row");
+            }
+        }
+        let url = format!("sqlite:{}", file.display());
+        let ledger = SqliteLedger::open(&url).await.expect("ledger");
+        let scope = Scope::default();
+        assert_eq!(
+            ledger
+                .longest_call_timeout(&scope, 5)
+                .await
+                .expect("longest"),
+            Some(Duration::from_secs(45))
+        );
+        let abandoned = ledger
+            .abandon_untouched_since(&scope, 5)
+            .await
+            .expect("abandon");
+        let numbers: Vec<&str> = abandoned
+            .iter()
+            .map(|r| r.key.order_number.as_str())
+            .collect();
+        assert_eq!(numbers, ["1", "2", "4"]);
+        assert_eq!(
+            ledger
+                .longest_call_timeout(&scope, i64::MAX)
+                .await
+                .expect("longest"),
+            None
+        );
+        ledger.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
