@@ -184,7 +184,7 @@ struct Db {
 const DEFAULT_CALL_TIMEOUT_MS: i64 = 30_000;
 
 /// How often the background checkpoint runs.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
 /// WAL pages after which a commit checkpoints by itself: a safety net only, should the
 /// background checkpoint fall behind (SQLite's default is 1,000, which puts a checkpoint
