@@ -318,9 +318,12 @@ pub enum LedgerError {
         where_: Option<String>,
         source: DbError,
     },
-    /// The SQLite ledger URL has an option this build does not know.
-    #[error("unknown option `{option}` in the SQLite ledger url: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw` or `mode=memory`")]
-    Option { option: String },
+    /// An option of the SQLite ledger URL this build cannot take.
+    #[error("the SQLite ledger url's option `{option}` {problem}")]
+    Option {
+        option: String,
+        problem: &'static str,
+    },
     /// The SQLite ledger's path cannot hold a ledger.
     #[error("the SQLite ledger `{path}` {problem}")]
     Path { path: String, problem: &'static str },

@@ -82,6 +82,7 @@ pub(super) fn apply_sqlite(conn: &mut rusqlite::Connection) -> Result<(), Ledger
         .map_err(q("read the schema version"))?;
     for m in pending(current, SQLITE)? {
         tx.execute_batch(m.sql)
+            .map_err(without_sql)
             .map_err(q("apply a schema migration"))?;
         tx.execute(
             "INSERT INTO rms_preflight_schema (version, name, applied_at_ms) VALUES (?1, ?2, ?3)",
@@ -90,6 +91,16 @@ pub(super) fn apply_sqlite(conn: &mut rusqlite::Connection) -> Result<(), Ledger
         .map_err(q("record the schema version"))?;
     }
     tx.commit().map_err(q("commit the schema update"))
+}
+
+/// SQLite's error without the statement rusqlite quotes in it (a whole migration file).
+fn without_sql(e: rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqlInputError { error, msg, .. } => {
+            rusqlite::Error::SqliteFailure(error, Some(msg))
+        }
+        e => e,
+    }
 }
 
 /// Brings a PostgreSQL ledger's schema up to date.

@@ -226,28 +226,49 @@ impl Target {
             create: true,
             synchronous: "NORMAL",
         };
-        let mut memory = path == ":memory:";
+        let memory_path = path == ":memory:";
+        let mut memory = memory_path;
+        let mut seen: Vec<&str> = Vec::new();
         for option in options.split('&').filter(|o| !o.is_empty()) {
+            let name = option.split('=').next().unwrap_or_default();
+            let refuse = |problem| LedgerError::Option {
+                option: option.chars().take(64).collect(),
+                problem,
+            };
+            if seen.contains(&name) {
+                return Err(refuse("is given twice"));
+            }
+            seen.push(name);
             match option {
                 "synchronous=normal" => target.synchronous = "NORMAL",
                 "synchronous=full" => target.synchronous = "FULL",
                 "mode=rwc" => target.create = true,
                 "mode=rw" => target.create = false,
                 "mode=memory" => memory = true,
-                other => {
-                    return Err(LedgerError::Option {
-                        option: other.chars().take(64).collect(),
-                    })
-                }
+                _ => return Err(refuse(OPTIONS)),
             }
         }
         if memory {
+            // A file named and a ledger in memory: which was meant cannot be told, and a
+            // throwaway ledger where a durable one was asked for loses every claim.
+            if !memory_path && !path.is_empty() {
+                return Err(LedgerError::Option {
+                    option: "mode=memory".into(),
+                    problem: "names no file, but the url names one (use `sqlite::memory:` for a throwaway ledger)",
+                });
+            }
             return Ok(target);
         }
         let decoded = percent_decoded(path).map_err(|problem| LedgerError::Path {
             path: path.chars().take(256).collect(),
             problem,
         })?;
+        if decoded.contains('\0') {
+            return Err(LedgerError::Path {
+                path: path.chars().take(256).collect(),
+                problem: "holds a NUL character once its `%` escapes are decoded",
+            });
+        }
         if decoded.is_empty() {
             return Err(LedgerError::Path {
                 path: String::new(),
@@ -283,6 +304,9 @@ impl Target {
         Ok(conn)
     }
 }
+
+/// What [`Target::parse`] knows, for its message about an option it does not.
+const OPTIONS: &str = "is not known: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw` or `mode=memory`";
 
 /// `%XX` sequences decoded (a `%` not followed by two hex digits stays as it is).
 fn percent_decoded(path: &str) -> Result<String, &'static str> {
@@ -351,6 +375,39 @@ impl Checkpoints {
     }
 }
 
+/// Gives every `sending` row no claim in flight covers one (grouped by claim): rows an
+/// rms-preflight of schema 2 claimed in this file after a newer one upgraded it — it
+/// still ran, and knows nothing of claims in flight. Without this no start-up would find
+/// them once their sender died. Run at every open: one read of the whole ledger.
+const COVER_SENDING_ROWS: &str = "INSERT OR IGNORE INTO rms_preflight_inflight \
+    (token, shop, action, part, order_numbers, updated_at_ms, call_timeout_ms) \
+    SELECT token, shop, action, -1, json_group_array(order_number), max(updated_at_ms), \
+           max(call_timeout_ms) \
+    FROM rms_preflight_ledger AS l WHERE state = 'sending' AND NOT EXISTS ( \
+        SELECT 1 FROM rms_preflight_inflight AS i, json_each(i.order_numbers) AS n \
+        WHERE i.token = l.token AND i.shop = l.shop AND i.action = l.action \
+          AND n.value = l.order_number) \
+    GROUP BY token, shop, action";
+
+fn cover_sending_rows(conn: &mut Connection) -> Result<(), LedgerError> {
+    let q = LedgerError::query;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(q("begin covering the claims in flight"))?;
+    let covered = tx
+        .execute(COVER_SENDING_ROWS, [])
+        .map_err(q("cover the claims in flight"))?;
+    if covered > 0 {
+        tracing::warn!(
+            claims = covered,
+            "the ledger held `sending` rows of no claim in flight (an rms-preflight older than \
+             this one sent them after the file was upgraded): they are settled like any other"
+        );
+    }
+    tx.commit()
+        .map_err(q("commit covering the claims in flight"))
+}
+
 /// Whether `e` is SQLite saying another connection holds the lock it needs (nothing was
 /// done).
 fn is_busy(e: &LedgerError) -> bool {
@@ -402,15 +459,15 @@ impl SqliteLedger {
         let (conn, reader) = tokio::task::spawn_blocking(move || {
             let mut conn = opening.connect().map_err(|e| LedgerError::Open {
                 backend: "SQLite",
-                where_: Some(
-                    opening
-                        .file
-                        .as_ref()
-                        .map_or_else(|| ":memory:".into(), |f| f.display().to_string()),
-                ),
-                source: Box::new(e),
+                where_: Some(opening.file.as_ref().map_or_else(
+                    || ":memory:".into(),
+                    |f| f.display().to_string().chars().take(256).collect(),
+                )),
+                // SQLite's own message may repeat the path: cut as well.
+                source: e.to_string().chars().take(512).collect::<String>().into(),
             })?;
             schema::apply_sqlite(&mut conn)?;
+            cover_sending_rows(&mut conn)?;
             let reader = match opening.file {
                 Some(_) => Some(
                     opening
@@ -1211,7 +1268,7 @@ mod tests {
 
     /// A ledger written by the schema before claims in flight had their own table
     /// (version 2): its `sending` rows become claims in flight, so that they are still
-    /// found and abandoned.
+    /// found and abandoned — those claimed by an older build after the upgrade too.
     #[tokio::test]
     async fn sending_rows_of_an_older_schema_are_still_found() {
         let dir = std::env::temp_dir().join(format!("rms-preflight-v2-{}", std::process::id()));
@@ -1272,6 +1329,28 @@ mod tests {
             None
         );
         ledger.close().await;
+
+        // An older rms-preflight still running on the file after the upgrade claims the
+        // way it knows (no claim in flight) and dies: the next open covers its rows.
+        {
+            let conn = Connection::open(&file).expect("open");
+            conn.execute(
+                "INSERT INTO rms_preflight_ledger (shop, order_number, action, state, attempts, token, claimed_at_ms, updated_at_ms, call_timeout_ms) VALUES ('s', '5', 'confirm', 'sending', 1, 9, 6, 6, 30000)",
+                [],
+            )
+            .expect("row");
+        }
+        let ledger = SqliteLedger::open(&url).await.expect("ledger");
+        let abandoned = ledger
+            .abandon_untouched_since(&scope, 6)
+            .await
+            .expect("abandon");
+        let numbers: Vec<&str> = abandoned
+            .iter()
+            .map(|r| r.key.order_number.as_str())
+            .collect();
+        assert_eq!(numbers, ["5"]);
+        ledger.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -1295,7 +1374,7 @@ mod tests {
             Some(PathBuf::from("l%zz.db"))
         );
         assert_eq!(file("sqlite::memory:").unwrap(), None);
-        assert_eq!(file("sqlite:x.db?mode=memory").unwrap(), None);
+        assert_eq!(file("sqlite:?mode=memory").unwrap(), None);
         assert_eq!(
             Target::parse("sqlite:x?synchronous=full")
                 .unwrap()
@@ -1303,9 +1382,22 @@ mod tests {
             "FULL"
         );
         assert!(!Target::parse("sqlite:x?mode=rw").unwrap().create);
+        let refused = |url: &str| Target::parse(url).unwrap_err().to_string();
         assert_eq!(
-            Target::parse("sqlite:x.db?cache=shared").unwrap_err().to_string(),
-            "unknown option `cache=shared` in the SQLite ledger url: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw` or `mode=memory`"
+            refused("sqlite:x.db?cache=shared"),
+            "the SQLite ledger url's option `cache=shared` is not known: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw` or `mode=memory`"
+        );
+        assert_eq!(
+            refused("sqlite:x.db?mode=rw&mode=rwc"),
+            "the SQLite ledger url's option `mode=rwc` is given twice"
+        );
+        assert_eq!(
+            refused("sqlite:/var/l.db?mode=memory"),
+            "the SQLite ledger url's option `mode=memory` names no file, but the url names one (use `sqlite::memory:` for a throwaway ledger)"
+        );
+        assert_eq!(
+            refused("sqlite:/var/x%00y.db"),
+            "the SQLite ledger `/var/x%00y.db` holds a NUL character once its `%` escapes are decoded"
         );
         assert!(matches!(
             Target::parse("sqlite:").unwrap_err(),
