@@ -409,12 +409,6 @@ impl Proxy {
         self.marks.flush().await;
     }
 
-    /// Waits until the `confirmed` marks handed over so far are written, while the proxy
-    /// goes on serving (a benchmark's pause between calls, a test reading the ledger).
-    pub async fn marks_written(&self) {
-        self.marks.written().await;
-    }
-
     /// Asks for a full settle before the shop's next confirmation.
     fn unsettle(&self, shop: &str) {
         if let Ok(mut at) = self.reconciled.lock() {
