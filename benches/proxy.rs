@@ -11,6 +11,12 @@
 //! written in one go), which no deployment does. All of them still share the machine's
 //! cores. The process runs with the binary's allocator (jemalloc, see `src/main.rs`).
 //!
+//! The proxy writes its `confirmed` marks 2 ms behind the answer (`WRITE_BEHIND`): the
+//! SQLite proxy's land while the OMS reads the next orders through the in-memory proxy
+//! (untimed), not in a measured call; the in-memory proxy's cost microseconds. (Waiting
+//! for them instead, idle, made every call after the wait slower, the direct one most,
+//! which flattered the difference.)
+//!
 //! `cargo bench --bench proxy` prints the percentiles of each way and the differences.
 //! Set `PROXY_BENCH_ITERATIONS` (default 1,000: the p99 is then the tenth slowest, not the
 //! second), `PROXY_BENCH_LEDGER` for another ledger URL.

@@ -227,10 +227,12 @@ pub fn ledger(command: &LedgerCommand, out: &mut dyn Write, err: &mut dyn Write)
     };
     rt.block_on(async {
         // A ledger that is not there is not created by looking at it.
-        if let Some(path) = at.ledger.strip_prefix("sqlite:") {
-            let path = path.trim_start_matches("//");
-            if path != ":memory:" && !std::path::Path::new(path).exists() {
-                let _ = writeln!(err, "error: no ledger at `{path}`");
+        // The file as the ledger reads its URL (options and `%` escapes included); a URL
+        // it cannot read is reported by `ledger::open` below.
+        if let Some(path) = ledger::SqliteLedger::file_of(&at.ledger) {
+            if !path.exists() {
+                let shown: String = path.display().to_string().chars().take(256).collect();
+                let _ = writeln!(err, "error: no ledger at `{shown}`");
                 return EXIT_BAD_INPUT;
             }
         }

@@ -49,9 +49,41 @@ pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(600);
 /// it into every guard that shares it, and [`flush`](DeferredMarks::flush) it before the
 /// process ends. A mark that never lands (the process was killed first) leaves its row
 /// `sending`; reconciliation reads the order back, and finds it confirmed.
-#[derive(Debug, Clone, Default)]
+///
+/// The marks are written behind the answers, [`WRITE_BEHIND`] after the first of them is
+/// handed over: by then its answer is on its way (the mark no longer takes a core from
+/// it), and every mark handed over meanwhile — by any request of any guard sharing this —
+/// goes into the same transaction (one write per ledger, not one per request).
+#[derive(Clone, Default)]
 pub struct DeferredMarks {
     tracker: tokio_util::task::TaskTracker,
+    pending: Arc<std::sync::Mutex<PendingMarks>>,
+}
+
+/// The marks of one ledger, to be written together.
+type LedgerMarks = (Arc<dyn Ledger>, Vec<(Ticket, Mark)>);
+
+/// Marks handed over and not yet written, and whether a writer is on its way for them.
+#[derive(Default)]
+struct PendingMarks {
+    batches: Vec<LedgerMarks>,
+    writer_due: bool,
+}
+
+/// A panic while holding the lock leaves a list, still a list.
+fn lock_pending(p: &std::sync::Mutex<PendingMarks>) -> std::sync::MutexGuard<'_, PendingMarks> {
+    p.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How long [`DeferredMarks`] waits before writing what it was handed.
+pub const WRITE_BEHIND: Duration = Duration::from_millis(2);
+
+impl std::fmt::Debug for DeferredMarks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeferredMarks")
+            .field("tracker", &self.tracker)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DeferredMarks {
@@ -59,17 +91,54 @@ impl DeferredMarks {
         Self::default()
     }
 
-    /// Waits until every mark spawned so far has been written (or failed to be): call it
-    /// once the guards sharing it are done (a mark spawned meanwhile is waited for too).
+    /// Waits until every mark handed over so far has been written (or failed to be):
+    /// call it once the guards sharing it are done (a mark handed over meanwhile is waited
+    /// for too).
     pub async fn flush(&self) {
         self.tracker.close();
         self.tracker.wait().await;
     }
 
+    /// Waits until the marks handed over so far are written (or failed to be), without
+    /// closing: marks handed over meanwhile may be waited for too.
+    pub async fn written(&self) {
+        while !self.tracker.is_empty() {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+
     fn spawn(&self, ledger: Arc<dyn Ledger>, marks: Vec<(Ticket, Mark)>) {
+        let start_writer = {
+            let mut p = lock_pending(&self.pending);
+            p.batches.push((ledger, marks));
+            !std::mem::replace(&mut p.writer_due, true)
+        };
+        if !start_writer {
+            return;
+        }
+        let pending = self.pending.clone();
         self.tracker.spawn(async move {
-            if let Err(e) = ledger.mark(&marks).await {
-                tracing::warn!(error = %e, rows = marks.len(), "confirmed marks could not be written: the rows stay `sending` until reconciled");
+            tokio::time::sleep(WRITE_BEHIND).await;
+            let batches = {
+                let mut p = lock_pending(&pending);
+                p.writer_due = false;
+                std::mem::take(&mut p.batches)
+            };
+            // One mark per ledger, in the order the marks were handed over.
+            let mut by_ledger: Vec<LedgerMarks> = Vec::new();
+            for (ledger, marks) in batches {
+                let same = |(l, _): &&mut LedgerMarks| {
+                    std::ptr::addr_eq(Arc::as_ptr(l), Arc::as_ptr(&ledger))
+                };
+                match by_ledger.iter_mut().find(same) {
+                    Some((_, all)) => all.extend(marks),
+                    None => by_ledger.push((ledger, marks)),
+                }
+            }
+            for (ledger, marks) in by_ledger {
+                if let Err(e) = ledger.mark(&marks).await {
+                    tracing::warn!(error = %e, rows = marks.len(), "confirmed marks could not be written: the rows stay `sending` until reconciled");
+                }
             }
         });
     }

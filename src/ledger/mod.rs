@@ -300,6 +300,9 @@ pub struct Query {
     pub limit: Option<u32>,
 }
 
+/// A database driver's own error (sqlx's for PostgreSQL, rusqlite's for SQLite).
+pub type DbError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// What can go wrong with a ledger. Messages never hold a database URL (it may carry a
 /// password).
 #[derive(Debug, thiserror::Error)]
@@ -313,7 +316,13 @@ pub enum LedgerError {
         backend: &'static str,
         /// The SQLite file (never a PostgreSQL URL).
         where_: Option<String>,
-        source: sqlx::Error,
+        source: DbError,
+    },
+    /// An option of the SQLite ledger URL this build cannot take.
+    #[error("the SQLite ledger url's option `{option}` {problem}")]
+    Option {
+        option: String,
+        problem: &'static str,
     },
     /// The SQLite ledger's path cannot hold a ledger.
     #[error("the SQLite ledger `{path}` {problem}")]
@@ -323,18 +332,20 @@ pub enum LedgerError {
     Schema(String),
     /// A query failed.
     #[error("ledger query failed ({what}): {source}")]
-    Query {
-        what: &'static str,
-        source: sqlx::Error,
-    },
+    Query { what: &'static str, source: DbError },
     /// A row the ledger cannot read (written by something else, or a newer build).
     #[error("unreadable ledger row ({key}): {message}")]
     Corrupt { key: String, message: String },
 }
 
 impl LedgerError {
-    fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
-        move |source| LedgerError::Query { what, source }
+    fn query<E: std::error::Error + Send + Sync + 'static>(
+        what: &'static str,
+    ) -> impl FnOnce(E) -> LedgerError {
+        move |source| LedgerError::Query {
+            what,
+            source: Box::new(source),
+        }
     }
 }
 

@@ -111,10 +111,10 @@ impl PostgresLedger {
     /// Connects to `url` (`postgres://user:password@host:port/database`) and creates the
     /// ledger's table if needed. Errors never repeat the URL (it may hold a password).
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
-        let open_error = |source| LedgerError::Open {
+        let open_error = |source: sqlx::Error| LedgerError::Open {
             backend: "PostgreSQL",
             where_: None,
-            source,
+            source: Box::new(source),
         };
         let options = PgConnectOptions::from_str(url).map_err(open_error)?;
         // One connection first: an unreachable server fails here at once (a pool would
@@ -146,7 +146,7 @@ impl PostgresLedger {
 fn read_row(r: &PgRow) -> Result<Row, LedgerError> {
     let get_err = |e: sqlx::Error| LedgerError::Query {
         what: "read a row",
-        source: e,
+        source: Box::new(e),
     };
     let shop: String = r.try_get(0).map_err(get_err)?;
     let order_number: String = r.try_get(1).map_err(get_err)?;

@@ -6,7 +6,7 @@
 //! processes opening a new database at the same moment cannot both create it; a database
 //! whose schema is newer than this build knows is refused rather than misread.
 
-use sqlx::{Connection, PgConnection, SqlitePool};
+use sqlx::{Connection, PgConnection};
 
 use super::{now_ms, LedgerError};
 
@@ -28,6 +28,11 @@ pub(super) const SQLITE: &[Migration] = &[
         version: 2,
         name: "call timeout",
         sql: include_str!("../../migrations/sqlite/0002_call_timeout.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "claims in flight",
+        sql: include_str!("../../migrations/sqlite/0003_inflight.sql"),
     },
 ];
 
@@ -65,36 +70,37 @@ fn pending(
 }
 
 /// Brings a SQLite ledger's schema up to date.
-pub(super) async fn apply_sqlite(pool: &SqlitePool) -> Result<(), LedgerError> {
+pub(super) fn apply_sqlite(conn: &mut rusqlite::Connection) -> Result<(), LedgerError> {
     let q = LedgerError::query;
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(q("begin the schema update"))?;
-    sqlx::query(VERSION_TABLE)
-        .execute(&mut *tx)
-        .await
+    tx.execute_batch(VERSION_TABLE)
         .map_err(q("create the schema version table"))?;
-    let current: Option<i64> = sqlx::query_scalar(CURRENT)
-        .fetch_one(&mut *tx)
-        .await
+    let current: Option<i64> = tx
+        .query_row(CURRENT, [], |r| r.get(0))
         .map_err(q("read the schema version"))?;
     for m in pending(current, SQLITE)? {
-        sqlx::raw_sql(m.sql)
-            .execute(&mut *tx)
-            .await
+        tx.execute_batch(m.sql)
+            .map_err(without_sql)
             .map_err(q("apply a schema migration"))?;
-        sqlx::query(
-            "INSERT INTO rms_preflight_schema (version, name, applied_at_ms) VALUES (?, ?, ?)",
+        tx.execute(
+            "INSERT INTO rms_preflight_schema (version, name, applied_at_ms) VALUES (?1, ?2, ?3)",
+            rusqlite::params![m.version, m.name, now_ms()],
         )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await
         .map_err(q("record the schema version"))?;
     }
-    tx.commit().await.map_err(q("commit the schema update"))
+    tx.commit().map_err(q("commit the schema update"))
+}
+
+/// SQLite's error without the statement rusqlite quotes in it (a whole migration file).
+fn without_sql(e: rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqlInputError { error, msg, .. } => {
+            rusqlite::Error::SqliteFailure(error, Some(msg))
+        }
+        e => e,
+    }
 }
 
 /// Brings a PostgreSQL ledger's schema up to date.

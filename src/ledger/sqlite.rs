@@ -3,18 +3,29 @@
 //! process being killed; see [`SqliteLedger::open`] for a power cut), and every
 //! write in a `BEGIN IMMEDIATE` transaction: SQLite's one writer at a time makes each batch
 //! atomic, and other processes sharing the file wait for it (busy timeout 30 s).
+//!
+//! # Where the statements run
+//!
+//! The ledger holds one connection (rusqlite, SQLite compiled in). A claim or a mark — the
+//! statements on the path of every confirmation — runs on the calling thread when the
+//! connection is free and the file's write lock can be had at once: it then costs the
+//! statement and nothing else (a hand-off to a database thread and back cost about a fifth
+//! of a 100-order claim). Otherwise (another task of this process holds the connection,
+//! or another process holds the write lock) it runs on a blocking thread, which waits for
+//! both up to the busy timeout; a statement refused as busy has done nothing, so running
+//! it again there is safe. Everything else (listing, counting, the start-up settle) runs
+//! on a blocking thread from the start: it may read the whole ledger.
 
-use std::collections::HashMap;
-use std::str::FromStr;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::model::LedgerState;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
+use crate::model::LedgerState;
 
 use super::{
     answer_in_input_order, lock_order, marked_state, millis, new_token, now_ms, resolved_state,
@@ -36,100 +47,87 @@ const COLUMNS: &str =
 /// from the count of rows the statement wrote when it wrote them all (the common case),
 /// and read back by token ([`CLAIMED`]) otherwise.
 ///
-/// Binds: `$1` now, `$2` the order numbers, `$3` shop, `$4` action, `$5` token, `$6` the
+/// Binds: `?1` now, `?2` the order numbers, `?3` shop, `?4` action, `?5` token, `?6` the
 /// sender's call timeout in milliseconds ([`Ledger::set_call_timeout`]).
 const CLAIM: &str = "INSERT INTO rms_preflight_ledger (shop, order_number, action, state, \
     error, attempts, token, claimed_at_ms, updated_at_ms, call_timeout_ms) \
-    SELECT $3, value, $4, 'sending', NULL, 1, $5, $1, $1, $6 FROM json_each($2) WHERE true \
+    SELECT ?3, value, ?4, 'sending', NULL, 1, ?5, ?1, ?1, ?6 FROM json_each(?2) WHERE true \
     ON CONFLICT (shop, order_number, action) DO UPDATE SET \
         state = 'sending', error = NULL, attempts = rms_preflight_ledger.attempts + 1, \
         token = excluded.token, claimed_at_ms = excluded.claimed_at_ms, \
         updated_at_ms = excluded.updated_at_ms, call_timeout_ms = excluded.call_timeout_ms \
     WHERE rms_preflight_ledger.state = 'failed'";
 
-/// The longest call timeout of the `sending` rows last touched at or before `$1` (shop `$2`
-/// and action `$3` when not null).
-const LONGEST_CALL_TIMEOUT: &str = "SELECT max(call_timeout_ms) FROM rms_preflight_ledger \
-    WHERE state = 'sending' AND updated_at_ms <= $1 \
-      AND ($2 IS NULL OR shop = $2) AND ($3 IS NULL OR action = $3)";
+/// Records a claim in flight (`rms_preflight_inflight`, migration 0003): `?1` token, `?2`
+/// shop, `?3` action, `?4` which statement of the claim, `?5` the order numbers it won
+/// (JSON), `?6` now, `?7` the sender's call timeout.
+const INFLIGHT: &str = "INSERT INTO rms_preflight_inflight \
+    (token, shop, action, part, order_numbers, updated_at_ms, call_timeout_ms) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
-/// The rows of a claim's keys (`$1` the order numbers, `$2` shop, `$3` action) as one JSON
-/// array in one row. sqlx
-/// hands SQLite's rows over one at a time between its worker thread and the caller; one
-/// row of JSON instead of a hundred rows is several times cheaper, and `serde_json` reads
-/// it back in microseconds.
+/// Forgets the claims of token `?1`, shop `?2`, action `?3` none of whose rows is `sending`
+/// any more (each is looked up by its key).
+const SETTLED: &str = "DELETE FROM rms_preflight_inflight AS i \
+    WHERE token = ?1 AND shop = ?2 AND action = ?3 AND NOT EXISTS ( \
+        SELECT 1 FROM rms_preflight_ledger AS l WHERE l.shop = i.shop AND l.action = i.action \
+          AND l.order_number IN (SELECT value FROM json_each(i.order_numbers)) \
+          AND l.token = i.token AND +l.state = 'sending')";
+
+/// A resend keeps its claim from looking idle: `?1` now, then token, shop, action.
+const TOUCH_INFLIGHT: &str = "UPDATE rms_preflight_inflight SET updated_at_ms = ?1 \
+    WHERE token = ?2 AND shop = ?3 AND action = ?4";
+
+/// The claims in flight last touched at or before `?1` (shop `?2` and action `?3` when not
+/// null).
+const IDLE_CLAIMS: &str = "SELECT token, shop, action, order_numbers \
+    FROM rms_preflight_inflight WHERE updated_at_ms <= ?1 \
+      AND (?2 IS NULL OR shop = ?2) AND (?3 IS NULL OR action = ?3)";
+
+/// The longest call timeout of the claims in flight last touched at or before `?1` (shop
+/// `?2` and action `?3` when not null).
+const LONGEST_CALL_TIMEOUT: &str = "SELECT max(call_timeout_ms) FROM rms_preflight_inflight \
+    WHERE updated_at_ms <= ?1 AND (?2 IS NULL OR shop = ?2) AND (?3 IS NULL OR action = ?3)";
+
+/// The rows of a claim's keys (`?1` the order numbers, `?2` shop, `?3` action) with the
+/// token each holds.
 ///
 /// Every batched statement names the shop and the action and takes the order numbers
 /// `IN` the JSON array, so SQLite finds each row by the primary key. A `+` before
-/// `state` (or `updated_at_ms`) keeps it from going through the by-state index instead:
-/// it would then read the JSON batch again for every `sending` row of the ledger
+/// `state` (or `updated_at_ms`) keeps it from going through an index on the state
+/// instead: it would then read the JSON batch again for every row in that index
 /// (`the_batched_statements_find_rows_by_key` checks the plans).
-const CLAIMED: &str = "SELECT json_group_array(json_array(shop, order_number, action, \
-    state, error, attempts, claimed_at_ms, updated_at_ms, token)) FROM rms_preflight_ledger \
-    WHERE shop = $2 AND action = $3 AND order_number IN (SELECT value FROM json_each($1))";
+const CLAIMED: &str = "SELECT shop, order_number, action, state, error, attempts, \
+    claimed_at_ms, updated_at_ms, token FROM rms_preflight_ledger \
+    WHERE shop = ?2 AND action = ?3 AND order_number IN (SELECT value FROM json_each(?1))";
 
-/// The rows a mark may move: the order numbers `$2` of shop `$3`, action `$4`, holding
-/// token `$5`, in a state the mark may leave. `{states}` is that state list.
+/// The rows a mark may move: the order numbers `?2` of shop `?3`, action `?4`, holding
+/// token `?5`, in a state the mark may leave. `{states}` is that state list.
 macro_rules! markable {
     ($states:literal) => {
         concat!(
-            "shop = $3 AND action = $4 AND order_number IN (SELECT value FROM json_each($2)) \
-             AND token = $5 AND +state IN ",
+            "shop = ?3 AND action = ?4 AND order_number IN (SELECT value FROM json_each(?2)) \
+             AND token = ?5 AND +state IN ",
             $states
         )
     };
 }
 
-/// Moves a batch of rows to state `$6` with error `$7`, each only while it holds token `$5`
-/// and is `sending` or `unknown` — all of them, or none ([`MARK_OUTCOME_EACH`] then tells
-/// which may move). One statement, answered by its count, in the common case where every
-/// row moves.
-const MARK_OUTCOME: &str = concat!(
-    "UPDATE rms_preflight_ledger SET state = $6, error = $7, updated_at_ms = $1 WHERE ",
-    markable!("('sending', 'unknown')"),
-    " AND (SELECT count(*) FROM rms_preflight_ledger WHERE ",
-    markable!("('sending', 'unknown')"),
-    ") = json_array_length($2)"
-);
-
-/// [`MARK_OUTCOME`] for each row that may move, returning the ones it moved: exact however
+/// Moves a batch of rows to state `?6` with error `?7`, each only while it holds token `?5`
+/// and is `sending` or `unknown`, and answers the order numbers it moved: exact however
 /// the rows stand (a row this ticket had already left in the same state within the same
-/// millisecond would look moved to any read afterwards). Rows come back one at a time
-/// through sqlx, so only a batch that did not move whole takes this way.
-const MARK_OUTCOME_EACH: &str = concat!(
-    "UPDATE rms_preflight_ledger SET state = $6, error = $7, updated_at_ms = $1 WHERE ",
+/// millisecond would look moved to any read afterwards).
+const MARK_OUTCOME: &str = concat!(
+    "UPDATE rms_preflight_ledger SET state = ?6, error = ?7, updated_at_ms = ?1 WHERE ",
     markable!("('sending', 'unknown')"),
     " RETURNING order_number"
 );
 
-/// Counts a resend on a batch of rows still `sending` under token `$5`, all or none, like
-/// [`MARK_OUTCOME`].
+/// Counts a resend on a batch of rows still `sending` under token `?5`, answering the
+/// order numbers it moved, like [`MARK_OUTCOME`].
 const MARK_RESENT: &str = concat!(
-    "UPDATE rms_preflight_ledger SET attempts = attempts + 1, updated_at_ms = $1 WHERE ",
-    markable!("('sending')"),
-    " AND (SELECT count(*) FROM rms_preflight_ledger WHERE ",
-    markable!("('sending')"),
-    ") = json_array_length($2)"
-);
-
-/// [`MARK_RESENT`] for each row that may take it, returning the ones it moved.
-const MARK_RESENT_EACH: &str = concat!(
-    "UPDATE rms_preflight_ledger SET attempts = attempts + 1, updated_at_ms = $1 WHERE ",
+    "UPDATE rms_preflight_ledger SET attempts = attempts + 1, updated_at_ms = ?1 WHERE ",
     markable!("('sending')"),
     " RETURNING order_number"
-);
-
-/// One row of [`CLAIMED`]'s array, in its column order.
-type ClaimedRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    i64,
-    i64,
 );
 
 /// Keys per batched statement: a larger batch is split into statements of this many keys,
@@ -137,39 +135,203 @@ type ClaimedRow = (
 const BATCH: usize = 500;
 
 const GET: &str = "SELECT shop, order_number, action, state, error, attempts, claimed_at_ms, \
-    updated_at_ms FROM rms_preflight_ledger WHERE shop = $1 AND order_number = $2 AND action = $3";
+    updated_at_ms FROM rms_preflight_ledger WHERE shop = ?1 AND order_number = ?2 AND action = ?3";
 
+/// Turns the rows of one idle claim (`?3` its order numbers, `?4` shop, `?5` action, `?6`
+/// token) that are still `sending` and untouched since `?2` into `unknown` at `?1`.
 const ABANDON: &str = "UPDATE rms_preflight_ledger
-    SET state = 'unknown', error = NULL, updated_at_ms = $1
-    WHERE state = 'sending' AND updated_at_ms <= $2
-      AND ($3 IS NULL OR shop = $3) AND ($4 IS NULL OR action = $4)
+    SET state = 'unknown', error = NULL, updated_at_ms = ?1
+    WHERE shop = ?4 AND action = ?5 AND order_number IN (SELECT value FROM json_each(?3))
+      AND token = ?6 AND +state = 'sending' AND +updated_at_ms <= ?2
     RETURNING shop, order_number, action, state, error, attempts, claimed_at_ms, updated_at_ms";
 
 const RESOLVE: &str = "UPDATE rms_preflight_ledger
-    SET state = $4, error = $5, updated_at_ms = $6
-    WHERE shop = $1 AND order_number = $2 AND action = $3 AND state = 'unknown'";
+    SET state = ?4, error = ?5, updated_at_ms = ?6
+    WHERE shop = ?1 AND order_number = ?2 AND action = ?3 AND state = 'unknown'";
+
+/// The page cache of each connection, in KiB as SQLite takes it (negative: a size, not a
+/// page count): 16 MiB.
+const CACHE_KIB: i64 = -16_384;
+
+/// How long a statement waits for another process's write lock on a blocking thread.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The ledger in a SQLite file (or in memory).
 #[derive(Debug, Clone)]
 pub struct SqliteLedger {
-    pool: SqlitePool,
+    db: Arc<Db>,
     /// Copies the WAL back into the database file in the background (file ledgers only).
     checkpoints: Option<Arc<Checkpoints>>,
     /// What this handle's claims record as their sender's call timeout, in milliseconds
     /// ([`Ledger::set_call_timeout`]; 30 s, the proxy's default, until told).
-    call_timeout_ms: Arc<std::sync::atomic::AtomicI64>,
+    call_timeout_ms: Arc<AtomicI64>,
+}
+
+/// The ledger's connections. `None` once closed.
+#[derive(Debug)]
+struct Db {
+    /// The one connection that writes: claims from this process queue on it (no
+    /// busy-waiting against ourselves); other processes wait on the file lock. An
+    /// in-memory database lives as long as this connection.
+    conn: Mutex<Option<Connection>>,
+    /// A file ledger's reads that may cover the whole ledger (list, count, get): on a
+    /// connection of their own, so that they never hold up a claim (WAL: a reader does
+    /// not wait for the writer, nor the writer for it).
+    reader: Option<Mutex<Option<Connection>>>,
 }
 
 /// The call timeout a claim records when its sender said none.
 const DEFAULT_CALL_TIMEOUT_MS: i64 = 30_000;
 
 /// How often the background checkpoint runs.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
 /// WAL pages after which a commit checkpoints by itself: a safety net only, should the
 /// background checkpoint fall behind (SQLite's default is 1,000, which puts a checkpoint
 /// — and its syncs — inside every few dozenth claim).
-const AUTOCHECKPOINT_PAGES: &str = "20000";
+const AUTOCHECKPOINT_PAGES: i64 = 20_000;
+
+/// Where a `sqlite:` ledger URL points, and how to open it.
+#[derive(Debug, Clone)]
+struct Target {
+    /// The database file; `None` for a database in memory.
+    file: Option<PathBuf>,
+    /// May the file be created (`mode=rwc`, the default) or must it exist (`mode=rw`).
+    create: bool,
+    /// `NORMAL` (the default) or `FULL`.
+    synchronous: &'static str,
+}
+
+impl Target {
+    /// Reads `sqlite:PATH`, `sqlite://PATH` (PATH percent-decoded), `sqlite::memory:`,
+    /// with options after a `?`: `synchronous=normal|full`, `mode=rwc|rw|memory`.
+    fn parse(url: &str) -> Result<Target, LedgerError> {
+        let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        else {
+            return Err(LedgerError::Url {
+                scheme: url
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(32)
+                    .collect(),
+            });
+        };
+        let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
+        let mut target = Target {
+            file: None,
+            create: true,
+            synchronous: "NORMAL",
+        };
+        let memory_path = path == ":memory:";
+        let mut memory = memory_path;
+        let mut seen: Vec<&str> = Vec::new();
+        for option in options.split('&').filter(|o| !o.is_empty()) {
+            let name = option.split('=').next().unwrap_or_default();
+            let refuse = |problem| LedgerError::Option {
+                option: option.chars().take(64).collect(),
+                problem,
+            };
+            if seen.contains(&name) {
+                return Err(refuse("is given twice"));
+            }
+            seen.push(name);
+            match option {
+                "synchronous=normal" => target.synchronous = "NORMAL",
+                "synchronous=full" => target.synchronous = "FULL",
+                "mode=rwc" => target.create = true,
+                "mode=rw" => target.create = false,
+                "mode=memory" => memory = true,
+                _ => return Err(refuse(OPTIONS)),
+            }
+        }
+        if memory {
+            // A file named and a ledger in memory: which was meant cannot be told, and a
+            // throwaway ledger where a durable one was asked for loses every claim.
+            if !memory_path && !path.is_empty() {
+                return Err(LedgerError::Option {
+                    option: "mode=memory".into(),
+                    problem: "names no file, but the url names one (use `sqlite::memory:` for a throwaway ledger)",
+                });
+            }
+            return Ok(target);
+        }
+        let decoded = percent_decoded(path).map_err(|problem| LedgerError::Path {
+            path: path.chars().take(256).collect(),
+            problem,
+        })?;
+        if decoded.contains('\0') {
+            return Err(LedgerError::Path {
+                path: path.chars().take(256).collect(),
+                problem: "holds a NUL character once its `%` escapes are decoded",
+            });
+        }
+        if decoded.is_empty() {
+            return Err(LedgerError::Path {
+                path: String::new(),
+                problem: "names no file (give a path, or `sqlite::memory:` for a throwaway ledger)",
+            });
+        }
+        target.file = Some(PathBuf::from(decoded));
+        Ok(target)
+    }
+
+    /// Opens a connection with the ledger's settings (WAL for a file).
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let conn = match &self.file {
+            Some(file) => {
+                let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                if self.create {
+                    flags |= OpenFlags::SQLITE_OPEN_CREATE;
+                }
+                let conn = Connection::open_with_flags(file, flags)?;
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| {
+                    r.get::<_, String>(0)
+                })?;
+                conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)?;
+                conn
+            }
+            None => Connection::open_in_memory()?,
+        };
+        conn.pragma_update(None, "synchronous", self.synchronous)?;
+        // The pages a claim walks stay in memory (SQLite's default is 2 MB).
+        conn.pragma_update(None, "cache_size", CACHE_KIB)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+}
+
+/// What [`Target::parse`] knows, for its message about an option it does not.
+const OPTIONS: &str = "is not known: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw` or `mode=memory`";
+
+/// `%XX` sequences decoded (a `%` not followed by two hex digits stays as it is).
+fn percent_decoded(path: &str) -> Result<String, &'static str> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| "is not UTF-8 once its `%` escapes are decoded")
+}
 
 /// The background checkpoint of a file ledger: `PRAGMA wal_checkpoint(PASSIVE)` every
 /// [`CHECKPOINT_EVERY`] on a connection of its own, so copying the WAL into the database
@@ -187,28 +349,81 @@ impl Drop for Checkpoints {
 }
 
 impl Checkpoints {
-    fn start(options: SqliteConnectOptions) -> Self {
+    fn start(target: Target) -> Self {
         let task = tokio::spawn(async move {
-            use sqlx::ConnectOptions as _;
-            let mut conn: Option<sqlx::SqliteConnection> = None;
+            let conn: Arc<Mutex<Option<Connection>>> = Arc::new(Mutex::new(None));
             let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if conn.is_none() {
-                    conn = options.connect().await.ok();
-                }
-                let Some(c) = conn.as_mut() else { continue };
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                    .execute(&mut *c)
-                    .await
-                {
-                    tracing::debug!(error = %e, "ledger checkpoint failed; retrying");
-                    conn = None;
-                }
+                let (conn, target) = (conn.clone(), target.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+                    if conn.is_none() {
+                        *conn = target.connect().ok();
+                    }
+                    let Some(c) = conn.as_ref() else { return };
+                    if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::debug!(error = %e, "ledger checkpoint failed; retrying");
+                        *conn = None;
+                    }
+                })
+                .await;
             }
         });
         Checkpoints { task }
+    }
+}
+
+/// Gives every `sending` row no claim in flight covers one (grouped by claim): rows an
+/// rms-preflight of schema 2 claimed in this file after a newer one upgraded it — it
+/// still ran, and knows nothing of claims in flight. Without this no start-up would find
+/// them once their sender died. Run at every open: one read of the whole ledger.
+const COVER_SENDING_ROWS: &str = "INSERT OR IGNORE INTO rms_preflight_inflight \
+    (token, shop, action, part, order_numbers, updated_at_ms, call_timeout_ms) \
+    SELECT token, shop, action, -1, json_group_array(order_number), max(updated_at_ms), \
+           max(call_timeout_ms) \
+    FROM rms_preflight_ledger AS l WHERE state = 'sending' AND NOT EXISTS ( \
+        SELECT 1 FROM rms_preflight_inflight AS i, json_each(i.order_numbers) AS n \
+        WHERE i.token = l.token AND i.shop = l.shop AND i.action = l.action \
+          AND n.value = l.order_number) \
+    GROUP BY token, shop, action";
+
+fn cover_sending_rows(conn: &mut Connection) -> Result<(), LedgerError> {
+    let q = LedgerError::query;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(q("begin covering the claims in flight"))?;
+    let covered = tx
+        .execute(COVER_SENDING_ROWS, [])
+        .map_err(q("cover the claims in flight"))?;
+    if covered > 0 {
+        tracing::warn!(
+            claims = covered,
+            "the ledger held `sending` rows of no claim in flight (an rms-preflight older than \
+             this one sent them after the file was upgraded): they are settled like any other"
+        );
+    }
+    tx.commit()
+        .map_err(q("commit covering the claims in flight"))
+}
+
+/// Whether `e` is SQLite saying another connection holds the lock it needs (nothing was
+/// done).
+fn is_busy(e: &LedgerError) -> bool {
+    let LedgerError::Query { source, .. } = e else {
+        return false;
+    };
+    source
+        .downcast_ref::<rusqlite::Error>()
+        .and_then(rusqlite::Error::sqlite_error_code)
+        .is_some_and(|c| matches!(c, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
+fn closed() -> LedgerError {
+    LedgerError::Query {
+        what: "use the ledger",
+        source: "the ledger is closed".into(),
     }
 }
 
@@ -225,35 +440,11 @@ impl SqliteLedger {
     /// synced at each checkpoint, which runs in the background ([`Checkpoints`]).
     /// `?synchronous=full` at the end of the URL syncs every commit to disk before its call
     /// leaves instead (about one fsync, 0.2–1 ms on this project's machines, per claim and
-    /// per mark); `?synchronous=normal` names the default.
+    /// per mark); `?synchronous=normal` names the default. `?mode=rw` refuses to create a
+    /// missing file.
     pub async fn open(url: &str) -> Result<Self, LedgerError> {
-        let (url, synchronous) = match url.strip_suffix("?synchronous=full") {
-            Some(rest) => (rest, SqliteSynchronous::Full),
-            None => (
-                url.strip_suffix("?synchronous=normal").unwrap_or(url),
-                SqliteSynchronous::Normal,
-            ),
-        };
-        let memory = url.contains(":memory:") || url.contains("mode=memory");
-        let open_error = |source| LedgerError::Open {
-            backend: "SQLite",
-            where_: Some(
-                url.trim_start_matches("sqlite:")
-                    .trim_start_matches("//")
-                    .into(),
-            ),
-            source,
-        };
-        let options = SqliteConnectOptions::from_str(url).map_err(open_error)?;
-        if !memory {
-            let file = options.get_filename();
-            if file.as_os_str().is_empty() {
-                return Err(LedgerError::Path {
-                    path: String::new(),
-                    problem:
-                        "names no file (give a path, or `sqlite::memory:` for a throwaway ledger)",
-                });
-            }
+        let target = Target::parse(url)?;
+        if let Some(file) = &target.file {
             // A FIFO, a device or a directory would hang or fail deep inside SQLite.
             if let Ok(meta) = std::fs::metadata(file) {
                 if !meta.is_file() {
@@ -264,66 +455,162 @@ impl SqliteLedger {
                 }
             }
         }
-        let mut options = options
-            .create_if_missing(true)
-            .synchronous(synchronous)
-            .busy_timeout(Duration::from_secs(30));
-        if !memory {
-            options = options
-                .journal_mode(SqliteJournalMode::Wal)
-                .pragma("wal_autocheckpoint", AUTOCHECKPOINT_PAGES);
-        }
-        // One connection: claims from this process queue in the pool (no busy-waiting
-        // against ourselves); other processes wait on the file lock. An in-memory
-        // database lives as long as its one connection, so that one is never closed.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            // The connection is a handle on a file in this process, with no peer to lose:
-            // sqlx's ping before every acquire would only cost a round trip to its worker
-            // thread (about a tenth of a claim).
-            .test_before_acquire(false)
-            .min_connections(u32::from(memory))
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone())
-            .await
-            .map_err(open_error)?;
-        schema::apply_sqlite(&pool).await?;
-        let checkpoints = (!memory).then(|| Arc::new(Checkpoints::start(options)));
+        let opening = target.clone();
+        let (conn, reader) = tokio::task::spawn_blocking(move || {
+            let mut conn = opening.connect().map_err(|e| LedgerError::Open {
+                backend: "SQLite",
+                where_: Some(opening.file.as_ref().map_or_else(
+                    || ":memory:".into(),
+                    |f| f.display().to_string().chars().take(256).collect(),
+                )),
+                // SQLite's own message may repeat the path: cut as well.
+                source: e.to_string().chars().take(512).collect::<String>().into(),
+            })?;
+            schema::apply_sqlite(&mut conn)?;
+            cover_sending_rows(&mut conn)?;
+            let reader = match opening.file {
+                Some(_) => Some(
+                    opening
+                        .connect()
+                        .and_then(|r| r.pragma_update(None, "query_only", true).map(|()| r))
+                        .map_err(LedgerError::query("open the ledger's reader"))?,
+                ),
+                None => None,
+            };
+            Ok((conn, reader))
+        })
+        .await
+        .map_err(|e| LedgerError::Query {
+            what: "open the ledger",
+            source: Box::new(e),
+        })??;
+        let checkpoints = target
+            .file
+            .is_some()
+            .then(|| Arc::new(Checkpoints::start(target)));
         Ok(SqliteLedger {
-            pool,
+            db: Arc::new(Db {
+                conn: Mutex::new(Some(conn)),
+                reader: reader.map(|r| Mutex::new(Some(r))),
+            }),
             checkpoints,
-            call_timeout_ms: Arc::new(std::sync::atomic::AtomicI64::new(DEFAULT_CALL_TIMEOUT_MS)),
+            call_timeout_ms: Arc::new(AtomicI64::new(DEFAULT_CALL_TIMEOUT_MS)),
         })
     }
 
-    /// Closes the pool (waits for queries in progress) and stops the background
-    /// checkpoint.
+    /// The database file a `sqlite:` ledger URL names, as SQLite opens it
+    /// (percent-decoded; `sqlite:PATH`, `sqlite://PATH`, with or without options);
+    /// `None` for an in-memory ledger or another URL.
+    pub fn file_of(url: &str) -> Option<PathBuf> {
+        Target::parse(url).ok()?.file
+    }
+
+    /// Closes the connection (after the statement in progress, if any) and stops the
+    /// background checkpoint.
     pub async fn close(&self) {
         if let Some(c) = &self.checkpoints {
             c.task.abort();
         }
-        self.pool.close().await;
+        let db = self.db.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for conn in std::iter::once(&db.conn).chain(db.reader.as_ref()) {
+                let conn = conn.lock().unwrap_or_else(PoisonError::into_inner).take();
+                drop(conn);
+            }
+        })
+        .await;
+    }
+
+    /// Runs `work` on this thread when the connection is free and SQLite can take its
+    /// locks at once; otherwise on a blocking thread ([`SqliteLedger::blocking`]). `work`
+    /// must leave nothing done when it fails as busy (one transaction, rolled back).
+    async fn hot<T, F>(&self, work: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
+    {
+        if let Ok(mut guard) = self.db.conn.try_lock() {
+            let Some(conn) = guard.as_mut() else {
+                return Err(closed());
+            };
+            let _ = conn.busy_timeout(Duration::ZERO);
+            let done = work(conn);
+            let _ = conn.busy_timeout(BUSY_TIMEOUT);
+            match done {
+                Err(e) if is_busy(&e) => {}
+                done => return done,
+            }
+        }
+        self.blocking(work).await
+    }
+
+    /// Runs `work` on a blocking thread, which waits for the writing connection and for
+    /// SQLite's locks (up to the busy timeout).
+    async fn blocking<T, F>(&self, work: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
+    {
+        self.on_blocking_thread(false, work).await
+    }
+
+    /// Runs a read on a blocking thread, on the reader when there is one.
+    async fn read<T, F>(&self, work: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
+    {
+        self.on_blocking_thread(true, work).await
+    }
+
+    async fn on_blocking_thread<T, F>(&self, read: bool, work: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match (&db.reader, read) {
+                (Some(reader), true) => reader,
+                _ => &db.conn,
+            };
+            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            let conn = guard.as_mut().ok_or_else(closed)?;
+            work(conn)
+        })
+        .await
+        .map_err(|e| LedgerError::Query {
+            what: "run a ledger statement",
+            source: Box::new(e),
+        })?
     }
 }
 
-fn read_row(r: &SqliteRow) -> Result<Row, LedgerError> {
-    let get_err = |e: sqlx::Error| LedgerError::Query {
+fn read_row(r: &rusqlite::Row<'_>) -> Result<Row, LedgerError> {
+    let get_err = |e: rusqlite::Error| LedgerError::Query {
         what: "read a row",
-        source: e,
+        source: Box::new(e),
     };
-    let state: String = r.try_get(3).map_err(get_err)?;
+    let state: String = r.get(3).map_err(get_err)?;
     row_of(
-        r.try_get(0).map_err(get_err)?,
-        r.try_get(1).map_err(get_err)?,
-        r.try_get(2).map_err(get_err)?,
+        r.get(0).map_err(get_err)?,
+        r.get(1).map_err(get_err)?,
+        r.get(2).map_err(get_err)?,
         &state,
-        r.try_get(4).map_err(get_err)?,
-        r.try_get(5).map_err(get_err)?,
-        r.try_get(6).map_err(get_err)?,
-        r.try_get(7).map_err(get_err)?,
+        r.get(4).map_err(get_err)?,
+        r.get(5).map_err(get_err)?,
+        r.get(6).map_err(get_err)?,
+        r.get(7).map_err(get_err)?,
     )
+}
+
+/// Every row `rows` answers, read with [`read_row`].
+fn read_rows(mut rows: rusqlite::Rows<'_>, what: &'static str) -> Result<Vec<Row>, LedgerError> {
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(LedgerError::query(what))? {
+        out.push(read_row(r)?);
+    }
+    Ok(out)
 }
 
 /// A [`Row`] from its columns, checked.
@@ -361,12 +648,14 @@ fn row_of(
 }
 
 /// Claims a batch of distinct keys of one shop and action on `conn` in one statement
-/// ([`CLAIM`]) with `token`. Answers in `group`'s order; a won claim's row is read back
-/// only when `rows_needed` (the caller answers a repeated key with it) or when not every
-/// key was won.
-async fn claim_group(
-    conn: &mut sqlx::SqliteConnection,
-    group: &[&Key],
+/// ([`CLAIM`]) with `token`, and records what it won as the claim's `part` in flight
+/// ([`INFLIGHT`]). Answers in `group`'s order; a won claim's row is read back only when
+/// `rows_needed` (the caller answers a repeated key with it) or when not every key was won.
+#[allow(clippy::too_many_arguments)]
+fn claim_group(
+    conn: &Connection,
+    group: &[Key],
+    part: usize,
     now: i64,
     token: i64,
     call_timeout_ms: i64,
@@ -378,70 +667,67 @@ async fn claim_group(
     };
     let numbers: Vec<&str> = group.iter().map(|k| k.order_number.as_str()).collect();
     let json = batch_json(&numbers)?;
-    let bind = |sql| {
-        sqlx::query(sql)
-            .bind(now)
-            .bind(json.as_str())
-            .bind(first.shop.as_str())
-            .bind(first.action.name())
-            .bind(token)
-            .bind(call_timeout_ms)
+    let (shop, action) = (first.shop.as_str(), first.action.name());
+    let written = conn
+        .prepare_cached(CLAIM)
+        .and_then(|mut s| s.execute(params![now, json, shop, action, token, call_timeout_ms]))
+        .map_err(q("claim"))?;
+    let in_flight = |numbers: &str| {
+        conn.prepare_cached(INFLIGHT)
+            .and_then(|mut s| {
+                s.execute(params![
+                    token,
+                    shop,
+                    action,
+                    i64::try_from(part).unwrap_or(i64::MAX),
+                    numbers,
+                    now,
+                    call_timeout_ms
+                ])
+            })
+            .map_err(q("record a claim in flight"))
     };
-    let done = bind(CLAIM).execute(&mut *conn).await.map_err(q("claim"))?;
-    if done.rows_affected() == group.len() as u64 && !rows_needed {
+    if written == group.len() {
+        in_flight(&json)?;
+    }
+    if written == group.len() && !rows_needed {
         // Every key was written, so every key is this claim's.
         return Ok(group
             .iter()
             .map(|key| {
                 let ticket = Ticket {
-                    key: (*key).clone(),
+                    key: key.clone(),
                     token,
                 };
                 (Claim::Won(ticket), None)
             })
             .collect());
     }
-    let read: String = sqlx::query(CLAIMED)
-        .bind(json.as_str())
-        .bind(first.shop.as_str())
-        .bind(first.action.name())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(q("read the claimed rows"))?
-        .try_get(0)
+    let mut read = conn
+        .prepare_cached(CLAIMED)
         .map_err(q("read the claimed rows"))?;
-    let read: Vec<ClaimedRow> = serde_json::from_str(&read).map_err(|e| LedgerError::Corrupt {
-        key: "the claimed rows".into(),
-        message: e.to_string(),
-    })?;
-    let mut rows: HashMap<Key, (Row, i64)> = HashMap::with_capacity(read.len());
-    for (
-        shop,
-        order_number,
-        action,
-        state,
-        error,
-        attempts,
-        claimed_at_ms,
-        updated_at_ms,
-        held_by,
-    ) in read
-    {
-        let row = row_of(
-            shop,
-            order_number,
-            action,
-            &state,
-            error,
-            attempts,
-            claimed_at_ms,
-            updated_at_ms,
-        )?;
+    let mut found = read
+        .query(params![json, shop, action])
+        .map_err(q("read the claimed rows"))?;
+    let mut rows: HashMap<Key, (Row, i64)> = HashMap::with_capacity(group.len());
+    while let Some(r) = found.next().map_err(q("read the claimed rows"))? {
+        let row = read_row(r)?;
+        let held_by: i64 = r.get(8).map_err(q("read the claimed rows"))?;
         rows.insert(row.key.clone(), (row, held_by));
+    }
+    if written != group.len() {
+        let won: Vec<&str> = rows
+            .values()
+            .filter(|(_, held_by)| *held_by == token)
+            .map(|(row, _)| row.key.order_number.as_str())
+            .collect();
+        if !won.is_empty() {
+            in_flight(&batch_json(&won)?)?;
+        }
     }
     let mut answers = Vec::with_capacity(group.len());
     for key in group {
-        let Some((row, held_by)) = rows.remove(*key) else {
+        let Some((row, held_by)) = rows.remove(key) else {
             return Err(LedgerError::Corrupt {
                 key: key.to_string(),
                 message: "neither claimed nor found".into(),
@@ -449,7 +735,7 @@ async fn claim_group(
         };
         if held_by == token {
             let ticket = Ticket {
-                key: (*key).clone(),
+                key: key.clone(),
                 token,
             };
             answers.push((Claim::Won(ticket), Some(row)));
@@ -528,8 +814,8 @@ fn batch_json(batch: &impl serde::Serialize) -> Result<String, LedgerError> {
 
 /// Marks one group of tickets (one shop, action and token, all [`Mark::Resent`] or all
 /// the same outcome) in one statement; sets `moved[i]` for each row that moved.
-async fn mark_group(
-    conn: &mut sqlx::SqliteConnection,
+fn mark_group(
+    conn: &Connection,
     marks: &[(Ticket, Mark)],
     group: &[usize],
     now: i64,
@@ -546,43 +832,49 @@ async fn mark_group(
         .map(|&i| marks[i].0.key.order_number.as_str())
         .collect();
     let json = batch_json(&numbers)?;
-    let left = state.as_ref().map_or("sending", |s| s.kind().name());
-    let bind = |sql| {
-        sqlx::query(sql)
-            .bind(now)
-            .bind(json.as_str())
-            .bind(ticket.key.shop.as_str())
-            .bind(ticket.key.action.name())
-            .bind(ticket.token)
-    };
-    let done = match &state {
-        None => bind(MARK_RESENT),
-        Some(s) => bind(MARK_OUTCOME).bind(left).bind(s.error()),
+    let (shop, action, token) = (
+        ticket.key.shop.as_str(),
+        ticket.key.action.name(),
+        ticket.token,
+    );
+    let mut statement = match &state {
+        None => conn.prepare_cached(MARK_RESENT),
+        Some(_) => conn.prepare_cached(MARK_OUTCOME),
     }
-    .execute(&mut *conn)
-    .await
     .map_err(q("mark"))?;
-    if done.rows_affected() == group.len() as u64 {
-        for &i in group {
-            moved[i] = true;
+    let mut hit = match &state {
+        None => statement.query(params![now, json, shop, action, token]),
+        Some(s) => statement.query(params![
+            now,
+            json,
+            shop,
+            action,
+            token,
+            s.kind().name(),
+            s.error()
+        ]),
+    }
+    .map_err(q("mark"))?;
+    let mut numbers_moved = HashSet::with_capacity(group.len());
+    while let Some(r) = hit.next().map_err(q("mark"))? {
+        numbers_moved.insert(r.get::<_, String>(0).map_err(q("mark"))?);
+    }
+    drop(hit);
+    drop(statement);
+    if !numbers_moved.is_empty() {
+        match state {
+            // Still in flight, and not idle.
+            None => conn
+                .prepare_cached(TOUCH_INFLIGHT)
+                .and_then(|mut s| s.execute(params![now, token, shop, action])),
+            Some(_) => conn
+                .prepare_cached(SETTLED)
+                .and_then(|mut s| s.execute(params![token, shop, action])),
         }
-        return Ok(());
+        .map_err(q("mark a claim in flight"))?;
     }
-    // Not every row could move, so none did: move the ones that can, and learn which.
-    let rows = match &state {
-        None => bind(MARK_RESENT_EACH),
-        Some(s) => bind(MARK_OUTCOME_EACH).bind(left).bind(s.error()),
-    }
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(q("mark"))?;
-    let hit = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>(0))
-        .collect::<Result<std::collections::HashSet<String>, _>>()
-        .map_err(q("mark"))?;
     for &i in group {
-        moved[i] = hit.contains(&marks[i].0.key.order_number);
+        moved[i] = numbers_moved.contains(&marks[i].0.key.order_number);
     }
     Ok(())
 }
@@ -599,6 +891,58 @@ fn mark_groups(marks: &[(Ticket, Mark)]) -> Vec<Vec<usize>> {
     })
 }
 
+/// The statement of [`Ledger::list`] for `query`, and its binds.
+fn list_sql(query: &Query) -> (String, Vec<SqlValue>) {
+    // A reconciler's page of `unknown` rows: through their partial index, which SQLite
+    // would otherwise pass over for the primary key (every row of the shop) on a ledger it
+    // has no statistics of.
+    let index = if query.states == [LedgerState::Unknown] {
+        " INDEXED BY rms_preflight_ledger_unknown"
+    } else {
+        ""
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM rms_preflight_ledger{index} WHERE 1 = 1");
+    let mut binds: Vec<SqlValue> = Vec::new();
+    let mut bind = |sql: &mut String, v: SqlValue| {
+        binds.push(v);
+        sql.push_str(&format!("?{}", binds.len()));
+    };
+    if let Some(shop) = &query.scope.shop {
+        sql.push_str(" AND shop = ");
+        bind(&mut sql, SqlValue::Text(shop.clone()));
+    }
+    if let Some(action) = query.scope.action {
+        sql.push_str(" AND action = ");
+        bind(&mut sql, SqlValue::Text(action.name().into()));
+    }
+    // The states as literals (the four names of the schema's CHECK), so that
+    // SQLite can use the partial index of `unknown` rows (it cannot see a bound
+    // value when it plans).
+    match query.states.as_slice() {
+        [] => {}
+        [one] => sql.push_str(&format!(" AND state = '{}'", one.name())),
+        many => {
+            let names: Vec<String> = many.iter().map(|s| format!("'{}'", s.name())).collect();
+            sql.push_str(&format!(" AND state IN ({})", names.join(", ")));
+        }
+    }
+    if let Some(after) = &query.after {
+        sql.push_str(" AND (shop, order_number, action) > (");
+        bind(&mut sql, SqlValue::Text(after.shop.clone()));
+        sql.push_str(", ");
+        bind(&mut sql, SqlValue::Text(after.order_number.clone()));
+        sql.push_str(", ");
+        bind(&mut sql, SqlValue::Text(after.action.name().into()));
+        sql.push(')');
+    }
+    sql.push_str(" ORDER BY shop, order_number, action");
+    if let Some(limit) = query.limit {
+        sql.push_str(" LIMIT ");
+        bind(&mut sql, SqlValue::Integer(i64::from(limit)));
+    }
+    (sql, binds)
+}
+
 impl Ledger for SqliteLedger {
     fn claim<'a>(&'a self, keys: &'a [Key]) -> LedgerFuture<'a, Vec<Claim>> {
         Box::pin(async move {
@@ -611,38 +955,40 @@ impl Ledger for SqliteLedger {
             // holds it: only then are won rows read back.
             let repeated = distinct.len() < keys.len();
             let groups = by_shop_and_action(&distinct);
+            let jobs: Vec<Vec<Key>> = groups
+                .iter()
+                .map(|g| g.iter().map(|&i| distinct[i].clone()).collect())
+                .collect();
             let token = new_token();
             let now = now_ms();
-            let call_timeout_ms = self
-                .call_timeout_ms
-                .load(std::sync::atomic::Ordering::Relaxed);
+            let call_timeout_ms = self.call_timeout_ms.load(Ordering::Relaxed);
+            // One transaction: the batch is all or nothing.
+            let got = self
+                .hot(move |conn| {
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .map_err(q("begin a claim"))?;
+                    let mut got = Vec::with_capacity(jobs.len());
+                    for (part, keys) in jobs.iter().enumerate() {
+                        got.push(claim_group(
+                            &tx,
+                            keys,
+                            part,
+                            now,
+                            token,
+                            call_timeout_ms,
+                            repeated,
+                        )?);
+                    }
+                    tx.commit().map_err(q("commit a claim"))?;
+                    Ok(got)
+                })
+                .await?;
             let mut answers: Vec<Option<(Claim, Option<Row>)>> = vec![None; distinct.len()];
-            // One statement is atomic by itself; more share one transaction, so the batch
-            // is all or nothing.
-            let mut place_answers = |group: &[usize], got: Vec<(Claim, Option<Row>)>| {
+            for (group, got) in groups.iter().zip(got) {
                 for (&i, a) in group.iter().zip(got) {
                     answers[i] = Some(a);
                 }
-            };
-            if let [group] = groups.as_slice() {
-                let keys: Vec<&Key> = group.iter().map(|&i| distinct[i]).collect();
-                let mut conn = self.pool.acquire().await.map_err(q("claim"))?;
-                let got =
-                    claim_group(&mut conn, &keys, now, token, call_timeout_ms, repeated).await?;
-                place_answers(group, got);
-            } else {
-                let mut tx = self
-                    .pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(q("begin a claim"))?;
-                for group in &groups {
-                    let keys: Vec<&Key> = group.iter().map(|&i| distinct[i]).collect();
-                    let got =
-                        claim_group(&mut tx, &keys, now, token, call_timeout_ms, repeated).await?;
-                    place_answers(group, got);
-                }
-                tx.commit().await.map_err(q("commit a claim"))?;
             }
             let answers: Option<Vec<(Claim, Option<Row>)>> = answers.into_iter().collect();
             let answers = answers.ok_or_else(|| LedgerError::Corrupt {
@@ -660,33 +1006,28 @@ impl Ledger for SqliteLedger {
             }
             let q = LedgerError::query;
             let now = now_ms();
-            let mut moved = vec![false; marks.len()];
             // A key marked twice in one batch is marked in order, one statement each (the
             // second sees what the first did); every other key goes in batches.
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = HashSet::new();
             let repeated = marks.iter().any(|(t, _)| !seen.insert(&t.key));
             let groups: Vec<Vec<usize>> = if repeated {
                 (0..marks.len()).map(|i| vec![i]).collect()
             } else {
                 mark_groups(marks)
             };
-            // One group: its statements are each atomic by themselves (the second only
-            // moves what the first, moving nothing, left). More share one transaction.
-            if let [group] = groups.as_slice() {
-                let mut conn = self.pool.acquire().await.map_err(q("mark"))?;
-                mark_group(&mut conn, marks, group, now, &mut moved).await?;
-                return Ok(moved);
-            }
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(q("begin a mark"))?;
-            for group in &groups {
-                mark_group(&mut tx, marks, group, now, &mut moved).await?;
-            }
-            tx.commit().await.map_err(q("commit a mark"))?;
-            Ok(moved)
+            let marks = marks.to_vec();
+            self.hot(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(q("begin a mark"))?;
+                let mut moved = vec![false; marks.len()];
+                for group in &groups {
+                    mark_group(&tx, &marks, group, now, &mut moved)?;
+                }
+                tx.commit().map_err(q("commit a mark"))?;
+                Ok(moved)
+            })
+            .await
         })
     }
 
@@ -698,21 +1039,36 @@ impl Ledger for SqliteLedger {
         Box::pin(async move {
             let q = LedgerError::query;
             let now = now_ms();
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(q("begin an abandon"))?;
-            let rows = sqlx::query(ABANDON)
-                .bind(now)
-                .bind(cutoff)
-                .bind(scope.shop.as_deref())
-                .bind(scope.action.map(Action::name))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(q("abandon"))?;
-            tx.commit().await.map_err(q("commit an abandon"))?;
-            let mut rows = rows.iter().map(read_row).collect::<Result<Vec<_>, _>>()?;
+            let (shop, action) = (scope.shop.clone(), scope.action.map(Action::name));
+            let mut rows = self
+                .blocking(move |conn| {
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .map_err(q("begin an abandon"))?;
+                    let idle: Vec<(i64, String, String, String)> = tx
+                        .prepare(IDLE_CLAIMS)
+                        .and_then(|mut s| {
+                            s.query_map(params![cutoff, shop, action], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                            })?
+                            .collect()
+                        })
+                        .map_err(q("find the idle claims"))?;
+                    let mut rows = Vec::new();
+                    for (token, shop, action, numbers) in idle {
+                        let mut s = tx.prepare_cached(ABANDON).map_err(q("abandon"))?;
+                        let found = s
+                            .query(params![now, cutoff, numbers, shop, action, token])
+                            .map_err(q("abandon"))?;
+                        rows.extend(read_rows(found, "abandon")?);
+                        tx.prepare_cached(SETTLED)
+                            .and_then(|mut s| s.execute(params![token, shop, action]))
+                            .map_err(q("abandon"))?;
+                    }
+                    tx.commit().map_err(q("commit an abandon"))?;
+                    Ok(rows)
+                })
+                .await?;
             rows.sort_by(|a, b| a.key.cmp(&b.key));
             Ok(rows)
         })
@@ -720,7 +1076,7 @@ impl Ledger for SqliteLedger {
 
     fn set_call_timeout(&self, timeout: Duration) {
         self.call_timeout_ms
-            .store(millis(timeout), std::sync::atomic::Ordering::Relaxed);
+            .store(millis(timeout), Ordering::Relaxed);
     }
 
     fn longest_call_timeout<'a>(
@@ -729,13 +1085,17 @@ impl Ledger for SqliteLedger {
         cutoff_ms: i64,
     ) -> LedgerFuture<'a, Option<Duration>> {
         Box::pin(async move {
-            let longest: Option<i64> = sqlx::query_scalar(LONGEST_CALL_TIMEOUT)
-                .bind(cutoff_ms)
-                .bind(scope.shop.as_deref())
-                .bind(scope.action.map(Action::name))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(LedgerError::query("read the claims' call timeouts"))?;
+            let (shop, action) = (scope.shop.clone(), scope.action.map(Action::name));
+            let longest: Option<i64> = self
+                .read(move |conn| {
+                    conn.query_row(
+                        LONGEST_CALL_TIMEOUT,
+                        params![cutoff_ms, shop, action],
+                        |r| r.get(0),
+                    )
+                    .map_err(LedgerError::query("read the claims' call timeouts"))
+                })
+                .await?;
             Ok(longest.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
         })
     }
@@ -746,109 +1106,88 @@ impl Ledger for SqliteLedger {
                 return Ok(Vec::new());
             }
             let q = LedgerError::query;
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(q("begin a resolve"))?;
             let now = now_ms();
-            let mut moved = Vec::with_capacity(resolutions.len());
-            for (k, resolution) in resolutions {
-                let state = resolved_state(resolution);
-                let done = sqlx::query(RESOLVE)
-                    .bind(&k.shop)
-                    .bind(&k.order_number)
-                    .bind(k.action.name())
-                    .bind(state.kind().name())
-                    .bind(state.error().map(str::to_owned))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(q("resolve"))?;
-                moved.push(done.rows_affected() == 1);
-            }
-            tx.commit().await.map_err(q("commit a resolve"))?;
-            Ok(moved)
+            let resolutions = resolutions.to_vec();
+            self.blocking(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(q("begin a resolve"))?;
+                let mut moved = Vec::with_capacity(resolutions.len());
+                {
+                    let mut s = tx.prepare_cached(RESOLVE).map_err(q("resolve"))?;
+                    for (k, resolution) in &resolutions {
+                        let state = resolved_state(resolution);
+                        let done = s
+                            .execute(params![
+                                k.shop,
+                                k.order_number,
+                                k.action.name(),
+                                state.kind().name(),
+                                state.error(),
+                                now
+                            ])
+                            .map_err(q("resolve"))?;
+                        moved.push(done == 1);
+                    }
+                }
+                tx.commit().map_err(q("commit a resolve"))?;
+                Ok(moved)
+            })
+            .await
         })
     }
 
     fn get<'a>(&'a self, key: &'a Key) -> LedgerFuture<'a, Option<Row>> {
         Box::pin(async move {
-            let r = sqlx::query(GET)
-                .bind(&key.shop)
-                .bind(&key.order_number)
-                .bind(key.action.name())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(LedgerError::query("get"))?;
-            r.as_ref().map(read_row).transpose()
+            let key = key.clone();
+            self.read(move |conn| {
+                let mut s = conn
+                    .prepare_cached(GET)
+                    .map_err(LedgerError::query("get"))?;
+                let found = s
+                    .query(params![key.shop, key.order_number, key.action.name()])
+                    .map_err(LedgerError::query("get"))?;
+                Ok(read_rows(found, "get")?.pop())
+            })
+            .await
         })
     }
 
     fn list<'a>(&'a self, query: &'a Query) -> LedgerFuture<'a, Vec<Row>> {
         Box::pin(async move {
-            let mut b = QueryBuilder::<Sqlite>::new(format!(
-                "SELECT {COLUMNS} FROM rms_preflight_ledger WHERE 1 = 1"
-            ));
-            if let Some(shop) = &query.scope.shop {
-                b.push(" AND shop = ").push_bind(shop.clone());
-            }
-            if let Some(action) = query.scope.action {
-                b.push(" AND action = ").push_bind(action.name());
-            }
-            if !query.states.is_empty() {
-                b.push(" AND state IN (");
-                let mut names = b.separated(", ");
-                for s in &query.states {
-                    names.push_bind(s.name());
-                }
-                b.push(")");
-            }
-            if let Some(after) = &query.after {
-                b.push(" AND (shop, order_number, action) > (")
-                    .push_bind(after.shop.clone())
-                    .push(", ")
-                    .push_bind(after.order_number.clone())
-                    .push(", ")
-                    .push_bind(after.action.name())
-                    .push(")");
-            }
-            b.push(" ORDER BY shop, order_number, action");
-            if let Some(limit) = query.limit {
-                b.push(" LIMIT ").push_bind(i64::from(limit));
-            }
-            let rows = b
-                .build()
-                .fetch_all(&self.pool)
-                .await
-                .map_err(LedgerError::query("list"))?;
-            rows.iter().map(read_row).collect()
+            let (sql, binds) = list_sql(query);
+            self.read(move |conn| {
+                let mut s = conn.prepare(&sql).map_err(LedgerError::query("list"))?;
+                let found = s
+                    .query(rusqlite::params_from_iter(binds))
+                    .map_err(LedgerError::query("list"))?;
+                read_rows(found, "list")
+            })
+            .await
         })
     }
 
     fn count<'a>(&'a self, scope: &'a Scope) -> LedgerFuture<'a, Vec<(LedgerState, u64)>> {
         Box::pin(async move {
-            let mut b = QueryBuilder::<Sqlite>::new(
-                "SELECT state, COUNT(*) AS n FROM rms_preflight_ledger WHERE 1 = 1",
-            );
-            if let Some(shop) = &scope.shop {
-                b.push(" AND shop = ").push_bind(shop.clone());
-            }
-            if let Some(action) = scope.action {
-                b.push(" AND action = ").push_bind(action.name());
-            }
-            b.push(" GROUP BY state");
-            let rows = b
-                .build()
-                .fetch_all(&self.pool)
-                .await
-                .map_err(LedgerError::query("count"))?;
-            let mut found = Vec::new();
-            for row in &rows {
-                let state: String = row.try_get("state").map_err(LedgerError::query("count"))?;
-                let n: i64 = row.try_get("n").map_err(LedgerError::query("count"))?;
-                found.push((state, n));
-            }
+            let (shop, action) = (scope.shop.clone(), scope.action.map(Action::name));
+            let found = self
+                .read(move |conn| {
+                    let q = LedgerError::query;
+                    let mut s = conn
+                        .prepare_cached(
+                            "SELECT state, COUNT(*) FROM rms_preflight_ledger \
+                             WHERE (?1 IS NULL OR shop = ?1) AND (?2 IS NULL OR action = ?2) \
+                             GROUP BY state",
+                        )
+                        .map_err(q("count"))?;
+                    let rows = s
+                        .query_map(params![shop, action], |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                        })
+                        .map_err(q("count"))?;
+                    rows.collect::<Result<Vec<_>, _>>().map_err(q("count"))
+                })
+                .await?;
             super::counts_in_order(found)
         })
     }
@@ -858,46 +1197,40 @@ impl Ledger for SqliteLedger {
 mod tests {
     use super::*;
 
+    /// SQLite's plan of `sql`, one step a line.
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut s = conn.prepare(&explain).expect("plan");
+        // Unbound parameters are null: the plan does not depend on them.
+        let mut rows = s.raw_query();
+        let mut plan = Vec::new();
+        while let Some(r) = rows.next().expect("plan row") {
+            plan.push(r.get::<_, String>(3).expect("detail"));
+        }
+        plan
+    }
+
     /// Every batched statement must reach each key's row by the primary key. A plan through
-    /// the by-state index (or a scan of the ledger) reads the whole JSON batch again for
+    /// an index on the state (or a scan of the ledger) reads the whole JSON batch again for
     /// every row it passes: a mark of 100 keys took milliseconds once the ledger held a few
     /// hundred `sending` rows.
     #[tokio::test]
     async fn the_batched_statements_find_rows_by_key() {
         let ledger = SqliteLedger::open("sqlite::memory:").await.expect("ledger");
-        let batch = r#"["1","2"]"#;
+        let guard = ledger.db.conn.lock().expect("lock");
+        let conn = guard.as_ref().expect("open");
         for (name, sql) in [
             ("CLAIM", CLAIM),
             ("CLAIMED", CLAIMED),
             ("MARK_OUTCOME", MARK_OUTCOME),
-            ("MARK_OUTCOME_EACH", MARK_OUTCOME_EACH),
             ("MARK_RESENT", MARK_RESENT),
-            ("MARK_RESENT_EACH", MARK_RESENT_EACH),
+            ("SETTLED", SETTLED),
+            ("ABANDON", ABANDON),
         ] {
-            let explain = format!("EXPLAIN QUERY PLAN {sql}");
-            let mut q = sqlx::query(&explain);
-            q = match name {
-                "CLAIMED" => q.bind(batch).bind("s").bind("confirm"),
-                _ => q
-                    .bind(1_i64)
-                    .bind(batch)
-                    .bind("s")
-                    .bind("confirm")
-                    .bind(7_i64),
-            };
-            if name.starts_with("MARK_OUTCOME") {
-                q = q.bind("failed").bind("e");
-            }
-            let plan: Vec<String> = q
-                .fetch_all(&ledger.pool)
-                .await
-                .expect("plan")
-                .iter()
-                .map(|r| r.try_get::<String, _>("detail").expect("detail"))
-                .collect();
+            let plan = plan(conn, sql);
             let text = plan.join("\n");
             assert!(
-                !text.contains("rms_preflight_ledger_by_state")
+                !text.contains("rms_preflight_ledger_unknown")
                     && !plan
                         .iter()
                         .any(|d| d.starts_with("SCAN rms_preflight_ledger")
@@ -911,5 +1244,168 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A reconciler's page of `unknown` rows goes through their partial index, not over
+    /// every row of the shop.
+    #[tokio::test]
+    async fn unknown_rows_are_listed_through_their_index() {
+        let ledger = SqliteLedger::open("sqlite::memory:").await.expect("ledger");
+        let guard = ledger.db.conn.lock().expect("lock");
+        let conn = guard.as_ref().expect("open");
+        let (sql, _) = list_sql(&Query {
+            scope: Scope::of("s", Action::Confirm),
+            states: vec![LedgerState::Unknown],
+            after: Some(Key::new("s", "1", Action::Confirm)),
+            limit: Some(100),
+        });
+        let text = plan(conn, &sql).join("\n");
+        assert!(
+            text.contains("rms_preflight_ledger_unknown"),
+            "{sql}:\n{text}"
+        );
+    }
+
+    /// A ledger written by the schema before claims in flight had their own table
+    /// (version 2): its `sending` rows become claims in flight, so that they are still
+    /// found and abandoned — those claimed by an older build after the upgrade too.
+    #[tokio::test]
+    async fn sending_rows_of_an_older_schema_are_still_found() {
+        let dir = std::env::temp_dir().join(format!("rms-preflight-v2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("ledger.db");
+        let _ = std::fs::remove_file(&file);
+        {
+            let conn = Connection::open(&file).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE rms_preflight_schema (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)",
+            )
+            .expect("versions");
+            for m in &schema::SQLITE[..2] {
+                conn.execute_batch(m.sql).expect("migration");
+                conn.execute(
+                    "INSERT INTO rms_preflight_schema VALUES (?1, ?2, 0)",
+                    params![m.version, m.name],
+                )
+                .expect("version");
+            }
+            for (n, state, token) in [
+                ("1", "sending", 7),
+                ("2", "sending", 7),
+                ("3", "confirmed", 7),
+                ("4", "sending", 8),
+            ] {
+                conn.execute(
+                    "INSERT INTO rms_preflight_ledger (shop, order_number, action, state, attempts, token, claimed_at_ms, updated_at_ms, call_timeout_ms) VALUES ('s', ?1, 'confirm', ?2, 1, ?3, 5, 5, 45000)",
+                    params![n, state, token],
+                )
+                .expect("row");
+            }
+        }
+        let url = format!("sqlite:{}", file.display());
+        let ledger = SqliteLedger::open(&url).await.expect("ledger");
+        let scope = Scope::default();
+        assert_eq!(
+            ledger
+                .longest_call_timeout(&scope, 5)
+                .await
+                .expect("longest"),
+            Some(Duration::from_secs(45))
+        );
+        let abandoned = ledger
+            .abandon_untouched_since(&scope, 5)
+            .await
+            .expect("abandon");
+        let numbers: Vec<&str> = abandoned
+            .iter()
+            .map(|r| r.key.order_number.as_str())
+            .collect();
+        assert_eq!(numbers, ["1", "2", "4"]);
+        assert_eq!(
+            ledger
+                .longest_call_timeout(&scope, i64::MAX)
+                .await
+                .expect("longest"),
+            None
+        );
+        ledger.close().await;
+
+        // An older rms-preflight still running on the file after the upgrade claims the
+        // way it knows (no claim in flight) and dies: the next open covers its rows.
+        {
+            let conn = Connection::open(&file).expect("open");
+            conn.execute(
+                "INSERT INTO rms_preflight_ledger (shop, order_number, action, state, attempts, token, claimed_at_ms, updated_at_ms, call_timeout_ms) VALUES ('s', '5', 'confirm', 'sending', 1, 9, 6, 6, 30000)",
+                [],
+            )
+            .expect("row");
+        }
+        let ledger = SqliteLedger::open(&url).await.expect("ledger");
+        let abandoned = ledger
+            .abandon_untouched_since(&scope, 6)
+            .await
+            .expect("abandon");
+        let numbers: Vec<&str> = abandoned
+            .iter()
+            .map(|r| r.key.order_number.as_str())
+            .collect();
+        assert_eq!(numbers, ["5"]);
+        ledger.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn urls() {
+        let file = |url: &str| Target::parse(url).map(|t| t.file);
+        assert_eq!(
+            file("sqlite:/var/l.db").unwrap(),
+            Some(PathBuf::from("/var/l.db"))
+        );
+        assert_eq!(
+            file("sqlite:///var/l.db").unwrap(),
+            Some(PathBuf::from("/var/l.db"))
+        );
+        assert_eq!(
+            file("sqlite:l%33.db?synchronous=full").unwrap(),
+            Some(PathBuf::from("l3.db"))
+        );
+        assert_eq!(
+            file("sqlite:l%zz.db").unwrap(),
+            Some(PathBuf::from("l%zz.db"))
+        );
+        assert_eq!(file("sqlite::memory:").unwrap(), None);
+        assert_eq!(file("sqlite:?mode=memory").unwrap(), None);
+        assert_eq!(
+            Target::parse("sqlite:x?synchronous=full")
+                .unwrap()
+                .synchronous,
+            "FULL"
+        );
+        assert!(!Target::parse("sqlite:x?mode=rw").unwrap().create);
+        let refused = |url: &str| Target::parse(url).unwrap_err().to_string();
+        assert_eq!(
+            refused("sqlite:x.db?cache=shared"),
+            "the SQLite ledger url's option `cache=shared` is not known: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw` or `mode=memory`"
+        );
+        assert_eq!(
+            refused("sqlite:x.db?mode=rw&mode=rwc"),
+            "the SQLite ledger url's option `mode=rwc` is given twice"
+        );
+        assert_eq!(
+            refused("sqlite:/var/l.db?mode=memory"),
+            "the SQLite ledger url's option `mode=memory` names no file, but the url names one (use `sqlite::memory:` for a throwaway ledger)"
+        );
+        assert_eq!(
+            refused("sqlite:/var/x%00y.db"),
+            "the SQLite ledger `/var/x%00y.db` holds a NUL character once its `%` escapes are decoded"
+        );
+        assert!(matches!(
+            Target::parse("sqlite:").unwrap_err(),
+            LedgerError::Path { .. }
+        ));
+        assert!(matches!(
+            Target::parse("sqlite:%ff").unwrap_err(),
+            LedgerError::Path { .. }
+        ));
     }
 }

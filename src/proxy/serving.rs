@@ -15,22 +15,12 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 /// The database file of the SQLite ledger at `url` as SQLite opens it (percent-decoded;
 /// `sqlite:PATH`, `sqlite://PATH`, with or without `?synchronous=…`); `None` for an
 /// in-memory or non-SQLite ledger.
 pub fn ledger_file_of(url: &str) -> Option<PathBuf> {
-    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
-        return None;
-    }
-    let url = ["?synchronous=full", "?synchronous=normal"]
-        .iter()
-        .find_map(|q| url.strip_suffix(q))
-        .unwrap_or(url);
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
-    let file = options.get_filename();
-    (!file.as_os_str().is_empty()).then(|| file.to_path_buf())
+    crate::ledger::SqliteLedger::file_of(url)
 }
 
 /// A proxy's hold on a ledger file: shared while it serves (dropped at exit).

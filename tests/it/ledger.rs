@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use rms_preflight::guard::{Guard, Outcome, Tracked};
+use rms_preflight::guard::{DeferredMarks, Guard, Outcome, Tracked};
 use rms_preflight::ledger::{
     self, Claim, Key, Ledger, LedgerError, LedgerState, Mark, MemoryLedger, Query, Resolution,
     Scope, SqliteLedger, State, Ticket,
@@ -438,14 +438,13 @@ async fn a_sqlite_ledger_survives_reopening_and_refuses_a_newer_schema() {
     l.close().await;
 
     // A schema written by a newer build is refused, not misread.
-    let pool = sqlx::SqlitePool::connect(&dir.ledger_url()).await.unwrap();
-    sqlx::query(
+    let conn = rusqlite::Connection::open(dir.path().join("ledger.db")).unwrap();
+    conn.execute(
         "INSERT INTO rms_preflight_schema (version, name, applied_at_ms) VALUES (99, 'future', 0)",
+        [],
     )
-    .execute(&pool)
-    .await
     .unwrap();
-    pool.close().await;
+    drop(conn);
     let err = SqliteLedger::open(&dir.ledger_url()).await.unwrap_err();
     assert!(matches!(err, LedgerError::Schema(_)), "{err}");
     assert!(
@@ -750,6 +749,53 @@ async fn two_guards_at_once_send_each_order_once() {
         assert_eq!(rms.accepted(&number(i)), 1);
     }
     assert_eq!(rms.state.lock().unwrap().resent_after_confirmed, 0);
+}
+
+/// `confirmed` marks written behind the answers: two guards sharing one `DeferredMarks`
+/// hand theirs over, the answers do not wait for them, and once written every row is
+/// `confirmed` (one transaction for both, as the writer gathers what it was handed).
+/// Meanwhile a row reads `sending`, which refuses a second claim just the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_marks_are_written_behind_the_answers() {
+    let dir = Scratch::new("ledger-write-behind");
+    let rms = Arc::new(SharedRms::default());
+    let engine = engine();
+    let l: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.ledger_url()).await.unwrap());
+    let marks = DeferredMarks::new();
+    let guards: Vec<_> = (0..2)
+        .map(|_| ledger_guard(&rms, &engine, l.clone()).with_deferred_marks(marks.clone()))
+        .collect();
+    let first: Vec<Tracked> = (0..20).map(tracked).collect();
+    let second: Vec<Tracked> = (20..40).map(tracked).collect();
+    let (a, b) = tokio::join!(
+        guards[0].confirm_bulk(&first),
+        guards[1].confirm_bulk(&second)
+    );
+    assert!(a.iter().chain(&b).all(|(_, o)| o.is_done()), "{a:?} {b:?}");
+    // Whatever has landed by now, no row is anything but `sending` or `confirmed`, and a
+    // second claim of any of them is refused.
+    let keys: Vec<Key> = (0..40).map(|i| key(SHOP, i)).collect();
+    for c in l.claim(&keys).await.unwrap() {
+        match c {
+            Claim::Held(row) => assert!(
+                matches!(row.state, State::Sending | State::Confirmed),
+                "{row:?}"
+            ),
+            Claim::Won(t) => panic!("claimed again: {t:?}"),
+        }
+    }
+    marks.written().await;
+    for k in &keys {
+        assert_eq!(
+            l.get(k).await.unwrap().unwrap().state,
+            State::Confirmed,
+            "{k}"
+        );
+    }
+    for i in 0..40 {
+        assert_eq!(rms.accepted(&number(i)), 1);
+    }
+    marks.flush().await;
 }
 
 /// A guard whose row was taken from it while it read an uncertain order back (another
