@@ -231,7 +231,11 @@ pub fn ledger(command: &LedgerCommand, out: &mut dyn Write, err: &mut dyn Write)
         // it cannot read is reported by `ledger::open` below.
         if let Some(path) = ledger::SqliteLedger::file_of(&at.ledger) {
             if !path.exists() {
-                let shown: String = path.display().to_string().chars().take(256).collect();
+                let path = path.display().to_string();
+                let shown = match path.char_indices().nth(256) {
+                    Some((end, _)) => format!("{}…", &path[..end]),
+                    None => path,
+                };
                 let _ = writeln!(err, "error: no ledger at `{shown}`");
                 return EXIT_BAD_INPUT;
             }

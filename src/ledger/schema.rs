@@ -79,6 +79,7 @@ pub(super) fn apply_sqlite(conn: &mut rusqlite::Connection) -> Result<(), Ledger
         .map_err(q("create the schema version table"))?;
     let current: Option<i64> = tx
         .query_row(CURRENT, [], |r| r.get(0))
+        .map_err(without_sql)
         .map_err(q("read the schema version"))?;
     for m in pending(current, SQLITE)? {
         tx.execute_batch(m.sql)

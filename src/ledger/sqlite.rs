@@ -231,12 +231,12 @@ impl Target {
         let mut seen: Vec<&str> = Vec::new();
         for option in options.split('&').filter(|o| !o.is_empty()) {
             let name = option.split('=').next().unwrap_or_default();
-            let refuse = |problem| LedgerError::Option {
-                option: option.chars().take(64).collect(),
+            let refuse = |option: &str, problem| LedgerError::Option {
+                option: cut(option, 64),
                 problem,
             };
             if seen.contains(&name) {
-                return Err(refuse("is given twice"));
+                return Err(refuse(name, "is given twice"));
             }
             seen.push(name);
             match option {
@@ -245,7 +245,7 @@ impl Target {
                 "mode=rwc" => target.create = true,
                 "mode=rw" => target.create = false,
                 "mode=memory" => memory = true,
-                _ => return Err(refuse(OPTIONS)),
+                _ => return Err(refuse(option, OPTIONS)),
             }
         }
         if memory {
@@ -260,12 +260,12 @@ impl Target {
             return Ok(target);
         }
         let decoded = percent_decoded(path).map_err(|problem| LedgerError::Path {
-            path: path.chars().take(256).collect(),
+            path: cut(path, 256),
             problem,
         })?;
         if decoded.contains('\0') {
             return Err(LedgerError::Path {
-                path: path.chars().take(256).collect(),
+                path: cut(path, 256),
                 problem: "holds a NUL character once its `%` escapes are decoded",
             });
         }
@@ -302,6 +302,14 @@ impl Target {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(conn)
+    }
+}
+
+/// `text`, or its first `max` characters and `…` when it is longer.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 
@@ -457,14 +465,21 @@ impl SqliteLedger {
         }
         let opening = target.clone();
         let (conn, reader) = tokio::task::spawn_blocking(move || {
-            let mut conn = opening.connect().map_err(|e| LedgerError::Open {
-                backend: "SQLite",
-                where_: Some(opening.file.as_ref().map_or_else(
-                    || ":memory:".into(),
-                    |f| f.display().to_string().chars().take(256).collect(),
-                )),
-                // SQLite's own message may repeat the path: cut as well.
-                source: e.to_string().chars().take(512).collect::<String>().into(),
+            let mut conn = opening.connect().map_err(|e| {
+                let path = opening
+                    .file
+                    .as_ref()
+                    .map_or_else(|| ":memory:".into(), |f| f.display().to_string());
+                // SQLite's own message may end with the path: said once, before it.
+                let message = e.to_string();
+                let message = message
+                    .strip_suffix(&format!(": {path}"))
+                    .unwrap_or(&message);
+                LedgerError::Open {
+                    backend: "SQLite",
+                    where_: Some(cut(&path, 256)),
+                    source: cut(message, 512).into(),
+                }
             })?;
             schema::apply_sqlite(&mut conn)?;
             cover_sending_rows(&mut conn)?;
@@ -1389,7 +1404,7 @@ mod tests {
         );
         assert_eq!(
             refused("sqlite:x.db?mode=rw&mode=rwc"),
-            "the SQLite ledger url's option `mode=rwc` is given twice"
+            "the SQLite ledger url's option `mode` is given twice"
         );
         assert_eq!(
             refused("sqlite:/var/l.db?mode=memory"),
@@ -1407,5 +1422,11 @@ mod tests {
             Target::parse("sqlite:%ff").unwrap_err(),
             LedgerError::Path { .. }
         ));
+        let long = format!("sqlite:{}%00", "é".repeat(300));
+        let message = refused(&long);
+        assert!(
+            message.contains(&format!("`{}…`", "é".repeat(255))),
+            "{message}"
+        );
     }
 }
