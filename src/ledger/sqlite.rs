@@ -1425,7 +1425,7 @@ mod tests {
         let long = format!("sqlite:{}%00", "é".repeat(300));
         let message = refused(&long);
         assert!(
-            message.contains(&format!("`{}…`", "é".repeat(255))),
+            message.contains(&format!("`{}…`", "é".repeat(256))),
             "{message}"
         );
     }
