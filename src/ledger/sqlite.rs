@@ -259,10 +259,13 @@ impl Target {
             }
             return Ok(target);
         }
-        let decoded = percent_decoded(path).map_err(|problem| LedgerError::Path {
-            path: cut(path, 256),
-            problem,
-        })?;
+        // `%XX` decoded; a `%` not followed by two hex digits stays as it is.
+        let decoded = percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .map_err(|_| LedgerError::Path {
+                path: cut(path, 256),
+                problem: "is not UTF-8 once its `%` escapes are decoded",
+            })?;
         if decoded.contains('\0') {
             return Err(LedgerError::Path {
                 path: cut(path, 256),
@@ -275,7 +278,7 @@ impl Target {
                 problem: "names no file (give a path, or `sqlite::memory:` for a throwaway ledger)",
             });
         }
-        target.file = Some(PathBuf::from(decoded));
+        target.file = Some(PathBuf::from(decoded.as_ref()));
         Ok(target)
     }
 
@@ -315,31 +318,6 @@ fn cut(text: &str, max: usize) -> String {
 
 /// What [`Target::parse`] knows, for its message about an option it does not.
 const OPTIONS: &str = "is not known: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw` or `mode=memory`";
-
-/// `%XX` sequences decoded (a `%` not followed by two hex digits stays as it is).
-fn percent_decoded(path: &str) -> Result<String, &'static str> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| "is not UTF-8 once its `%` escapes are decoded")
-}
 
 /// The background checkpoint of a file ledger: `PRAGMA wal_checkpoint(PASSIVE)` every
 /// [`CHECKPOINT_EVERY`] on a connection of its own, so copying the WAL into the database
