@@ -94,7 +94,7 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
         // A SQLite ledger file: the proxy holds its lock file while it runs, and settles
         // with `--stale-after` only when no other proxy serves the file. Elsewhere
         // (PostgreSQL) another proxy may be sending: the live stale time applies.
-        let (serving, settled) = match rms_preflight::proxy::serving::ledger_file_of(&args.ledger) {
+        let (serving, settled) = match ledger::SqliteLedger::file_of(&args.ledger) {
             Some(path) => {
                 let settle = |alone: bool| {
                     let proxy = &proxy;

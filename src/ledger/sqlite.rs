@@ -1347,6 +1347,23 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// What a proxy locks while it serves (`src/proxy/serving.rs`): the file as SQLite
+    /// opens it, options aside; no file for memory or another backend.
+    #[test]
+    fn ledger_files() {
+        let file_of = SqliteLedger::file_of;
+        assert_eq!(
+            file_of("sqlite:/var/l.db?synchronous=full"),
+            Some(PathBuf::from("/var/l.db"))
+        );
+        assert_eq!(
+            file_of("sqlite:/var/l%33.db"),
+            Some(PathBuf::from("/var/l3.db"))
+        );
+        assert_eq!(file_of("sqlite::memory:"), None);
+        assert_eq!(file_of("postgres://u@h/db"), None);
+    }
+
     #[test]
     fn urls() {
         let file = |url: &str| Target::parse(url).map(|t| t.file);

@@ -14,14 +14,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
-
-/// The database file of the SQLite ledger at `url` as SQLite opens it (percent-decoded;
-/// `sqlite:PATH`, `sqlite://PATH`, with or without `?synchronous=…`); `None` for an
-/// in-memory or non-SQLite ledger.
-pub fn ledger_file_of(url: &str) -> Option<PathBuf> {
-    crate::ledger::SqliteLedger::file_of(url)
-}
+use std::path::Path;
 
 /// A proxy's hold on a ledger file: shared while it serves (dropped at exit).
 #[derive(Debug)]
@@ -63,20 +56,6 @@ impl ServingLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ledger_files() {
-        assert_eq!(
-            ledger_file_of("sqlite:/var/l.db?synchronous=full"),
-            Some(PathBuf::from("/var/l.db"))
-        );
-        assert_eq!(
-            ledger_file_of("sqlite:/var/l%33.db"),
-            Some(PathBuf::from("/var/l3.db"))
-        );
-        assert_eq!(ledger_file_of("sqlite::memory:"), None);
-        assert_eq!(ledger_file_of("postgres://u@h/db"), None);
-    }
 
     /// A second proxy on the same file is not alone while the first serves, and is once
     /// the first is gone.
