@@ -42,7 +42,7 @@ pub(super) const POSTGRES: &[Migration] = &[Migration {
     sql: include_str!("../../migrations/postgres/0001_ledger.sql"),
 }];
 
-const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS rms_preflight_schema (
+pub(super) const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS rms_preflight_schema (
     version       BIGINT PRIMARY KEY,
     name          TEXT   NOT NULL,
     applied_at_ms BIGINT NOT NULL

@@ -1259,6 +1259,15 @@ mod tests {
         );
     }
 
+    /// The order numbers of the rows abandoned as untouched since `cutoff`, in every shop.
+    async fn abandoned(ledger: &SqliteLedger, cutoff: i64) -> Vec<String> {
+        let rows = ledger
+            .abandon_untouched_since(&Scope::default(), cutoff)
+            .await
+            .expect("abandon");
+        rows.into_iter().map(|r| r.key.order_number).collect()
+    }
+
     /// A ledger written by the schema before claims in flight had their own table
     /// (version 2): its `sending` rows become claims in flight, so that they are still
     /// found and abandoned — those claimed by an older build after the upgrade too.
@@ -1270,10 +1279,7 @@ mod tests {
         let _ = std::fs::remove_file(&file);
         {
             let conn = Connection::open(&file).expect("open");
-            conn.execute_batch(
-                "CREATE TABLE rms_preflight_schema (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)",
-            )
-            .expect("versions");
+            conn.execute_batch(schema::VERSION_TABLE).expect("versions");
             for m in &schema::SQLITE[..2] {
                 conn.execute_batch(m.sql).expect("migration");
                 conn.execute(
@@ -1305,15 +1311,7 @@ mod tests {
                 .expect("longest"),
             Some(Duration::from_secs(45))
         );
-        let abandoned = ledger
-            .abandon_untouched_since(&scope, 5)
-            .await
-            .expect("abandon");
-        let numbers: Vec<&str> = abandoned
-            .iter()
-            .map(|r| r.key.order_number.as_str())
-            .collect();
-        assert_eq!(numbers, ["1", "2", "4"]);
+        assert_eq!(abandoned(&ledger, 5).await, ["1", "2", "4"]);
         assert_eq!(
             ledger
                 .longest_call_timeout(&scope, i64::MAX)
@@ -1334,15 +1332,7 @@ mod tests {
             .expect("row");
         }
         let ledger = SqliteLedger::open(&url).await.expect("ledger");
-        let abandoned = ledger
-            .abandon_untouched_since(&scope, 6)
-            .await
-            .expect("abandon");
-        let numbers: Vec<&str> = abandoned
-            .iter()
-            .map(|r| r.key.order_number.as_str())
-            .collect();
-        assert_eq!(numbers, ["5"]);
+        assert_eq!(abandoned(&ledger, 6).await, ["5"]);
         ledger.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
