@@ -262,6 +262,21 @@ pub const PACKAGE_KEYS: &[&str] = &[
 /// through here, so the spellings are compared as they are read, without a `String`
 /// built for either.
 fn near_miss(key: &str, known: &[&'static str]) -> Option<&'static str> {
+    if key.is_ascii() {
+        // The common case, and the hot one: every unknown key of every order RMS sends
+        // is looked up here. Only a known key as long once folded can match.
+        let folded = |k: &str| k.bytes().filter(|b| !matches!(b, b'_' | b'-')).count();
+        let length = folded(key);
+        return known.iter().copied().find(|k| {
+            *k != key
+                && folded(k) == length
+                && k.bytes()
+                    .filter(|b| !matches!(b, b'_' | b'-'))
+                    .zip(key.bytes().filter(|b| !matches!(b, b'_' | b'-')))
+                    .all(|(a, b)| a.eq_ignore_ascii_case(&b))
+        });
+    }
+    // Beyond ASCII, lowercase may map a character to ASCII (the Kelvin sign is `k`).
     known
         .iter()
         .copied()
@@ -782,6 +797,49 @@ impl<'de> Deserialize<'de> for Package {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ASCII fast path of `near_miss` answers as the general fold does, for keys that
+    /// match, keys of another length once folded, and keys beyond ASCII.
+    #[test]
+    fn near_misses_are_found_as_the_general_fold_finds_them() {
+        let slow = |key: &str, known: &[&'static str]| {
+            known
+                .iter()
+                .copied()
+                .find(|k| *k != key && fold(k).eq(fold(key)))
+        };
+        let keys = [
+            "postage_price",
+            "POSTAGE-PRICE",
+            "postagePrice",
+            "postagePrices",
+            "postage__price_",
+            "OrderNumber",
+            "ordernumbe",
+            "order-number-",
+            "packageModelList",
+            "shopOrderCfmDatetime",
+            "\u{212A}",
+            "Pac\u{212A}ageModelList",
+            "modifyflag",
+            "",
+            "_",
+            "-orderProgress",
+            "orderProgres",
+        ];
+        for key in keys {
+            for known in [ORDER_KEYS, PACKAGE_KEYS] {
+                assert_eq!(near_miss(key, known), slow(key, known), "{key}");
+            }
+        }
+        assert_eq!(near_miss("POSTAGE-PRICE", ORDER_KEYS), Some("postagePrice"));
+        assert_eq!(near_miss("postagePrice", ORDER_KEYS), None);
+        assert_eq!(near_miss("postagePrices", ORDER_KEYS), None);
+        assert_eq!(
+            near_miss("Pac\u{212A}ageModelList", ORDER_KEYS),
+            Some("PackageModelList")
+        );
+    }
 
     /// Every character drawn as nothing (Unicode's default-ignorable set, which NFKC keeps)
     /// is dropped, so a number holding one is the number without it (and the proxy, which
