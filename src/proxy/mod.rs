@@ -679,14 +679,24 @@ async fn relay(
 
 /// Keeps the orders of a relayed `getOrder` answer (each that reads; a malformed one is
 /// skipped, not trusted).
+///
+/// Each order is read straight from its bytes: building a `serde_json::Value` of the
+/// whole answer first (a hundred orders of a hundred fields each) cost more than reading
+/// the orders themselves.
 fn cache_orders(proxy: &Proxy, shop: &str, body: &[u8]) {
-    let Ok(response) = serde_json::from_slice::<crate::rms::wire::GetOrderResponse>(body) else {
+    #[derive(serde::Deserialize)]
+    struct Relayed<'a> {
+        #[serde(rename = "OrderModelList", borrow, default)]
+        orders: Option<Vec<&'a serde_json::value::RawValue>>,
+    }
+    let Ok(response) = serde_json::from_slice::<Relayed>(body) else {
         return;
     };
     let orders: Vec<Order> = response
-        .order_model_list
+        .orders
+        .unwrap_or_default()
         .iter()
-        .filter_map(|v| <Order as serde::Deserialize>::deserialize(v).ok())
+        .filter_map(|raw| serde_json::from_str::<Order>(raw.get()).ok())
         .collect();
     proxy.cache.put(shop, &orders);
 }
@@ -1437,6 +1447,36 @@ async fn dry_run_guarded(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A relayed `getOrder` answer fills the cache with each order that reads; an order
+    /// that does not (a duplicate key, a missing `orderProgress`) is skipped, not trusted,
+    /// and an answer that is not JSON adds nothing.
+    #[test]
+    fn a_relayed_answer_caches_each_order_that_reads() {
+        let engine = Arc::new(Engine::new(crate::RuleSet::embedded().unwrap()));
+        let upstream = Upstream::new("http://127.0.0.1:9", Duration::from_secs(1)).unwrap();
+        let proxy = Proxy::new(Config::new(
+            upstream,
+            engine,
+            Arc::new(crate::ledger::MemoryLedger::new()),
+        ));
+        let body = br#"{"MessageModelList": [], "version": 7, "OrderModelList": [
+            {"orderNumber": "1-1-1", "orderProgress": 100, "postagePrice": -9999, "x": {"y": [1]}},
+            {"orderNumber": "1-1-2", "orderProgress": 100, "orderProgress": 300},
+            {"orderNumber": "1-1-3"},
+            {"orderNumber": "1-1-4", "orderProgress": 300}
+        ]}"#;
+        cache_orders(&proxy, "shop", body);
+        let cached = |n: &str| proxy.cache.get("shop", n);
+        assert_eq!(cached("1-1-1").map(|o| o.postage_price), Some(Some(-9999)));
+        assert!(cached("1-1-2").is_none());
+        assert!(cached("1-1-3").is_none());
+        assert_eq!(cached("1-1-4").map(|o| o.order_progress), Some(300));
+        assert_eq!(proxy.cache.len(), 2);
+        cache_orders(&proxy, "shop", b"{\"OrderModelList\": [");
+        cache_orders(&proxy, "other", b"not json");
+        assert_eq!(proxy.cache.len(), 2);
+    }
 
     /// A settle while serving never takes the proxy's own calls in flight for abandoned,
     /// whatever `--stale-after` says (zero is for start-up, when none of them exist).
