@@ -256,37 +256,59 @@ pub const PACKAGE_KEYS: &[&str] = &[
     "totalPrice",
 ];
 
+/// Known keys, each with its spelling folded (lowercase, without `_` and `-`), in the order
+/// they are tried: what [`near_miss`] compares an unknown key with.
+struct KnownKeys(Vec<(&'static str, String)>);
+
+impl KnownKeys {
+    fn of(lists: &[&[&'static str]]) -> Self {
+        KnownKeys(
+            lists
+                .iter()
+                .flat_map(|l| l.iter())
+                .map(|k| (*k, folded(k)))
+                .collect(),
+        )
+    }
+}
+
+/// The keys an `OrderModel` (or a whole `getOrder` response) is read with.
+static ORDER_KNOWN: std::sync::LazyLock<KnownKeys> = std::sync::LazyLock::new(|| {
+    KnownKeys::of(&[ORDER_KEYS, &[RESPONSE_LIST_KEY], RESPONSE_OTHER_KEYS])
+});
+
+/// The keys a `PackageModelList` entry is read with.
+static PACKAGE_KNOWN: std::sync::LazyLock<KnownKeys> =
+    std::sync::LazyLock::new(|| KnownKeys::of(&[PACKAGE_KEYS]));
+
 /// The known key that `key` spells differently only by case, `_` or `-`, if any.
 ///
 /// Every key of an `OrderModel` this model does not type (RMS writes a hundred) goes
-/// through here, so the spellings are compared as they are read, without a `String`
-/// built for either.
-fn near_miss(key: &str, known: &[&'static str]) -> Option<&'static str> {
-    if key.is_ascii() {
-        // The common case, and the hot one: every unknown key of every order RMS sends
-        // is looked up here. Only a known key as long once folded can match.
-        let folded = |k: &str| k.bytes().filter(|b| !matches!(b, b'_' | b'-')).count();
-        let length = folded(key);
-        return known.iter().copied().find(|k| {
-            *k != key
-                && folded(k) == length
-                && k.bytes()
-                    .filter(|b| !matches!(b, b'_' | b'-'))
-                    .zip(key.bytes().filter(|b| !matches!(b, b'_' | b'-')))
-                    .all(|(a, b)| a.eq_ignore_ascii_case(&b))
-        });
-    }
-    // Beyond ASCII, lowercase may map a character to ASCII (the Kelvin sign is `k`).
+/// through here, so the key is folded once and compared with the known keys' folded
+/// spellings, made once.
+fn near_miss(key: &str, known: &KnownKeys) -> Option<&'static str> {
+    let key_folded = folded(key);
     known
+        .0
         .iter()
-        .copied()
-        .find(|k| *k != key && fold(k).eq(fold(key)))
+        .find(|(k, f)| *k != key && *f == key_folded)
+        .map(|(k, _)| *k)
 }
 
-fn fold(key: &str) -> impl Iterator<Item = char> + '_ {
+/// `key` lowercase, without `_` and `-`.
+fn folded(key: &str) -> String {
+    if key.is_ascii() {
+        return key
+            .bytes()
+            .filter(|b| !matches!(b, b'_' | b'-'))
+            .map(|b| char::from(b.to_ascii_lowercase()))
+            .collect();
+    }
+    // Beyond ASCII, a lowercase may be ASCII (the Kelvin sign's is `k`) or longer.
     key.chars()
         .filter(|c| !matches!(c, '_' | '-'))
         .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Refuses the value of a key: the error is raised *inside* the value, so the error path
@@ -627,10 +649,7 @@ impl<'de> Visitor<'de> for OrderVisitor {
                         map.next_value::<de::IgnoredAny>()?;
                         continue;
                     }
-                    if let Some(known) = near_miss(&k, ORDER_KEYS)
-                        .or_else(|| near_miss(&k, &[RESPONSE_LIST_KEY]))
-                        .or_else(|| near_miss(&k, RESPONSE_OTHER_KEYS))
-                    {
+                    if let Some(known) = near_miss(&k, &ORDER_KNOWN) {
                         map.next_value_seed(Refuse::near_miss(&k, known))?;
                         continue;
                     }
@@ -769,7 +788,7 @@ impl<'de> Visitor<'de> for PackageVisitor {
                 Key::Known("goodsPrice") => p.goods_price = map.next_value()?,
                 Key::Known(_) => p.total_price = map.next_value()?,
                 Key::Other(k) => {
-                    if let Some(known) = near_miss(&k, PACKAGE_KEYS) {
+                    if let Some(known) = near_miss(&k, &PACKAGE_KNOWN) {
                         map.next_value_seed(Refuse::near_miss(&k, known))?;
                         continue;
                     }
@@ -798,13 +817,20 @@ impl<'de> Deserialize<'de> for Package {
 mod tests {
     use super::*;
 
-    /// The ASCII fast path of `near_miss` answers as the general fold does, for keys that
-    /// match, keys of another length once folded, and keys beyond ASCII.
+    /// `near_miss` finds what comparing every known key's fold with the key's fold finds,
+    /// first list first: keys that match, keys of another length once folded, keys beyond
+    /// ASCII (the Kelvin sign lowercases to `k`).
     #[test]
     fn near_misses_are_found_as_the_general_fold_finds_them() {
-        let slow = |key: &str, known: &[&'static str]| {
-            known
+        fn fold(key: &str) -> impl Iterator<Item = char> + '_ {
+            key.chars()
+                .filter(|c| !matches!(c, '_' | '-'))
+                .flat_map(char::to_lowercase)
+        }
+        let slow = |key: &str, lists: &[&[&'static str]]| {
+            lists
                 .iter()
+                .flat_map(|l| l.iter())
                 .copied()
                 .find(|k| *k != key && fold(k).eq(fold(key)))
         };
@@ -818,6 +844,8 @@ mod tests {
             "ordernumbe",
             "order-number-",
             "packageModelList",
+            "orderModelList",
+            "VERSION",
             "shopOrderCfmDatetime",
             "\u{212A}",
             "Pac\u{212A}ageModelList",
@@ -826,17 +854,35 @@ mod tests {
             "_",
             "-orderProgress",
             "orderProgres",
+            "ＯrderNumber",
         ];
         for key in keys {
-            for known in [ORDER_KEYS, PACKAGE_KEYS] {
-                assert_eq!(near_miss(key, known), slow(key, known), "{key}");
-            }
+            assert_eq!(
+                near_miss(key, &ORDER_KNOWN),
+                slow(
+                    key,
+                    &[ORDER_KEYS, &[RESPONSE_LIST_KEY], RESPONSE_OTHER_KEYS]
+                ),
+                "{key}"
+            );
+            assert_eq!(
+                near_miss(key, &PACKAGE_KNOWN),
+                slow(key, &[PACKAGE_KEYS]),
+                "{key}"
+            );
         }
-        assert_eq!(near_miss("POSTAGE-PRICE", ORDER_KEYS), Some("postagePrice"));
-        assert_eq!(near_miss("postagePrice", ORDER_KEYS), None);
-        assert_eq!(near_miss("postagePrices", ORDER_KEYS), None);
         assert_eq!(
-            near_miss("Pac\u{212A}ageModelList", ORDER_KEYS),
+            near_miss("POSTAGE-PRICE", &ORDER_KNOWN),
+            Some("postagePrice")
+        );
+        assert_eq!(
+            near_miss("orderModelList", &ORDER_KNOWN),
+            Some("OrderModelList")
+        );
+        assert_eq!(near_miss("postagePrice", &ORDER_KNOWN), None);
+        assert_eq!(near_miss("postagePrices", &ORDER_KNOWN), None);
+        assert_eq!(
+            near_miss("Pac\u{212A}ageModelList", &ORDER_KNOWN),
             Some("PackageModelList")
         );
     }
