@@ -794,7 +794,7 @@ fn confirm_numbers(body: &[u8]) -> Result<Vec<String>, String> {
     list.iter()
         .enumerate()
         .map(|(i, v)| match v.as_str() {
-            Some(s) => checked_number(s, &format!("orderNumberList[{i}]")),
+            Some(s) => checked_number(s, || format!("orderNumberList[{i}]")),
             None => Err(format!("`orderNumberList[{i}]` is not an order number")),
         })
         .collect()
@@ -805,17 +805,18 @@ const MAX_ORDER_NUMBER: usize = 64;
 
 /// An order number the proxy will check and send: not empty once canonical, at most
 /// [`MAX_ORDER_NUMBER`] characters, printable ASCII only (RMS's are digits and `-`).
-fn checked_number(n: &str, at: &str) -> Result<String, String> {
+fn checked_number(n: &str, at: impl Fn() -> String) -> Result<String, String> {
     let canonical = canonical_order_number(n);
     if canonical.is_empty() {
-        return Err(format!("`{at}` is not an order number (empty)"));
+        return Err(format!("`{}` is not an order number (empty)", at()));
     }
     // What is forwarded is what the OMS wrote: it must already be the number the proxy
     // checks (no control, invisible or full-width character anywhere; spaces around it are
     // the only difference allowed).
     if n.chars().any(char::is_control) || canonical != n.trim_matches(' ') {
         return Err(format!(
-            "`{at}` is not an order number (a control, invisible or full-width character)"
+            "`{}` is not an order number (a control, invisible or full-width character)",
+            at()
         ));
     }
     // Every character beyond printable ASCII — a format character Unicode does not call
@@ -823,13 +824,15 @@ fn checked_number(n: &str, at: &str) -> Result<String, String> {
     // — is one RMS never writes in an order number, and one a person cannot see.
     if let Some(c) = canonical.chars().find(|c| !c.is_ascii_graphic()) {
         return Err(format!(
-            "`{at}` is not an order number (`{}` is not a printable ASCII character; RMS's order numbers are digits and `-`)",
+            "`{}` is not an order number (`{}` is not a printable ASCII character; RMS's order numbers are digits and `-`)",
+            at(),
             c.escape_unicode()
         ));
     }
     if canonical.chars().count() > MAX_ORDER_NUMBER {
         return Err(format!(
-            "`{at}` is not an order number (at most {MAX_ORDER_NUMBER} printable characters)"
+            "`{}` is not an order number (at most {MAX_ORDER_NUMBER} printable characters)",
+            at()
         ));
     }
     Ok(n.to_owned())
@@ -853,7 +856,7 @@ fn body_numbers(body: &Value) -> Result<Vec<String>, String> {
                             return Err(format!("`{at}` names `orderNumber` twice"));
                         }
                         match v {
-                            Value::String(s) => out.push(checked_number(s, &at)?),
+                            Value::String(s) => out.push(checked_number(s, || at.clone())?),
                             _ => return Err(format!("`{at}` is not a string")),
                         }
                     } else {
