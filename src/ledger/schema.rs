@@ -34,6 +34,11 @@ pub(super) const SQLITE: &[Migration] = &[
         name: "claims in flight",
         sql: include_str!("../../migrations/sqlite/0003_inflight.sql"),
     },
+    Migration {
+        version: 4,
+        name: "state check as comparisons",
+        sql: include_str!("../../migrations/sqlite/0004_state_check.sql"),
+    },
 ];
 
 pub(super) const POSTGRES: &[Migration] = &[Migration {

@@ -1337,6 +1337,114 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Every row of the ledger table, each column as text, in key order.
+    fn ledger_rows(conn: &Connection) -> Vec<Vec<Option<String>>> {
+        let mut s = conn
+            .prepare(
+                "SELECT shop, order_number, action, state, error, attempts, token, \
+                 claimed_at_ms, updated_at_ms, call_timeout_ms FROM rms_preflight_ledger \
+                 ORDER BY shop, order_number, action",
+            )
+            .expect("select");
+        let rows = s
+            .query_map([], |r| {
+                (0..10)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                            rusqlite::types::Value::Null => None,
+                            rusqlite::types::Value::Integer(n) => Some(n.to_string()),
+                            rusqlite::types::Value::Text(t) => Some(t),
+                            other => Some(format!("{other:?}")),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .expect("rows");
+        rows.collect::<Result<_, _>>().expect("row")
+    }
+
+    /// Migration 0004 rebuilds the ledger table with its state CHECK as comparisons: every
+    /// row of a version 3 ledger is kept as it was (claims in flight with it), the partial
+    /// index of `unknown` rows is back, and the constraints still refuse what they refused.
+    #[tokio::test]
+    async fn the_state_check_rebuild_keeps_every_row_and_constraint() {
+        let dir = std::env::temp_dir().join(format!("rms-preflight-v3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("ledger.db");
+        let _ = std::fs::remove_file(&file);
+        let before = {
+            let conn = Connection::open(&file).expect("open");
+            conn.execute_batch(schema::VERSION_TABLE).expect("versions");
+            for m in &schema::SQLITE[..3] {
+                conn.execute_batch(m.sql).expect("migration");
+                conn.execute(
+                    "INSERT INTO rms_preflight_schema VALUES (?1, ?2, 0)",
+                    params![m.version, m.name],
+                )
+                .expect("version");
+            }
+            for (n, state, error, attempts, timeout) in [
+                ("1", "sending", None, 1, 45000),
+                ("2", "confirmed", None, 2, 30000),
+                ("3", "failed", Some("confirm-not-awaiting"), 3, 30000),
+                ("4", "unknown", Some("timeout"), 1, 60000),
+                ("5", "unknown", None, 1, 30000),
+            ] {
+                conn.execute(
+                    "INSERT INTO rms_preflight_ledger (shop, order_number, action, state, error, attempts, token, claimed_at_ms, updated_at_ms, call_timeout_ms) VALUES ('s', ?1, 'confirm', ?2, ?3, ?4, -7, 5, 6, ?5)",
+                    params![n, state, error, attempts, timeout],
+                )
+                .expect("row");
+            }
+            conn.execute(
+                "INSERT INTO rms_preflight_inflight VALUES (-7, 's', 'confirm', 0, '[\"1\"]', 6, 45000)",
+                [],
+            )
+            .expect("in flight");
+            ledger_rows(&conn)
+        };
+        let url = format!("sqlite:{}", file.display());
+        let ledger = SqliteLedger::open(&url).await.expect("ledger");
+        {
+            let guard = ledger.db.conn.lock().expect("lock");
+            let conn = guard.as_ref().expect("open");
+            assert_eq!(ledger_rows(conn), before);
+            let version: i64 = conn
+                .query_row("SELECT max(version) FROM rms_preflight_schema", [], |r| {
+                    r.get(0)
+                })
+                .expect("version");
+            assert_eq!(version, 4);
+            let table: String = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_schema WHERE name = 'rms_preflight_ledger'",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("table");
+            assert!(!table.contains(" IN ("), "{table}");
+            let refused = |sql: &str| {
+                let e = conn.execute(sql, []).expect_err(sql);
+                assert!(e.to_string().contains("CHECK constraint failed"), "{e}");
+            };
+            refused("INSERT INTO rms_preflight_ledger (shop, order_number, action, state, attempts, token, claimed_at_ms, updated_at_ms) VALUES ('s', '9', 'confirm', 'lost', 1, 1, 1, 1)");
+            refused("INSERT INTO rms_preflight_ledger (shop, order_number, action, state, attempts, token, claimed_at_ms, updated_at_ms) VALUES ('s', '9', 'confirm', 'failed', 1, 1, 1, 1)");
+            refused("INSERT INTO rms_preflight_ledger (shop, order_number, action, state, attempts, token, claimed_at_ms, updated_at_ms) VALUES ('s', '9', 'confirm', 'sending', 0, 1, 1, 1)");
+            let (sql, _) = list_sql(&Query {
+                scope: Scope::of("s", Action::Confirm),
+                states: vec![LedgerState::Unknown],
+                after: None,
+                limit: Some(100),
+            });
+            let text = plan(conn, &sql).join("\n");
+            assert!(text.contains("rms_preflight_ledger_unknown"), "{text}");
+        }
+        // The claim in flight is still found through its own table.
+        assert_eq!(abandoned(&ledger, 6).await, ["1"]);
+        ledger.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// What a proxy locks while it serves (`src/proxy/serving.rs`): the file as SQLite
     /// opens it, options aside; no file for memory or another backend.
     #[test]
