@@ -144,7 +144,18 @@ impl<C: RmsApi> Guard<C> {
     ///
     /// [`confirm_bulk`]: Guard::confirm_bulk
     pub fn check_bulk(&self, action: Action, orders: &[Tracked]) -> Vec<Report> {
-        let mut first_of: std::collections::HashMap<String, usize> = Default::default();
+        let mut first_of: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(orders.len());
+        // One request for the whole batch, read at one instant: each entry puts its own
+        // order in (the shop's settings are copied once, not once per order).
+        let mut request = Request {
+            shop: self.shop.clone(),
+            now: Some(self.clock.now()),
+            action,
+            order: None,
+            oms: OmsState::default(),
+            batch: crate::model::BatchFacts::default(),
+        };
         orders
             .iter()
             .enumerate()
@@ -155,7 +166,10 @@ impl<C: RmsApi> Guard<C> {
                     let first = *first_of.entry(number).or_insert(i);
                     batch.repeat_of = (first != i).then_some(first);
                 }
-                self.check_in_batch(action, t, batch)
+                request.order = Some(t.order.clone());
+                request.oms.clone_from(&t.oms);
+                request.batch = batch;
+                self.engine.check(&request).into_owned()
             })
             .collect()
     }

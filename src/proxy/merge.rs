@@ -53,8 +53,13 @@ struct Head<'a> {
 
 /// A field's string, or `None` for any other JSON value (a number, `null`, an object):
 /// such a field names no order and no message type, and the message is kept as it is.
-fn text(field: Option<&RawValue>) -> Option<String> {
-    serde_json::from_str(field?.get()).ok()
+/// Borrowed from the answer unless it holds an escape.
+fn text(field: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let raw = field?.get();
+    if let Ok(plain) = serde_json::from_str::<&str>(raw) {
+        return Some(Cow::Borrowed(plain));
+    }
+    serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
 }
 
 impl<'a> Message<'a> {
@@ -186,16 +191,27 @@ pub(super) fn upstream_messages<'a>(calls: &'a [Sent], function_name: &str) -> S
         let mut this: HashMap<String, (usize, Message<'a>)> =
             HashMap::with_capacity(answer.messages.len());
         for raw in answer.messages {
-            let m = Message::read(raw);
-            match &m.order {
-                Some(n) if !this.contains_key(n) => {
-                    this.insert(n.clone(), (seen, m));
-                    seen += 1;
-                }
-                _ => said.others.push(m),
+            let mut m = Message::read(raw);
+            match m.order.take() {
+                Some(n) => match this.entry(n) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert((seen, m));
+                        seen += 1;
+                    }
+                    std::collections::hash_map::Entry::Occupied(o) => {
+                        m.order = Some(o.key().clone());
+                        said.others.push(m);
+                    }
+                },
+                None => said.others.push(m),
             }
         }
-        said.by_order.extend(this);
+        // The first answer's map is taken as it is; a later one's messages replace.
+        if said.by_order.is_empty() {
+            said.by_order = this;
+        } else {
+            said.by_order.extend(this);
+        }
         for (k, v) in answer.extra.0 {
             said.extra.set(k, v);
         }
@@ -290,6 +306,16 @@ mod tests {
                 r#"{"m":1}"#
             ]
         );
+    }
+
+    /// A type or an order number written with escapes reads as the same text.
+    #[test]
+    fn escaped_fields_read_as_their_text() {
+        let calls = [sent(
+            r#"{"MessageModelList":[{"messageType":"ERR\u004fR","orderNumber":"375055-\u0031"}]}"#,
+        )];
+        let said = upstream_messages(&calls, "confirmOrder");
+        assert!(said.by_order["375055-1"].1.is_error());
     }
 
     #[test]

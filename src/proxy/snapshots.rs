@@ -114,12 +114,13 @@ impl SnapshotCache {
             return numbers.iter().map(|_| None).collect();
         };
         let mut key = (shop.to_owned(), String::new());
+        let now = Instant::now();
         numbers
             .iter()
             .map(|n| {
                 n.clone_into(&mut key.1);
                 let (at, order) = entries.map.remove(&key)?;
-                (at.elapsed() < self.window).then_some((at, order))
+                (now.saturating_duration_since(at) < self.window).then_some((at, order))
             })
             .collect()
     }
