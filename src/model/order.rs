@@ -287,6 +287,24 @@ static PACKAGE_KNOWN: std::sync::LazyLock<KnownKeys> =
 /// through here, so the key is folded once and compared with the known keys' folded
 /// spellings, made once.
 fn near_miss(key: &str, known: &KnownKeys) -> Option<&'static str> {
+    if key.is_ascii() {
+        // Folded as it is compared, and only with the known keys as long once folded.
+        let kept = |b: &u8| !matches!(b, b'_' | b'-');
+        let length = key.bytes().filter(kept).count();
+        return known
+            .0
+            .iter()
+            .find(|(k, f)| {
+                f.len() == length
+                    && *k != key
+                    && key
+                        .bytes()
+                        .filter(kept)
+                        .map(|b| b.to_ascii_lowercase())
+                        .eq(f.bytes())
+            })
+            .map(|(k, _)| *k);
+    }
     let key_folded = folded(key);
     known
         .0
@@ -437,10 +455,39 @@ impl<'de> Visitor<'de> for KeySeed {
 
 // --- scanning unknown values for negative integers ---------------------------------------
 
+/// Where a scanned value sits below the order: written out as a path ([`child_path`])
+/// only for a negative number found there. Every key of every value RMS sends is walked,
+/// and a path built for each was most of reading an order.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Key(Option<&'a At<'a>>, &'a str),
+    Index(&'a At<'a>, usize),
+}
+
+impl At<'_> {
+    fn path(&self) -> String {
+        match self {
+            At::Key(None, key) => child_path("", key),
+            At::Key(Some(parent), key) => child_path(&parent.path(), key),
+            At::Index(parent, index) => format!("{}[{index}]", parent.path()),
+        }
+    }
+}
+
 /// Walks any value, recording every negative integer with its path.
 struct Scan<'a> {
-    path: &'a str,
+    at: At<'a>,
     out: &'a mut Vec<(String, i64)>,
+}
+
+impl<'a> Scan<'a> {
+    /// Scans the value of the order's own key `key`.
+    fn key(key: &'a str, out: &'a mut Vec<(String, i64)>) -> Self {
+        Scan {
+            at: At::Key(None, key),
+            out,
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Scan<'_> {
@@ -460,7 +507,7 @@ impl<'de> Visitor<'de> for Scan<'_> {
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
         if v < 0 {
-            self.out.push((self.path.to_owned(), v));
+            self.out.push((self.at.path(), v));
         }
         Ok(())
     }
@@ -469,7 +516,7 @@ impl<'de> Visitor<'de> for Scan<'_> {
         if v < 0 {
             // Below i64::MIN: record it as the lowest value, it is negative all the same.
             self.out
-                .push((self.path.to_owned(), i64::try_from(v).unwrap_or(i64::MIN)));
+                .push((self.at.path(), i64::try_from(v).unwrap_or(i64::MIN)));
         }
         Ok(())
     }
@@ -485,7 +532,7 @@ impl<'de> Visitor<'de> for Scan<'_> {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
         // `-9999.0` and `-9.999e3` are the integer -9999 written as a float.
         if v < 0.0 && v.fract() == 0.0 && v >= i64::MIN as f64 {
-            self.out.push((self.path.to_owned(), v as i64));
+            self.out.push((self.at.path(), v as i64));
         }
         Ok(())
     }
@@ -521,9 +568,8 @@ impl<'de> Visitor<'de> for Scan<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0usize;
         loop {
-            let path = format!("{}[{index}]", self.path);
             let seed = Scan {
-                path: &path,
+                at: At::Index(&self.at, index),
                 out: &mut *self.out,
             };
             if seq.next_element_seed(seed)?.is_none() {
@@ -539,9 +585,8 @@ impl<'de> Visitor<'de> for Scan<'_> {
                 Key::Known(k) => k.to_owned(),
                 Key::Other(k) => k,
             };
-            let path = child_path(self.path, &key);
             map.next_value_seed(Scan {
-                path: &path,
+                at: At::Key(Some(&self.at), &key),
                 out: &mut *self.out,
             })?;
         }
@@ -657,10 +702,7 @@ impl<'de> Visitor<'de> for OrderVisitor {
                         map.next_value_seed(Refuse::duplicate(&k))?;
                         continue;
                     }
-                    map.next_value_seed(Scan {
-                        path: &child_path("", &k),
-                        out: &mut o.other_negatives,
-                    })?;
+                    map.next_value_seed(Scan::key(&k, &mut o.other_negatives))?;
                     continue;
                 }
             };
@@ -796,10 +838,7 @@ impl<'de> Visitor<'de> for PackageVisitor {
                         map.next_value_seed(Refuse::duplicate(&k))?;
                         continue;
                     }
-                    map.next_value_seed(Scan {
-                        path: &child_path("", &k),
-                        out: &mut p.other_negatives,
-                    })?;
+                    map.next_value_seed(Scan::key(&k, &mut p.other_negatives))?;
                 }
             }
         }
@@ -816,6 +855,33 @@ impl<'de> Deserialize<'de> for Package {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every negative number under a key the model does not type is kept with its path,
+    /// however deep: keys by name (`["a.b"]` for one with a dot), items by index.
+    #[test]
+    fn negative_numbers_are_found_with_their_paths() {
+        let order: Order = serde_json::from_str(
+            r#"{"orderNumber":"1","orderProgress":100,"x":{"a.b":[1,-2,{"c":-9999.0}],"d":{"e":[[0,-1]]}},"y":-5,"z":"-7",
+                "PackageModelList":[{"basketId":1,"w":[-3],"v":{"u":-4}}]}"#,
+        )
+        .unwrap();
+        let found = |n: &[(String, i64)]| -> Vec<String> {
+            n.iter().map(|(p, v)| format!("{p}={v}")).collect()
+        };
+        assert_eq!(
+            found(&order.other_negatives),
+            [
+                r#"x["a.b"][1]=-2"#,
+                r#"x["a.b"][2].c=-9999"#,
+                "x.d.e[0][1]=-1",
+                "y=-5"
+            ]
+        );
+        assert_eq!(
+            found(&order.package_model_list[0].other_negatives),
+            ["w[0]=-3", "v.u=-4"]
+        );
+    }
 
     /// `near_miss` finds what comparing every known key's fold with the key's fold finds,
     /// first list first: keys that match, keys of another length once folded, keys beyond
