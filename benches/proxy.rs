@@ -17,6 +17,9 @@
 //! for them instead, idle, made every call after the wait slower, the direct one most,
 //! which flattered the difference.)
 //!
+//! It also times each `getOrder` of 100 orders the OMS reads through a proxy (the relay
+//! keeps their snapshots), and the same read sent straight after the direct confirmation.
+//!
 //! `cargo bench --bench proxy` prints the percentiles of each way and the differences.
 //! Set `PROXY_BENCH_ITERATIONS` (default 1,000: the p99 is then the tenth slowest, not the
 //! second), `PROXY_BENCH_LEDGER` for another ledger URL.
@@ -158,7 +161,7 @@ fn main() {
 
     // The OMS: one client, one call at a time.
     let client_rt = runtime("client");
-    let (direct, proxied, memory) = client_rt.block_on(async {
+    let (direct, proxied, memory, reads) = client_rt.block_on(async {
         let auth = Credentials::new("SP375055_bench", "SL375055_bench").authorization();
         let client = reqwest::Client::new();
         let post = |base: String, function: &'static str, body: String| {
@@ -177,6 +180,8 @@ fn main() {
             }
         };
         let (mut direct, mut proxied, mut memory) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut reads_direct, mut reads_proxied, mut reads_memory) =
+            (Vec::new(), Vec::new(), Vec::new());
         let chunk = |k: usize| -> Vec<String> { (k * 100..k * 100 + 100).map(number).collect() };
         for it in 0..iterations {
             // Straight to RMS.
@@ -184,22 +189,40 @@ fn main() {
             let t = Instant::now();
             post(rms.url(), "confirmOrder", list).await;
             direct.push(t.elapsed());
+            // The same orders read straight (timed apart, after the confirmation).
+            let read =
+                serde_json::json!({"orderNumberList": chunk(3 * it), "version": 7}).to_string();
+            let t = Instant::now();
+            post(rms.url(), "getOrder", read).await;
+            reads_direct.push(t.elapsed());
             // Through each proxy, after the OMS read the orders through it (untimed).
-            for (k, base, times) in [
-                (3 * it + 1, server.url(), &mut proxied),
-                (3 * it + 2, memory_server.url(), &mut memory),
+            for (k, base, times, reads) in [
+                (3 * it + 1, server.url(), &mut proxied, &mut reads_proxied),
+                (
+                    3 * it + 2,
+                    memory_server.url(),
+                    &mut memory,
+                    &mut reads_memory,
+                ),
             ] {
                 let numbers = chunk(k);
                 let read =
                     serde_json::json!({"orderNumberList": numbers, "version": 7}).to_string();
+                let t = Instant::now();
                 post(base.clone(), "getOrder", read).await;
+                reads.push(t.elapsed());
                 let list = serde_json::json!({"orderNumberList": numbers}).to_string();
                 let t = Instant::now();
                 post(base, "confirmOrder", list).await;
                 times.push(t.elapsed());
             }
         }
-        (direct, proxied, memory)
+        (
+            direct,
+            proxied,
+            memory,
+            [reads_direct, reads_proxied, reads_memory],
+        )
     });
     let sorted = |mut v: Vec<Duration>| {
         v.sort();
@@ -212,6 +235,12 @@ fn main() {
     line("(in-memory ledger):", &memory);
     added("added by the proxy:", &proxied, &direct);
     added("(in-memory ledger):", &memory, &direct);
+    let [reads_direct, reads_proxied, reads_memory] = reads.map(sorted);
+    println!("getOrder of 100 orders (version 7), relayed; the proxy keeps their snapshots");
+    line("straight to RMS (sim):", &reads_direct);
+    line("through the proxy:", &reads_proxied);
+    line("(in-memory ledger):", &reads_memory);
+    added("added by the proxy:", &reads_proxied, &reads_direct);
     let calls = proxy.metrics().upstream_calls();
     println!("  upstream calls made by the proxy: {calls} (one getOrder relay + one confirmOrder an iteration)");
     proxy_rt.block_on(server.shutdown());
