@@ -677,27 +677,79 @@ async fn relay(
     }
 }
 
-/// Keeps the orders of a relayed `getOrder` answer (each that reads; a malformed one is
-/// skipped, not trusted).
+/// The orders of a `getOrder` answer, each read from its own bytes, by canonical number.
+struct ReadOrders {
+    /// Each order that reads as one order, named once in the answer.
+    orders: HashMap<String, Order>,
+    /// Each order RMS returned that does not (a key given twice, a field of the wrong
+    /// type, the same number listed twice), with why: what it holds is not known, so it
+    /// is neither cached nor checked.
+    unreadable: HashMap<String, String>,
+}
+
+/// Reads the orders of a `getOrder` answer (`None`: not an answer with an order list).
 ///
-/// Each order is read straight from its bytes: building a `serde_json::Value` of the
-/// whole answer first (a hundred orders of a hundred fields each) cost more than reading
-/// the orders themselves.
-fn cache_orders(proxy: &Proxy, shop: &str, body: &[u8]) {
+/// Each order is read straight from its bytes, as `check` reads one: building a
+/// `serde_json::Value` first (a hundred orders of a hundred fields each) cost more than
+/// reading the orders themselves, and a `Value` keeps only the last of a key given twice —
+/// a `postagePrice` of -9999 followed by 660 would read as 660.
+fn read_orders(body: &[u8]) -> Option<ReadOrders> {
     #[derive(serde::Deserialize)]
-    struct Relayed<'a> {
+    struct Answer<'a> {
         #[serde(rename = "OrderModelList", borrow, default)]
         orders: Option<Vec<&'a serde_json::value::RawValue>>,
     }
-    let Ok(response) = serde_json::from_slice::<Relayed>(body) else {
+    /// The number an unreadable order names, if it names one once, as a string.
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(rename = "orderNumber")]
+        number: Option<String>,
+    }
+    let answer = serde_json::from_slice::<Answer>(body).ok()?;
+    let mut read = ReadOrders {
+        orders: HashMap::new(),
+        unreadable: HashMap::new(),
+    };
+    for raw in answer.orders.unwrap_or_default() {
+        let (number, order) = match serde_json::from_str::<Order>(raw.get()) {
+            Ok(order) => match order.order_number.as_deref() {
+                Some(n) => (canonical_order_number(n), Ok(order)),
+                None => continue,
+            },
+            Err(e) => match serde_json::from_str::<Named>(raw.get()) {
+                Ok(Named { number: Some(n) }) => (canonical_order_number(&n), Err(e.to_string())),
+                _ => continue,
+            },
+        };
+        if read.unreadable.contains_key(&number) {
+            continue;
+        }
+        if read.orders.remove(&number).is_some() {
+            read.unreadable
+                .insert(number, "the answer lists the order twice".to_owned());
+            continue;
+        }
+        match order {
+            Ok(order) => {
+                read.orders.insert(number, order);
+            }
+            Err(why) => {
+                read.unreadable.insert(number, why);
+            }
+        }
+    }
+    Some(read)
+}
+
+/// Keeps the orders of a relayed `getOrder` answer that read ([`read_orders`]); a snapshot
+/// of an order the answer holds but that does not read is dropped, not kept.
+fn cache_orders(proxy: &Proxy, shop: &str, body: &[u8]) {
+    let Some(read) = read_orders(body) else {
         return;
     };
-    let orders: Vec<Order> = response
-        .orders
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|raw| serde_json::from_str::<Order>(raw.get()).ok())
-        .collect();
+    let unreadable: Vec<String> = read.unreadable.into_keys().collect();
+    proxy.cache.forget(shop, &unreadable);
+    let orders: Vec<Order> = read.orders.into_values().collect();
     proxy.cache.put(shop, &orders);
 }
 
@@ -958,17 +1010,36 @@ async fn take_snapshots(
                 continue;
             }
         };
-        let mut found: HashMap<String, Order> = HashMap::new();
-        for v in &response.order_model_list {
-            if let Ok(o) = <Order as serde::Deserialize>::deserialize(v) {
-                if let Some(n) = o.order_number.as_deref() {
-                    found.insert(canonical_order_number(n), o);
-                }
-            }
-        }
+        // The orders as RMS wrote them (the answer's bytes, which the call kept), read as
+        // a relayed answer's are.
+        let body = guard
+            .api()
+            .sent()
+            .pop()
+            .and_then(|s| s.result.ok())
+            .map(|r| r.body);
+        let ReadOrders {
+            orders: mut found,
+            mut unreadable,
+        } = body
+            .as_deref()
+            .and_then(read_orders)
+            .unwrap_or_else(|| ReadOrders {
+                orders: HashMap::new(),
+                unreadable: HashMap::new(),
+            });
         for c in chunk {
             let entry = match found.remove(c) {
                 Some(order) => Ok(Snapshot { order, read_at }),
+                None if unreadable.contains_key(c) => {
+                    let why = unreadable.remove(c).unwrap_or_default();
+                    Err(Failure::from_classification(
+                        &engine.classify(None, ""),
+                        format!(
+                            "getOrder returned `{c}`, but it could not be read ({why}), so it was not checked or sent"
+                        ),
+                    ))
+                }
                 None => {
                     // RMS's own word about the order, if it wrote one; else the fallback.
                     let said = response.message_model_list.iter().find(|m| {
@@ -993,7 +1064,10 @@ async fn take_snapshots(
             };
             out.insert(c.clone(), entry);
         }
-        // Orders RMS returned that were not asked for are kept too, as a relay keeps them.
+        // Orders RMS returned that were not asked for are kept too, as a relay keeps them
+        // (and dropped, as a relay drops them, when they do not read).
+        let unasked: Vec<String> = unreadable.into_keys().collect();
+        proxy.cache.forget(shop, &unasked);
         let extra: Vec<(String, tokio::time::Instant, Order)> =
             found.into_iter().map(|(c, o)| (c, read_at, o)).collect();
         proxy.cache.restore(shop, extra);
@@ -1479,6 +1553,28 @@ mod tests {
         cache_orders(&proxy, "shop", b"{\"OrderModelList\": [");
         cache_orders(&proxy, "other", b"not json");
         assert_eq!(proxy.cache.len(), 2);
+        // An order listed twice, or read again and unreadable now: no snapshot is kept,
+        // the one kept before included.
+        let body = br#"{"OrderModelList": [
+            {"orderNumber": "1-1-4", "orderProgress": 100},
+            {"orderNumber": "1-1-4", "orderProgress": 300},
+            {"orderNumber": "1-1-1", "orderProgress": 100, "postage_price": -9999},
+            {"orderNumber": "1-1-5", "orderProgress": 100}
+        ]}"#;
+        cache_orders(&proxy, "shop", body);
+        assert!(cached("1-1-4").is_none());
+        assert!(cached("1-1-1").is_none());
+        assert!(cached("1-1-5").is_some());
+        let read = read_orders(body).unwrap();
+        assert_eq!(
+            read.unreadable.get("1-1-4").map(String::as_str),
+            Some("the answer lists the order twice")
+        );
+        assert!(
+            read.unreadable["1-1-1"].contains("did you mean `postagePrice`"),
+            "{:?}",
+            read.unreadable
+        );
     }
 
     /// A settle while serving never takes the proxy's own calls in flight for abandoned,

@@ -1621,3 +1621,136 @@ fn a_limit_layers_refusal_is_in_rms_shape() {
         );
     });
 }
+
+/// The simulated RMS, whose `getOrder` answers write two orders ambiguously: the first
+/// with `postagePrice` twice (-9999, then the order's own), the second listed twice (a
+/// -9999 copy, then the order as it is). A reader that keeps the last of each would see
+/// two orders ready to confirm.
+struct AmbiguousReads {
+    sim: SimHandler,
+    twice_a_key: String,
+    twice_listed: String,
+}
+
+impl Handler for AmbiguousReads {
+    async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        if !request.path.contains("/getOrder") {
+            return self.sim.handle(request).await;
+        }
+        let answer = self.sim.handle(request).await;
+        let answer: Value = serde_json::from_slice(&answer.body).unwrap();
+        let mut orders = Vec::new();
+        for order in answer["OrderModelList"].as_array().unwrap() {
+            let text = serde_json::to_string(order).unwrap();
+            let number = order["orderNumber"].as_str().unwrap();
+            if number == self.twice_a_key {
+                orders.push(format!(r#"{{"postagePrice":-9999,{}"#, &text[1..]));
+            } else if number == self.twice_listed {
+                let mut unset = order.clone();
+                unset["postagePrice"] = json!(-9999);
+                orders.push(serde_json::to_string(&unset).unwrap());
+                orders.push(text);
+            } else {
+                orders.push(text);
+            }
+        }
+        let body = format!(
+            r#"{{"MessageModelList":{},"OrderModelList":[{}]}}"#,
+            answer["MessageModelList"],
+            orders.join(",")
+        );
+        HttpResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.into(),
+        }
+    }
+}
+
+/// An order RMS's `getOrder` answer writes ambiguously — a key given twice, or the order
+/// listed twice — is neither cached from a relayed read nor checked from the proxy's own:
+/// it is answered as unreadable and never sent, whichever copy a reader would keep; the
+/// orders beside it are confirmed as usual.
+#[test]
+fn an_order_read_ambiguously_is_never_sent() {
+    let scratch = Scratch::new("proxy-ambiguous-reads");
+    let rt = rt();
+    rt.block_on(async {
+        let (sim, _) = sim_rms(16, SimConfig::default()).await;
+        let good: Vec<String> = (0..16)
+            .filter(|&i| kind(i) == Kind::Good)
+            .map(number)
+            .collect();
+        assert!(good.len() >= 6, "{good:?}");
+        let (_upstream, proxy) = proxy_before(
+            AmbiguousReads {
+                sim: SimHandler { sim: sim.clone() },
+                twice_a_key: good[0].clone(),
+                twice_listed: good[1].clone(),
+            },
+            &scratch,
+            &[],
+        )
+        .await;
+        let client = reqwest::Client::new();
+        // Once read by the proxy itself, once after the OMS read the orders through it.
+        for (round, numbers) in [&good[..3], &good[3..6]].into_iter().enumerate() {
+            let mut numbers = numbers.to_vec();
+            if round == 1 {
+                numbers[0] = good[0].clone();
+                numbers[1] = good[1].clone();
+                let read = json!({"orderNumberList": numbers, "version": 7}).to_string();
+                let r = client
+                    .post(format!("{}/es/2.0/order/getOrder/", proxy.url))
+                    .header("Authorization", authorization())
+                    .body(read)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let text = r.text().await.unwrap();
+                assert!(
+                    text.contains(r#"{"postagePrice":-9999,"#),
+                    "relayed as it came"
+                );
+            }
+            let (status, body) = confirm(&client, &proxy.url, &numbers).await;
+            assert_eq!(status, 200, "{body}");
+            let list = body["MessageModelList"].as_array().unwrap();
+            for (entry, n) in list.iter().zip(&numbers[..2]) {
+                assert_eq!(entry["orderNumber"], n.as_str(), "{body}");
+                assert_eq!(entry["messageType"], "ERROR", "{body}");
+                let message = entry.to_string();
+                assert!(message.contains("could not be read"), "{body}");
+            }
+            assert!(
+                message_of(list, &numbers[0]).contains("duplicate field `postagePrice`"),
+                "{body}"
+            );
+            assert!(
+                message_of(list, &numbers[1]).contains("lists the order twice"),
+                "{body}"
+            );
+            let received = confirms_received(&sim);
+            assert_eq!(
+                received.get(&good[0]),
+                None,
+                "sent despite a key given twice"
+            );
+            assert_eq!(
+                received.get(&good[1]),
+                None,
+                "sent despite being listed twice"
+            );
+            assert_eq!(received.get(&numbers[2]), Some(&1), "{body}");
+        }
+    });
+}
+
+/// Every text of the entry about `number` in a merged answer.
+fn message_of(list: &[Value], number: &str) -> String {
+    list.iter()
+        .filter(|m| m["orderNumber"] == number)
+        .map(Value::to_string)
+        .collect()
+}
