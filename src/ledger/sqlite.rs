@@ -380,9 +380,16 @@ fn cover_sending_rows(conn: &mut Connection) -> Result<(), LedgerError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(q("begin covering the claims in flight"))?;
-    let covered = tx
-        .execute(COVER_SENDING_ROWS, [])
-        .map_err(q("cover the claims in flight"))?;
+    let covered = match tx.execute(COVER_SENDING_ROWS, []) {
+        Ok(covered) => covered,
+        // A file this process may only read (`ledger list` of a copy, another user's
+        // file): nothing can claim through it either, so there is nothing to cover for.
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) => {
+            tracing::debug!("the ledger file is read-only: claims in flight not covered");
+            return Ok(());
+        }
+        Err(e) => return Err(q("cover the claims in flight")(e)),
+    };
     if covered > 0 {
         tracing::warn!(
             claims = covered,
@@ -1411,6 +1418,41 @@ mod tests {
             .expect("b begins")
             .commit()
             .expect("b commits");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A ledger file this process may only read is still read (`ledger list` of another
+    /// user's file): covering claims in flight, which writes, is skipped there.
+    #[tokio::test]
+    async fn a_read_only_ledger_is_still_read() {
+        let dir = std::env::temp_dir().join(format!("rms-preflight-ro-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("ledger.db");
+        let _ = std::fs::remove_file(&file);
+        let ledger = SqliteLedger::open(&format!("sqlite:{}", file.display()))
+            .await
+            .expect("ledger");
+        ledger
+            .claim(&[Key::new("s", "1", Action::Confirm)])
+            .await
+            .expect("claim");
+        ledger.close().await;
+        let mut conn = Connection::open_with_flags(&file, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("read-only");
+        // The claim's row is covered already: make it look like an older build's.
+        {
+            let rw = Connection::open(&file).expect("rw");
+            rw.execute("DELETE FROM rms_preflight_inflight", [])
+                .expect("forget the claim in flight");
+        }
+        cover_sending_rows(&mut conn).expect("a read-only file is not an error");
+        let uncovered: i64 = conn
+            .query_row("SELECT count(*) FROM rms_preflight_inflight", [], |r| {
+                r.get(0)
+            })
+            .expect("count");
+        assert_eq!(uncovered, 0);
+        drop(conn);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
