@@ -713,6 +713,15 @@ fn read_orders(body: &[u8]) -> Option<ReadOrders> {
     for raw in answer.orders.unwrap_or_default() {
         let (number, order) = match serde_json::from_str::<Order>(raw.get()) {
             Ok(order) => match order.order_number.as_deref() {
+                // The number is what the proxy would send and claim: it must be written
+                // as it is compared (not ` 1-2` or full-width for `1-2`), as the OMS's must.
+                Some(n) if canonical_order_number(n) != n => (
+                    canonical_order_number(n),
+                    Err(format!(
+                        "the answer writes its number `{}`, not in the form it is sent and claimed in",
+                        n.chars().take(64).collect::<String>().escape_debug()
+                    )),
+                ),
                 Some(n) => (canonical_order_number(n), Ok(order)),
                 None => continue,
             },
@@ -1575,6 +1584,22 @@ mod tests {
             "{:?}",
             read.unreadable
         );
+        // An order whose number is spelled otherwise than it is sent and claimed (spaces
+        // around it, full-width digits) is not taken for the order the OMS named.
+        let body = r#"{"OrderModelList": [
+            {"orderNumber": " 1-1-6", "orderProgress": 100},
+            {"orderNumber": "１-１-７", "orderProgress": 100}
+        ]}"#;
+        cache_orders(&proxy, "shop", body.as_bytes());
+        assert!(cached("1-1-6").is_none() && cached("1-1-7").is_none());
+        let read = read_orders(body.as_bytes()).unwrap();
+        assert!(read.orders.is_empty());
+        assert!(
+            read.unreadable["1-1-7"].contains("not in the form it is sent"),
+            "{:?}",
+            read.unreadable
+        );
+        assert!(read.unreadable.contains_key("1-1-6"));
     }
 
     /// A settle while serving never takes the proxy's own calls in flight for abandoned,
