@@ -25,6 +25,7 @@ use std::time::Duration;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
+use crate::model::limits::shortened;
 use crate::model::LedgerState;
 
 use super::{
@@ -232,7 +233,7 @@ impl Target {
         for option in options.split('&').filter(|o| !o.is_empty()) {
             let name = option.split('=').next().unwrap_or_default();
             let refuse = |option: &str, problem| LedgerError::Option {
-                option: cut(option, 64),
+                option: shortened(option, 64),
                 problem,
             };
             if seen.contains(&name) {
@@ -263,12 +264,12 @@ impl Target {
         let decoded = percent_encoding::percent_decode_str(path)
             .decode_utf8()
             .map_err(|_| LedgerError::Path {
-                path: cut(path, 256),
+                path: shortened(path, 256),
                 problem: "is not UTF-8 once its `%` escapes are decoded",
             })?;
         if decoded.contains('\0') {
             return Err(LedgerError::Path {
-                path: cut(path, 256),
+                path: shortened(path, 256),
                 problem: "holds a NUL character once its `%` escapes are decoded",
             });
         }
@@ -305,14 +306,6 @@ impl Target {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(conn)
-    }
-}
-
-/// `text`, or its first `max` characters and `…` when it is longer.
-fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
     }
 }
 
@@ -503,8 +496,8 @@ impl SqliteLedger {
                     .unwrap_or(&message);
                 LedgerError::Open {
                     backend: "SQLite",
-                    where_: Some(cut(&path, 256)),
-                    source: cut(message, 512).into(),
+                    where_: Some(shortened(&path, 256)),
+                    source: shortened(message, 512).into(),
                 }
             })?;
             schema::apply_sqlite(&mut conn)?;

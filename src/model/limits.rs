@@ -31,6 +31,15 @@ pub fn set_max_input_bytes(bytes: u64) {
     MAX_INPUT_BYTES.store(bytes.max(1), Ordering::Relaxed);
 }
 
+/// `text`, or its first `max` characters and `…` when it is longer: how much of an input
+/// (a key, a path, a URL) a message repeats, since the input may be megabytes long.
+pub fn shortened(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// `64 MiB`, `512 KiB`, `1 GiB` or `1234 bytes`.
 pub fn describe_bytes(n: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {

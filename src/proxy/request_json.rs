@@ -11,6 +11,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::model::limits::shortened;
+
 /// `body` as a JSON value, or why the proxy will not read it: not JSON, or an object that
 /// names a key twice (`the body names `orderNumber` twice at `$.x``).
 pub(super) fn parse(body: &[u8]) -> Result<Value, String> {
@@ -34,14 +36,6 @@ const DUPLICATE: &str = "\u{0}duplicate: ";
 /// How much of a key, and of a path, a message shows (a key may be megabytes long).
 const SHOWN_KEY: usize = 64;
 const SHOWN_PATH: usize = 120;
-
-/// `text`, cut after `max` characters with `…` when longer.
-fn shortened(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
-}
 
 /// Where a value sits, as a JSON path (`$.a[2].b`), built only when an error needs it.
 enum Path<'a> {
