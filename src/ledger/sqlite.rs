@@ -1296,6 +1296,30 @@ mod tests {
         );
     }
 
+    /// A scratch directory for a test's ledger file `ledger.db`, named after `tag`.
+    fn scratch(tag: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("rms-preflight-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("ledger.db");
+        let _ = std::fs::remove_file(&file);
+        (dir, file)
+    }
+
+    /// A ledger file as a build of schema `version` left it, without its rows.
+    fn ledger_of_version(file: &std::path::Path, version: usize) -> Connection {
+        let conn = Connection::open(file).expect("open");
+        conn.execute_batch(schema::VERSION_TABLE).expect("versions");
+        for m in &schema::SQLITE[..version] {
+            conn.execute_batch(m.sql).expect("migration");
+            conn.execute(
+                "INSERT INTO rms_preflight_schema VALUES (?1, ?2, 0)",
+                params![m.version, m.name],
+            )
+            .expect("version");
+        }
+        conn
+    }
+
     /// The order numbers of the rows abandoned as untouched since `cutoff`, in every shop.
     async fn abandoned(ledger: &SqliteLedger, cutoff: i64) -> Vec<String> {
         let rows = ledger
@@ -1310,21 +1334,9 @@ mod tests {
     /// found and abandoned — those claimed by an older build after the upgrade too.
     #[tokio::test]
     async fn sending_rows_of_an_older_schema_are_still_found() {
-        let dir = std::env::temp_dir().join(format!("rms-preflight-v2-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("ledger.db");
-        let _ = std::fs::remove_file(&file);
+        let (dir, file) = scratch("v2");
         {
-            let conn = Connection::open(&file).expect("open");
-            conn.execute_batch(schema::VERSION_TABLE).expect("versions");
-            for m in &schema::SQLITE[..2] {
-                conn.execute_batch(m.sql).expect("migration");
-                conn.execute(
-                    "INSERT INTO rms_preflight_schema VALUES (?1, ?2, 0)",
-                    params![m.version, m.name],
-                )
-                .expect("version");
-            }
+            let conn = ledger_of_version(&file, 2);
             for (n, state, token) in [
                 ("1", "sending", 7),
                 ("2", "sending", 7),
@@ -1418,10 +1430,7 @@ mod tests {
     /// user's file): covering claims in flight, which writes, is skipped there.
     #[tokio::test]
     async fn a_read_only_ledger_is_still_read() {
-        let dir = std::env::temp_dir().join(format!("rms-preflight-ro-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("ledger.db");
-        let _ = std::fs::remove_file(&file);
+        let (dir, file) = scratch("ro");
         let ledger = SqliteLedger::open(&format!("sqlite:{}", file.display()))
             .await
             .expect("ledger");
@@ -1480,21 +1489,9 @@ mod tests {
     /// index of `unknown` rows is back, and the constraints still refuse what they refused.
     #[tokio::test]
     async fn the_state_check_rebuild_keeps_every_row_and_constraint() {
-        let dir = std::env::temp_dir().join(format!("rms-preflight-v3-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("ledger.db");
-        let _ = std::fs::remove_file(&file);
+        let (dir, file) = scratch("v3");
         let before = {
-            let conn = Connection::open(&file).expect("open");
-            conn.execute_batch(schema::VERSION_TABLE).expect("versions");
-            for m in &schema::SQLITE[..3] {
-                conn.execute_batch(m.sql).expect("migration");
-                conn.execute(
-                    "INSERT INTO rms_preflight_schema VALUES (?1, ?2, 0)",
-                    params![m.version, m.name],
-                )
-                .expect("version");
-            }
+            let conn = ledger_of_version(&file, 3);
             for (n, state, error, attempts, timeout) in [
                 ("1", "sending", None, 1, 45000),
                 ("2", "confirmed", None, 2, 30000),
