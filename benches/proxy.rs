@@ -17,6 +17,10 @@
 //! for them instead, idle, made every call after the wait slower, the direct one most,
 //! which flattered the difference.)
 //!
+//! The floor: the same confirmation through a relay that only forwards, on the same HTTP
+//! stack (`http::start`'s server and layers, the proxy's `Upstream` client), in a runtime of
+//! its own. What the proxy adds beyond it is the check, the claim and the merged answer.
+//!
 //! It also times each `getOrder` of 100 orders the OMS reads through a proxy (the relay
 //! keeps their snapshots), and the same read sent straight after the direct confirmation.
 //!
@@ -107,7 +111,7 @@ fn main() {
         SimClock::new(now),
         SimConfig::default(),
     ));
-    for i in 0..iterations * 3 * 100 {
+    for i in 0..iterations * 4 * 100 {
         let order = serde_json::json!({
             "orderNumber": number(i), "orderProgress": 100, "orderDatetime": placed,
             "postagePrice": 660, "deliveryPrice": 0, "goodsPrice": 3000,
@@ -154,6 +158,51 @@ fn main() {
             (proxy, server)
         })
     };
+    // The floor: a relay that only forwards, on the proxy's HTTP stack.
+    let relay_rt = runtime("relay");
+    let relay_server = {
+        let rms_url = rms.url();
+        relay_rt.block_on(async move {
+            let upstream =
+                Arc::new(Upstream::new(&rms_url, Duration::from_secs(30)).expect("upstream"));
+            let forward = move |uri: axum::http::Uri,
+                                headers: axum::http::HeaderMap,
+                                body: axum::body::Bytes| {
+                let upstream = upstream.clone();
+                async move {
+                    let headers: Vec<(String, String)> = headers
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))
+                        })
+                        .collect();
+                    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                    let r = upstream
+                        .relay(None, "POST", path, &headers, body)
+                        .await
+                        .expect("relayed");
+                    let mut response =
+                        axum::response::Response::new(axum::body::Body::from(r.body));
+                    *response.status_mut() =
+                        axum::http::StatusCode::from_u16(r.status).expect("status");
+                    for (k, v) in &r.headers {
+                        response.headers_mut().insert(
+                            axum::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                            axum::http::HeaderValue::from_str(v).expect("value"),
+                        );
+                    }
+                    response
+                }
+            };
+            rms_preflight::http::start(
+                "127.0.0.1:0".parse().expect("addr"),
+                axum::Router::new().fallback(forward),
+                rms_preflight::http::Limits::default(),
+            )
+            .await
+            .expect("relay")
+        })
+    };
     let proxy_rt = runtime("proxy");
     let (proxy, server) = start_proxy(&proxy_rt, Some(&url));
     let memory_rt = runtime("proxy-memory");
@@ -161,7 +210,7 @@ fn main() {
 
     // The OMS: one client, one call at a time.
     let client_rt = runtime("client");
-    let (direct, proxied, memory, reads) = client_rt.block_on(async {
+    let (direct, relayed, proxied, memory, reads) = client_rt.block_on(async {
         let auth = Credentials::new("SP375055_bench", "SL375055_bench").authorization();
         let client = reqwest::Client::new();
         let post = |base: String, function: &'static str, body: String| {
@@ -179,7 +228,8 @@ fn main() {
                 let _ = r.bytes().await;
             }
         };
-        let (mut direct, mut proxied, mut memory) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut direct, mut relayed, mut proxied, mut memory) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut reads_direct, mut reads_proxied, mut reads_memory) =
             (Vec::new(), Vec::new(), Vec::new());
         let chunk = |k: usize| -> Vec<String> { (k * 100..k * 100 + 100).map(number).collect() };
@@ -195,6 +245,13 @@ fn main() {
             let t = Instant::now();
             post(rms.url(), "getOrder", read).await;
             reads_direct.push(t.elapsed());
+            // Through the relay that only forwards (orders of the direct call's next
+            // chunk: the relay confirms them, which the proxies never send).
+            let list =
+                serde_json::json!({"orderNumberList": chunk(3 * iterations + it)}).to_string();
+            let t = Instant::now();
+            post(relay_server.url(), "confirmOrder", list).await;
+            relayed.push(t.elapsed());
             // Through each proxy, after the OMS read the orders through it (untimed).
             for (k, base, times, reads) in [
                 (3 * it + 1, server.url(), &mut proxied, &mut reads_proxied),
@@ -219,6 +276,7 @@ fn main() {
         }
         (
             direct,
+            relayed,
             proxied,
             memory,
             [reads_direct, reads_proxied, reads_memory],
@@ -228,13 +286,20 @@ fn main() {
         v.sort();
         v
     };
-    let (direct, proxied, memory) = (sorted(direct), sorted(proxied), sorted(memory));
+    let (direct, relayed, proxied, memory) = (
+        sorted(direct),
+        sorted(relayed),
+        sorted(proxied),
+        sorted(memory),
+    );
     println!("confirmOrder of 100 cached orders, {iterations} iterations each");
     line("straight to RMS (sim):", &direct);
+    line("through a bare relay:", &relayed);
     line("through the proxy:", &proxied);
     line("(in-memory ledger):", &memory);
     added("added by the proxy:", &proxied, &direct);
     added("(in-memory ledger):", &memory, &direct);
+    added("(bare relay, the floor):", &relayed, &direct);
     let [reads_direct, reads_proxied, reads_memory] = reads.map(sorted);
     println!("getOrder of 100 orders (version 7), relayed; the proxy keeps their snapshots");
     line("straight to RMS (sim):", &reads_direct);
@@ -245,6 +310,7 @@ fn main() {
     println!("  upstream calls made by the proxy: {calls} (one getOrder relay + one confirmOrder an iteration)");
     proxy_rt.block_on(server.shutdown());
     memory_rt.block_on(memory_server.shutdown());
+    relay_rt.block_on(relay_server.shutdown());
     sim_rt.block_on(rms.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
 }
