@@ -283,7 +283,7 @@ impl<T: RmsApi> RmsApi for std::sync::Arc<T> {
 /// Whether `body` may hold the gateway's `{"Results": …}` error: it names `Results`, or it
 /// holds an escape (`\u0052esults` spells the key too).
 fn may_be_gateway_error(body: &[u8]) -> bool {
-    body.windows(b"Results".len()).any(|w| w == b"Results") || body.contains(&b'\\')
+    memchr::memmem::find(body, b"Results").is_some() || memchr::memchr(b'\\', body).is_some()
 }
 
 #[cfg(test)]
