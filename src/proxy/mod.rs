@@ -57,6 +57,7 @@ use crate::ledger::{Key, Ledger, LedgerError, Scope};
 use crate::model::{canonical_order_number, Action, BatchFacts, OmsState, Order, Request, Shop};
 use crate::rms::wire::{GetOrderRequest, MAX_ORDER_NUMBERS};
 use crate::rms::{function, RateLimiter, RmsApi, Sent, Upstream, UpstreamApi};
+use crate::rules::PreflightFailure;
 use merge::{upstream_messages, Entry};
 pub use metrics::Metrics;
 pub use route::{function_of, Function, NotAFunction, Route};
@@ -1043,7 +1044,7 @@ async fn take_snapshots(
                 None if unreadable.contains_key(c) => {
                     let why = unreadable.remove(c).unwrap_or_default();
                     Err(Failure::from_classification(
-                        &engine.classify(None, ""),
+                        &engine.classify_preflight(PreflightFailure::OrderNotRead),
                         format!(
                             "getOrder returned `{c}`, but it could not be read ({why}), so it was not checked or sent"
                         ),
@@ -1063,7 +1064,7 @@ async fn take_snapshots(
                             Some(200),
                             &serde_json::json!({"MessageModelList": [m]}),
                         ),
-                        None => engine.classify(None, ""),
+                        None => engine.classify_preflight(PreflightFailure::OrderNotRead),
                     };
                     Err(Failure::from_classification(
                         &classification,

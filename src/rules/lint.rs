@@ -167,7 +167,8 @@ pub(crate) fn shadowed_errors(loader: &mut Loader<'_>, file: &RulesFile) {
             || (m.codes.is_empty()
                 && m.text.is_empty()
                 && m.http_status.is_empty()
-                && m.transport.is_empty())
+                && m.transport.is_empty()
+                && m.preflight.is_empty())
         {
             continue;
         }
@@ -190,7 +191,19 @@ pub(crate) fn shadowed_errors(loader: &mut Loader<'_>, file: &RulesFile) {
                 .http_status
                 .iter()
                 .all(|s| ea.matcher.http_status.contains(s));
-            if codes && texts && statuses {
+            // A failure without an answer, or the pre-flight's own, is matched only by
+            // an entry that names it too.
+            let transport = eb
+                .matcher
+                .transport
+                .iter()
+                .all(|t| ea.matcher.transport.contains(t));
+            let preflight = eb
+                .matcher
+                .preflight
+                .iter()
+                .all(|p| ea.matcher.preflight.contains(p));
+            if codes && texts && statuses && transport && preflight {
                 loader.at_scalar(
                     Level::Warning,
                     &format!("errors[{b}].id"),

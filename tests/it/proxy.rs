@@ -1630,6 +1630,8 @@ struct AmbiguousReads {
     sim: SimHandler,
     twice_a_key: String,
     twice_listed: String,
+    /// Left out of `OrderModelList`, with no message about it.
+    left_out: String,
 }
 
 impl Handler for AmbiguousReads {
@@ -1643,6 +1645,9 @@ impl Handler for AmbiguousReads {
         for order in answer["OrderModelList"].as_array().unwrap() {
             let text = serde_json::to_string(order).unwrap();
             let number = order["orderNumber"].as_str().unwrap();
+            if number == self.left_out {
+                continue;
+            }
             if number == self.twice_a_key {
                 orders.push(format!(r#"{{"postagePrice":-9999,{}"#, &text[1..]));
             } else if number == self.twice_listed {
@@ -1670,23 +1675,25 @@ impl Handler for AmbiguousReads {
 /// An order RMS's `getOrder` answer writes ambiguously — a key given twice, or the order
 /// listed twice — is neither cached from a relayed read nor checked from the proxy's own:
 /// it is answered as unreadable and never sent, whichever copy a reader would keep; the
-/// orders beside it are confirmed as usual.
+/// orders beside it are confirmed as usual. An order the answer leaves out without a word
+/// is answered the same way (the error table's `order_not_read`: not sent, nothing unknown).
 #[test]
 fn an_order_read_ambiguously_is_never_sent() {
     let scratch = Scratch::new("proxy-ambiguous-reads");
     let rt = rt();
     rt.block_on(async {
-        let (sim, _) = sim_rms(16, SimConfig::default()).await;
-        let good: Vec<String> = (0..16)
+        let (sim, _) = sim_rms(24, SimConfig::default()).await;
+        let good: Vec<String> = (0..24)
             .filter(|&i| kind(i) == Kind::Good)
             .map(number)
             .collect();
-        assert!(good.len() >= 6, "{good:?}");
+        assert!(good.len() >= 7, "{good:?}");
         let (_upstream, proxy) = proxy_before(
             AmbiguousReads {
                 sim: SimHandler { sim: sim.clone() },
                 twice_a_key: good[0].clone(),
                 twice_listed: good[1].clone(),
+                left_out: good[6].clone(),
             },
             &scratch,
             &[],
@@ -1696,6 +1703,7 @@ fn an_order_read_ambiguously_is_never_sent() {
         // Once read by the proxy itself, once after the OMS read the orders through it.
         for (round, numbers) in [&good[..3], &good[3..6]].into_iter().enumerate() {
             let mut numbers = numbers.to_vec();
+            numbers.push(good[6].clone());
             if round == 1 {
                 numbers[0] = good[0].clone();
                 numbers[1] = good[1].clone();
@@ -1722,6 +1730,16 @@ fn an_order_read_ambiguously_is_never_sent() {
                 assert_eq!(entry["messageType"], "ERROR", "{body}");
                 let message = entry.to_string();
                 assert!(message.contains("could not be read"), "{body}");
+                // Its own entry of the error table: nothing is unknown, it was not sent
+                // (not `unrecognised`, whose headline says the outcome is unknown).
+                assert_eq!(entry["preflight"]["error"], "order_not_read", "{body}");
+                assert_eq!(entry["preflight"]["outcome_unknown"], false, "{body}");
+                assert!(
+                    entry["preflight"]["message"]["en"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("neither checked nor sent")),
+                    "{body}"
+                );
             }
             assert!(
                 message_of(list, &numbers[0]).contains("duplicate field `postagePrice`"),
@@ -1731,7 +1749,22 @@ fn an_order_read_ambiguously_is_never_sent() {
                 message_of(list, &numbers[1]).contains("lists the order twice"),
                 "{body}"
             );
+            let left_out = list
+                .iter()
+                .find(|e| e["orderNumber"] == good[6].as_str())
+                .unwrap_or_else(|| panic!("no entry for the order left out: {body}"));
+            assert_eq!(left_out["messageType"], "ERROR", "{body}");
+            assert_eq!(left_out["preflight"]["error"], "order_not_read", "{body}");
+            assert_eq!(
+                left_out["messageCode"], "RMS_PREFLIGHT_ORDER_NOT_READ",
+                "{body}"
+            );
+            assert!(
+                left_out.to_string().contains("getOrder did not return"),
+                "{body}"
+            );
             let received = confirms_received(&sim);
+            assert_eq!(received.get(&good[6]), None, "sent although never read");
             assert_eq!(
                 received.get(&good[0]),
                 None,
