@@ -68,7 +68,10 @@ pub fn proxy(args: &ProxyArgs, err: &mut dyn Write) -> u8 {
     };
     init_logs(args.log_format);
     rt.block_on(async {
-        let ledger = match ledger::open(&args.ledger).await {
+        let ledger = match ledger::open(&args.ledger).await.and_then(|l| {
+            l.writable()?;
+            Ok(l)
+        }) {
             Ok(l) => l,
             Err(e) => {
                 // The URL is not repeated: it may carry a database password.

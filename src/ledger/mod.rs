@@ -394,6 +394,13 @@ pub trait Ledger: Send + Sync {
         let _ = timeout;
     }
 
+    /// Whether claims and marks can be written: `Err` saying why not (a SQLite file this
+    /// process may only read, which `ledger list` still reads). Whoever claims checks it
+    /// first: the proxy refuses to start on such a ledger rather than fail every request.
+    fn writable(&self) -> Result<(), LedgerError> {
+        Ok(())
+    }
+
     /// The longest call timeout recorded by the claims in `scope` still `sending` and last
     /// touched at or before `cutoff_ms` (`None`: no such row, or the backend keeps none):
     /// how long after a start a claim an earlier process left may still be at RMS.
@@ -444,6 +451,10 @@ impl<L: Ledger + ?Sized> Ledger for Arc<L> {
 
     fn set_call_timeout(&self, timeout: Duration) {
         (**self).set_call_timeout(timeout)
+    }
+
+    fn writable(&self) -> Result<(), LedgerError> {
+        (**self).writable()
     }
 
     fn longest_call_timeout<'a>(

@@ -166,6 +166,8 @@ pub struct SqliteLedger {
     /// What this handle's claims record as their sender's call timeout, in milliseconds
     /// ([`Ledger::set_call_timeout`]; 30 s, the proxy's default, until told).
     call_timeout_ms: Arc<AtomicI64>,
+    /// The file, when this process may only read it ([`Ledger::writable`]).
+    read_only: Option<String>,
 }
 
 /// The ledger's connections. `None` once closed.
@@ -199,13 +201,16 @@ struct Target {
     file: Option<PathBuf>,
     /// May the file be created (`mode=rwc`, the default) or must it exist (`mode=rw`).
     create: bool,
+    /// Opened for reading only (`mode=ro`): `ledger list` of a live file; nothing claims
+    /// through it.
+    read_only: bool,
     /// `NORMAL` (the default) or `FULL`.
     synchronous: &'static str,
 }
 
 impl Target {
     /// Reads `sqlite:PATH`, `sqlite://PATH` (PATH percent-decoded), `sqlite::memory:`,
-    /// with options after a `?`: `synchronous=normal|full`, `mode=rwc|rw|memory`.
+    /// with options after a `?`: `synchronous=normal|full`, `mode=rwc|rw|ro|memory`.
     fn parse(url: &str) -> Result<Target, LedgerError> {
         let Some(rest) = url
             .strip_prefix("sqlite://")
@@ -225,6 +230,7 @@ impl Target {
         let mut target = Target {
             file: None,
             create: true,
+            read_only: false,
             synchronous: "NORMAL",
         };
         let memory_path = path == ":memory:";
@@ -245,6 +251,10 @@ impl Target {
                 "synchronous=full" => target.synchronous = "FULL",
                 "mode=rwc" => target.create = true,
                 "mode=rw" => target.create = false,
+                "mode=ro" => {
+                    target.create = false;
+                    target.read_only = true;
+                }
                 "mode=memory" => memory = true,
                 _ => return Err(refuse(option, OPTIONS)),
             }
@@ -287,8 +297,13 @@ impl Target {
     fn connect(&self) -> rusqlite::Result<Connection> {
         let conn = match &self.file {
             Some(file) => {
-                let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                if self.create {
+                let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                if self.read_only {
+                    flags |= OpenFlags::SQLITE_OPEN_READ_ONLY;
+                } else {
+                    flags |= OpenFlags::SQLITE_OPEN_READ_WRITE;
+                }
+                if self.create && !self.read_only {
                     flags |= OpenFlags::SQLITE_OPEN_CREATE;
                 }
                 let conn = Connection::open_with_flags(file, flags)?;
@@ -310,7 +325,7 @@ impl Target {
 }
 
 /// What [`Target::parse`] knows, for its message about an option it does not.
-const OPTIONS: &str = "is not known: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw` or `mode=memory`";
+const OPTIONS: &str = "is not known: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw`, `mode=ro` or `mode=memory`";
 
 /// The background checkpoint of a file ledger: `PRAGMA wal_checkpoint(PASSIVE)` every
 /// [`CHECKPOINT_EVERY`] on a connection of its own, so copying the WAL into the database
@@ -368,18 +383,24 @@ const COVER_SENDING_ROWS: &str = "INSERT OR IGNORE INTO rms_preflight_inflight \
           AND n.value = l.order_number) \
     GROUP BY token, shop, action";
 
-fn cover_sending_rows(conn: &mut Connection) -> Result<(), LedgerError> {
+/// Answers whether the file can be written (`false`: read-only to this process).
+fn cover_sending_rows(conn: &mut Connection) -> Result<bool, LedgerError> {
     let q = LedgerError::query;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(q("begin covering the claims in flight"))?;
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Ok(false);
+    }
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) => return Ok(false),
+        Err(e) => return Err(q("begin covering the claims in flight")(e)),
+    };
     let covered = match tx.execute(COVER_SENDING_ROWS, []) {
         Ok(covered) => covered,
         // A file this process may only read (`ledger list` of a copy, another user's
         // file): nothing can claim through it either, so there is nothing to cover for.
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) => {
             tracing::debug!("the ledger file is read-only: claims in flight not covered");
-            return Ok(());
+            return Ok(false);
         }
         Err(e) => return Err(q("cover the claims in flight")(e)),
     };
@@ -391,7 +412,8 @@ fn cover_sending_rows(conn: &mut Connection) -> Result<(), LedgerError> {
         );
     }
     tx.commit()
-        .map_err(q("commit covering the claims in flight"))
+        .map_err(q("commit covering the claims in flight"))?;
+    Ok(true)
 }
 
 /// A `BEGIN IMMEDIATE` transaction of the hot statements (claims, marks), rolled back when
@@ -483,7 +505,7 @@ impl SqliteLedger {
             }
         }
         let opening = target.clone();
-        let (conn, reader) = tokio::task::spawn_blocking(move || {
+        let (conn, reader, writable) = tokio::task::spawn_blocking(move || {
             let mut conn = opening.connect().map_err(|e| {
                 let path = opening
                     .file
@@ -501,7 +523,7 @@ impl SqliteLedger {
                 }
             })?;
             schema::apply_sqlite(&mut conn)?;
-            cover_sending_rows(&mut conn)?;
+            let writable = cover_sending_rows(&mut conn)?;
             let reader = match opening.file {
                 Some(_) => Some(
                     opening
@@ -511,16 +533,19 @@ impl SqliteLedger {
                 ),
                 None => None,
             };
-            Ok((conn, reader))
+            Ok((conn, reader, writable))
         })
         .await
         .map_err(|e| LedgerError::Query {
             what: "open the ledger",
             source: Box::new(e),
         })??;
-        let checkpoints = target
-            .file
-            .is_some()
+        let read_only = match (&target.file, writable) {
+            (Some(file), false) => Some(shortened(&file.display().to_string(), 256)),
+            _ => None,
+        };
+        // A file this process may only read has nothing to copy back.
+        let checkpoints = (target.file.is_some() && read_only.is_none())
             .then(|| Arc::new(Checkpoints::start(target)));
         Ok(SqliteLedger {
             db: Arc::new(Db {
@@ -529,6 +554,7 @@ impl SqliteLedger {
             }),
             checkpoints,
             call_timeout_ms: Arc::new(AtomicI64::new(DEFAULT_CALL_TIMEOUT_MS)),
+            read_only,
         })
     }
 
@@ -978,6 +1004,17 @@ fn list_sql(query: &Query) -> (String, Vec<SqlValue>) {
 }
 
 impl Ledger for SqliteLedger {
+    fn writable(&self) -> Result<(), LedgerError> {
+        match &self.read_only {
+            None => Ok(()),
+            Some(file) => Err(LedgerError::Open {
+                backend: "SQLite",
+                where_: Some(file.clone()),
+                source: "this process may only read it (a read-only file or directory, or `mode=ro`), and every claim is written to it".into(),
+            }),
+        }
+    }
+
     fn claim<'a>(&'a self, keys: &'a [Key]) -> LedgerFuture<'a, Vec<Claim>> {
         Box::pin(async move {
             if keys.is_empty() {
@@ -1426,6 +1463,53 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// `mode=ro` opens the file for reading only: it is listed, but it says it cannot be
+    /// written (naming the file), and a claim through it fails without writing anything.
+    #[tokio::test]
+    async fn a_ledger_opened_read_only_says_so_and_claims_nothing() {
+        let (dir, file) = scratch("mode-ro");
+        let url = format!("sqlite:{}", file.display());
+        let ledger = SqliteLedger::open(&url).await.expect("ledger");
+        ledger
+            .claim(&[Key::new("s", "1", Action::Confirm)])
+            .await
+            .expect("claim");
+        assert!(ledger.writable().is_ok());
+        ledger.close().await;
+        let ledger = SqliteLedger::open(&format!("{url}?mode=ro"))
+            .await
+            .expect("read-only ledger");
+        let e = ledger.writable().expect_err("read-only");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot open the SQLite ledger `{}`: this process may only read it (a read-only file or directory, or `mode=ro`), and every claim is written to it",
+                file.display()
+            )
+        );
+        assert_eq!(ledger.list(&Query::default()).await.expect("list").len(), 1);
+        assert!(ledger
+            .claim(&[Key::new("s", "2", Action::Confirm)])
+            .await
+            .is_err());
+        ledger.close().await;
+        let ledger = SqliteLedger::open(&url).await.expect("ledger");
+        assert_eq!(
+            ledger.list(&Query::default()).await.expect("list").len(),
+            1,
+            "nothing was claimed through the read-only handle"
+        );
+        ledger.close().await;
+        // A missing file is not created read-only.
+        assert!(
+            SqliteLedger::open(&format!("sqlite:{}?mode=ro", dir.join("none.db").display()))
+                .await
+                .is_err()
+        );
+        assert!(!dir.join("none.db").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A ledger file this process may only read is still read (`ledger list` of another
     /// user's file): covering claims in flight, which writes, is skipped there.
     #[tokio::test]
@@ -1447,7 +1531,7 @@ mod tests {
             rw.execute("DELETE FROM rms_preflight_inflight", [])
                 .expect("forget the claim in flight");
         }
-        cover_sending_rows(&mut conn).expect("a read-only file is not an error");
+        assert!(!cover_sending_rows(&mut conn).expect("a read-only file is not an error"));
         let uncovered: i64 = conn
             .query_row("SELECT count(*) FROM rms_preflight_inflight", [], |r| {
                 r.get(0)
@@ -1599,10 +1683,12 @@ mod tests {
             "FULL"
         );
         assert!(!Target::parse("sqlite:x?mode=rw").unwrap().create);
+        let ro = Target::parse("sqlite:x?mode=ro").unwrap();
+        assert!(ro.read_only && !ro.create);
         let refused = |url: &str| Target::parse(url).unwrap_err().to_string();
         assert_eq!(
             refused("sqlite:x.db?cache=shared"),
-            "the SQLite ledger url's option `cache=shared` is not known: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw` or `mode=memory`"
+            "the SQLite ledger url's option `cache=shared` is not known: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw`, `mode=ro` or `mode=memory`"
         );
         assert_eq!(
             refused("sqlite:x.db?mode=rw&mode=rwc"),

@@ -224,6 +224,8 @@ impl Proxy {
     /// second confirmation go. The rest of the claims made before this start wait in the
     /// returned [`StartUp`] for [`Proxy::settle_left_behind`].
     pub async fn start_up(&self, alone: bool) -> Result<StartUp, LedgerError> {
+        // Every confirmation claims in it: a ledger it may only read would fail them all.
+        self.config.ledger.writable()?;
         let scope = Scope {
             shop: None,
             action: Some(Action::Confirm),

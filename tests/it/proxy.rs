@@ -1787,3 +1787,48 @@ fn message_of(list: &[Value], number: &str) -> String {
         .map(Value::to_string)
         .collect()
 }
+
+/// A ledger this process may only read (here `mode=ro`; a read-only file or directory
+/// alike) is read by `ledger list`, but the proxy, which writes every claim to it, refuses
+/// to start on it and says which file and why, rather than fail every confirmation.
+#[test]
+fn a_proxy_refuses_a_ledger_it_may_only_read() {
+    let scratch = Scratch::new("proxy-read-only-ledger");
+    let url = scratch.ledger_url();
+    rt().block_on(async {
+        let ledger = rms_preflight::ledger::SqliteLedger::open(&url)
+            .await
+            .expect("ledger");
+        ledger.close().await;
+    });
+    let read_only = format!("{url}?mode=ro");
+    let (code, out, err) = ledger_cli(&["list", "--ledger", &read_only]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_rms-preflight"))
+        .args([
+            "proxy",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--listen",
+            "127.0.0.1:0",
+            "--ledger",
+            &read_only,
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let file = url.trim_start_matches("sqlite:");
+    assert!(
+        err.contains(&format!(
+            "error: cannot open the ledger: cannot open the SQLite ledger `{file}`: this process may only read it"
+        )),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "refused at once"
+    );
+}
