@@ -32,8 +32,6 @@ pub enum MatchedBy {
     Text(String),
     Status(u16),
     Transport(TransportFailure),
-    /// The pre-flight's own failure, before anything was sent.
-    Preflight(crate::rules::PreflightFailure),
     /// A read-back found the order in a status whose `confirm_error` names the entry.
     OrderStatus(i64),
     Fallback,
@@ -505,19 +503,6 @@ pub(crate) fn classify_transport(
         Some(entry) => Classification {
             entry,
             matched_by: MatchedBy::Transport(kind),
-        },
-        None => fallback(entries).1,
-    }
-}
-
-pub(crate) fn classify_preflight(
-    entries: &[ErrorEntry],
-    kind: crate::rules::PreflightFailure,
-) -> Classification<'_> {
-    match entries.iter().find(|e| e.matcher.preflight.contains(&kind)) {
-        Some(entry) => Classification {
-            entry,
-            matched_by: MatchedBy::Preflight(kind),
         },
         None => fallback(entries).1,
     }

@@ -419,12 +419,6 @@ impl Engine {
     pub fn classify_transport(&self, kind: crate::rules::TransportFailure) -> Classification<'_> {
         classify::classify_transport(&self.rules.file().errors, kind)
     }
-
-    /// Maps a failure of the pre-flight itself (nothing was sent for the order) to its
-    /// error-table entry; the fallback when no entry names it.
-    pub fn classify_preflight(&self, kind: crate::rules::PreflightFailure) -> Classification<'_> {
-        classify::classify_preflight(&self.rules.file().errors, kind)
-    }
 }
 
 /// Records only what `sentinel` / `negative` searches found, for a finding's `fields`.

@@ -57,7 +57,6 @@ use crate::ledger::{Key, Ledger, LedgerError, Scope};
 use crate::model::{canonical_order_number, Action, BatchFacts, OmsState, Order, Request, Shop};
 use crate::rms::wire::{GetOrderRequest, MAX_ORDER_NUMBERS};
 use crate::rms::{function, RateLimiter, RmsApi, Sent, Upstream, UpstreamApi};
-use crate::rules::PreflightFailure;
 use merge::{upstream_messages, Entry};
 pub use metrics::Metrics;
 pub use route::{function_of, Function, NotAFunction, Route};
@@ -1046,7 +1045,7 @@ async fn take_snapshots(
                 None if unreadable.contains_key(c) => {
                     let why = unreadable.remove(c).unwrap_or_default();
                     Err(Failure::from_classification(
-                        &engine.classify_preflight(PreflightFailure::OrderNotRead),
+                        &engine.classify(None, ""),
                         format!(
                             "getOrder returned `{c}`, but it could not be read ({why}), so it was not checked or sent"
                         ),
@@ -1066,7 +1065,7 @@ async fn take_snapshots(
                             Some(200),
                             &serde_json::json!({"MessageModelList": [m]}),
                         ),
-                        None => engine.classify_preflight(PreflightFailure::OrderNotRead),
+                        None => engine.classify(None, ""),
                     };
                     Err(Failure::from_classification(
                         &classification,

@@ -149,7 +149,6 @@ fn view<'a>(o: &ResponseOutcome<'a>, lang: Lang) -> View<'a> {
                     MatchedBy::Text(text) => serde_json::json!({ "text": text }),
                     MatchedBy::Status(s) => serde_json::json!({ "http_status": s }),
                     MatchedBy::Transport(t) => serde_json::json!({ "transport": t.to_string() }),
-                    MatchedBy::Preflight(p) => serde_json::json!({ "preflight": p.to_string() }),
                     MatchedBy::OrderStatus(s) => serde_json::json!({ "order_status": s }),
                     MatchedBy::Fallback => serde_json::json!("fallback"),
                 },

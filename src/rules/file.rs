@@ -263,9 +263,6 @@ pub struct ErrorMatch {
     /// Failures without an answer: `timeout`, `connect`, `io`.
     #[serde(default)]
     pub transport: Vec<TransportFailure>,
-    /// The pre-flight's own failures, met before anything was sent: `order_not_read`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub preflight: Vec<PreflightFailure>,
     /// Matches anything no other entry matches; exactly one entry has it.
     #[serde(default)]
     pub fallback: bool,
@@ -310,24 +307,6 @@ pub enum TransportFailure {
     Connect,
     /// The connection broke mid-call.
     Io,
-}
-
-/// A failure of the pre-flight itself, before anything was sent for the order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PreflightFailure {
-    /// The order could not be read from RMS in a form that can be checked: `getOrder`
-    /// did not return it, or returned it unreadably (malformed, a key given twice, the
-    /// order listed twice), so it was neither checked nor sent.
-    OrderNotRead,
-}
-
-impl std::fmt::Display for PreflightFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            PreflightFailure::OrderNotRead => "order_not_read",
-        })
-    }
 }
 
 impl std::fmt::Display for TransportFailure {

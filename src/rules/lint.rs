@@ -167,8 +167,7 @@ pub(crate) fn shadowed_errors(loader: &mut Loader<'_>, file: &RulesFile) {
             || (m.codes.is_empty()
                 && m.text.is_empty()
                 && m.http_status.is_empty()
-                && m.transport.is_empty()
-                && m.preflight.is_empty())
+                && m.transport.is_empty())
         {
             continue;
         }
@@ -191,19 +190,13 @@ pub(crate) fn shadowed_errors(loader: &mut Loader<'_>, file: &RulesFile) {
                 .http_status
                 .iter()
                 .all(|s| ea.matcher.http_status.contains(s));
-            // A failure without an answer, or the pre-flight's own, is matched only by
-            // an entry that names it too.
+            // A failure without an answer is matched only by an entry that names it too.
             let transport = eb
                 .matcher
                 .transport
                 .iter()
                 .all(|t| ea.matcher.transport.contains(t));
-            let preflight = eb
-                .matcher
-                .preflight
-                .iter()
-                .all(|p| ea.matcher.preflight.contains(p));
-            if codes && texts && statuses && transport && preflight {
+            if codes && texts && statuses && transport {
                 loader.at_scalar(
                     Level::Warning,
                     &format!("errors[{b}].id"),

@@ -672,8 +672,7 @@ fn check_errors(loader: &mut Loader<'_>, file: &RulesFile) {
         let has_pattern = !(m.http_status.is_empty()
             && m.codes.is_empty()
             && m.text.is_empty()
-            && m.transport.is_empty()
-            && m.preflight.is_empty());
+            && m.transport.is_empty());
         if m.fallback && has_pattern {
             loader.at(
                 Level::Error,
@@ -687,7 +686,7 @@ fn check_errors(loader: &mut Loader<'_>, file: &RulesFile) {
                 Level::Error,
                 &format!("errors[{i}].match"),
                 format!("error `{}` matches nothing", e.id),
-                Some("give it `http_status`, `codes`, `text`, `transport` or `preflight`".into()),
+                Some("give it `http_status`, `codes`, `text` or `transport`".into()),
             );
         }
         for (k, t) in m.text.iter().enumerate() {

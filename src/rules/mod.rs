@@ -21,8 +21,7 @@ use std::collections::BTreeMap;
 
 pub use diagnostic::{Diagnostic, Level, RulesError};
 pub use file::{
-    ErrorEntry, Lang, PreflightFailure, Retry, Rule, RulesFile, Severity, SuccessEntry, Text,
-    TransportFailure,
+    ErrorEntry, Lang, Retry, Rule, RulesFile, Severity, SuccessEntry, Text, TransportFailure,
 };
 pub use graph::{render as render_graph, GraphFormat};
 pub(crate) use load::RuleGuards;

@@ -44,7 +44,7 @@ fn bad_input_exits_2_and_names_where() {
         ),
         (
             "action: fetch_status\norder: {orderProgress: 100}\noms: {last_error: nope}\n",
-            "error: `-`: at `oms.last_error`: unknown error id `nope`: expected one of `license_expired`, `not_confirmable`, `api_error`, `qps_limit`, `maintenance`, `order_cancelled`, `shipping_fee_not_set`, `api_not_enabled`, `order_not_read`, `unrecognised`",
+            "error: `-`: at `oms.last_error`: unknown error id `nope`: expected one of `license_expired`, `not_confirmable`, `api_error`, `qps_limit`, `maintenance`, `order_cancelled`, `shipping_fee_not_set`, `api_not_enabled`, `unrecognised`",
         ),
         (
             "{\"action\":\"confirm\",\"order\":{\"orderProgress\": 1e400}}",
