@@ -259,6 +259,13 @@ impl Target {
                 _ => return Err(refuse(option, OPTIONS)),
             }
         }
+        if memory && target.read_only {
+            // A new, empty ledger nothing could claim through: not what was meant.
+            return Err(LedgerError::Option {
+                option: "mode=ro".into(),
+                problem: "needs a ledger file (a ledger in memory starts empty, and nothing could claim through it)",
+            });
+        }
         if memory {
             // A file named and a ledger in memory: which was meant cannot be told, and a
             // throwaway ledger where a durable one was asked for loses every claim.
@@ -1685,6 +1692,12 @@ mod tests {
         assert!(!Target::parse("sqlite:x?mode=rw").unwrap().create);
         let ro = Target::parse("sqlite:x?mode=ro").unwrap();
         assert!(ro.read_only && !ro.create);
+        assert_eq!(
+            Target::parse("sqlite::memory:?mode=ro")
+                .unwrap_err()
+                .to_string(),
+            "the SQLite ledger url's option `mode=ro` needs a ledger file (a ledger in memory starts empty, and nothing could claim through it)"
+        );
         let refused = |url: &str| Target::parse(url).unwrap_err().to_string();
         assert_eq!(
             refused("sqlite:x.db?cache=shared"),
