@@ -696,15 +696,23 @@ struct ReadOrders {
 /// reading the orders themselves, and a `Value` keeps only the last of a key given twice —
 /// a `postagePrice` of -9999 followed by 660 would read as 660.
 fn read_orders(body: &[u8]) -> Option<ReadOrders> {
+    use serde_json::value::RawValue;
     #[derive(serde::Deserialize)]
     struct Answer<'a> {
         #[serde(rename = "OrderModelList", borrow, default)]
-        orders: Option<Vec<&'a serde_json::value::RawValue>>,
+        orders: Option<Vec<&'a RawValue>>,
+        #[serde(rename = "MessageModelList", borrow, default)]
+        messages: Option<&'a RawValue>,
     }
-    /// The number an unreadable order names, if it names one once, as a string.
+    /// What a message says about which order (read leniently: a message that does not
+    /// read names nothing).
     #[derive(serde::Deserialize)]
-    struct Named {
-        #[serde(rename = "orderNumber")]
+    struct About {
+        #[serde(rename = "messageType", default)]
+        kind: Option<String>,
+        #[serde(rename = "messageCode", default)]
+        code: Option<String>,
+        #[serde(rename = "orderNumber", default)]
         number: Option<String>,
     }
     let answer = serde_json::from_slice::<Answer>(body).ok()?;
@@ -727,10 +735,16 @@ fn read_orders(body: &[u8]) -> Option<ReadOrders> {
                 Some(n) => (canonical_order_number(n), Ok(order)),
                 None => continue,
             },
-            Err(e) => match serde_json::from_str::<Named>(raw.get()) {
-                Ok(Named { number: Some(n) }) => (canonical_order_number(&n), Err(e.to_string())),
-                _ => continue,
-            },
+            Err(e) => {
+                // Every order the entry may be, for a reader that keeps another of its
+                // `orderNumber`s (or spells the key otherwise): none of them is read.
+                let why = e.to_string();
+                for n in numbers_named(raw.get()) {
+                    read.orders.remove(&n);
+                    read.unreadable.entry(n).or_insert_with(|| why.clone());
+                }
+                continue;
+            }
         };
         if read.unreadable.contains_key(&number) {
             continue;
@@ -749,7 +763,72 @@ fn read_orders(body: &[u8]) -> Option<ReadOrders> {
             }
         }
     }
+    // An order the answer also reports an error about is not taken as read (`check`
+    // refuses such an answer too).
+    let messages = answer
+        .messages
+        .and_then(|m| serde_json::from_str::<Vec<&RawValue>>(m.get()).ok())
+        .unwrap_or_default();
+    for m in messages {
+        let Ok(About {
+            kind: Some(kind),
+            code,
+            number: Some(n),
+        }) = serde_json::from_str::<About>(m.get())
+        else {
+            continue;
+        };
+        let n = canonical_order_number(&n);
+        if kind.eq_ignore_ascii_case("ERROR") && read.orders.remove(&n).is_some() {
+            let code = code.unwrap_or_default();
+            read.unreadable.insert(
+                n,
+                format!(
+                    "the answer also reports `{}` about it",
+                    code.chars().take(64).collect::<String>().escape_debug()
+                ),
+            );
+        }
+    }
     Some(read)
+}
+
+/// The canonical numbers an order entry names: the string values of its top-level keys
+/// spelled `orderNumber` in any case, however often given. Nothing for an entry that is
+/// not a JSON object.
+fn numbers_named(entry: &str) -> Vec<String> {
+    struct Named(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Named {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Named;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an order")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Named, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(key) = map.next_key::<String>()? {
+                        if key.eq_ignore_ascii_case("orderNumber") {
+                            if let Value::String(n) = map.next_value::<Value>()? {
+                                out.push(canonical_order_number(&n));
+                            }
+                        } else {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                    Ok(Named(out))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    serde_json::from_str::<Named>(entry)
+        .map(|n| n.0)
+        .unwrap_or_default()
 }
 
 /// Keeps the orders of a relayed `getOrder` answer that read ([`read_orders`]); a snapshot
@@ -1539,6 +1618,47 @@ mod tests {
     /// A relayed `getOrder` answer fills the cache with each order that reads; an order
     /// that does not (a duplicate key, a missing `orderProgress`) is skipped, not trusted,
     /// and an answer that is not JSON adds nothing.
+    #[test]
+    fn an_order_an_answer_may_be_read_as_is_not_read() {
+        // An entry that does not read names two orders (`orderNumber` twice, or spelled in
+        // another case): a reader keeping the other one would take it for `1-2-2`, whose
+        // clean copy follows, so neither is read.
+        let body = br#"{"OrderModelList": [
+            {"orderNumber": "1-2-1", "orderNumber": "1-2-2", "orderProgress": 100, "postagePrice": -9999},
+            {"orderNumber": "1-2-2", "orderProgress": 100},
+            {"OrderNumber": "1-2-4", "orderNumber": "1-2-3", "orderProgress": 100},
+            {"orderNumber": "1-2-4", "orderProgress": 100},
+            {"orderNumber": "1-2-5", "orderProgress": 100}
+        ]}"#;
+        let read = read_orders(body).unwrap();
+        let mut unreadable: Vec<&str> = read.unreadable.keys().map(String::as_str).collect();
+        unreadable.sort_unstable();
+        assert_eq!(unreadable, ["1-2-1", "1-2-2", "1-2-3", "1-2-4"]);
+        assert!(
+            read.unreadable["1-2-2"].contains("duplicate field `orderNumber`"),
+            "{:?}",
+            read.unreadable
+        );
+        assert_eq!(read.orders.keys().collect::<Vec<_>>(), ["1-2-5"]);
+        // An order the answer also reports an error about is not read; a message of
+        // another type, or about an order the answer does not hold, changes nothing here.
+        let body = br#"{"MessageModelList": [
+            {"messageType": "ERROR", "messageCode": "ORDER_EXT_API_GET_ORDER_ERROR_101", "message": "x", "orderNumber": "1-3-1"},
+            {"messageType": "INFO", "messageCode": "ORDER_EXT_API_GET_ORDER_INFO_101", "message": "x", "orderNumber": "1-3-2"},
+            {"messageType": "error", "messageCode": "E", "message": "x", "orderNumber": "1-3-9"}
+        ], "OrderModelList": [
+            {"orderNumber": "1-3-1", "orderProgress": 100},
+            {"orderNumber": "1-3-2", "orderProgress": 100}
+        ]}"#;
+        let read = read_orders(body).unwrap();
+        assert_eq!(
+            read.unreadable.get("1-3-1").map(String::as_str),
+            Some("the answer also reports `ORDER_EXT_API_GET_ORDER_ERROR_101` about it")
+        );
+        assert_eq!(read.unreadable.len(), 1, "{:?}", read.unreadable);
+        assert_eq!(read.orders.keys().collect::<Vec<_>>(), ["1-3-2"]);
+    }
+
     #[test]
     fn a_relayed_answer_caches_each_order_that_reads() {
         let engine = Arc::new(Engine::new(crate::RuleSet::embedded().unwrap()));
