@@ -364,3 +364,33 @@ fn a_timing_fact_the_code_reads_is_required() {
         "{diagnostics:?}"
     );
 }
+
+/// An error entry matched only by a failure without an answer (`transport`) is shadowed
+/// only by an earlier entry that names that failure too: not by every earlier entry, as
+/// it was when the lint compared codes, texts and statuses alone (all empty here).
+#[test]
+fn an_entry_matched_by_transport_alone_is_shadowed_only_by_one_naming_it() {
+    let entry = |id: &str| {
+        format!(
+            "  - id: {id}\n    source: S19\n    match:\n      transport: [timeout]\n    retry: after_reconcile\n    next: [confirm]\n    message: {{ ja: 停止, en: stalled }}\n    remedy:\n      - {{ ja: 待つ, en: wait }}\n\n"
+        )
+    };
+    let text = EMBEDDED_RULES
+        .replacen(
+            "  - id: not_confirmable\n",
+            &format!("{}  - id: not_confirmable\n", entry("stalled")),
+            1,
+        )
+        .replacen(
+            "  - id: qps_limit\n",
+            &format!("{}  - id: qps_limit\n", entry("stalled-again")),
+            1,
+        );
+    let rules = RuleSet::from_yaml("rules.yaml", &text).expect("warnings only");
+    let messages: Vec<&str> = rules
+        .warnings()
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(messages, ["error `stalled-again` is shadowed by `stalled`"]);
+}
