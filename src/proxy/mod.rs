@@ -634,6 +634,14 @@ async fn relay(
         .filter(|(k, _)| k.as_str() != OMS_HEADER)
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
+    // The orders a `getOrder` asks for, read before the body goes: what the answer says of
+    // them replaces the snapshots kept of them.
+    let function = function_of(path_and_query.split('?').next().unwrap_or("")).ok();
+    let reads = caller.is_some()
+        && function
+            .as_ref()
+            .is_some_and(|f| f.name == function::GET_ORDER);
+    let requested = reads.then(|| requested_numbers(&body));
     let started = Instant::now();
     let relayed = proxy
         .config
@@ -649,13 +657,8 @@ async fn relay(
     proxy.metrics.upstream(started.elapsed(), relayed.is_ok());
     match relayed {
         Ok(r) => {
-            if let (Some(caller), Ok(f)) = (
-                caller,
-                function_of(path_and_query.split('?').next().unwrap_or("")),
-            ) {
-                if f.name == function::GET_ORDER && r.status == 200 {
-                    cache_orders(proxy, &caller.key, &r.body);
-                }
+            if let (Some(caller), Some(requested), 200) = (caller, &requested, r.status) {
+                cache_orders(proxy, &caller.key, requested.as_deref(), &r.body);
             }
             let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
             // Upstream's headers only (no default content type of our own).
@@ -701,21 +704,17 @@ fn read_orders(body: &[u8]) -> Option<ReadOrders> {
     struct Answer<'a> {
         #[serde(rename = "OrderModelList", borrow, default)]
         orders: Option<Vec<&'a RawValue>>,
+        // Messages, when given, are a list (not `null`) of objects, as the guard's own read
+        // requires.
         #[serde(rename = "MessageModelList", borrow, default)]
-        messages: Option<&'a RawValue>,
-    }
-    /// What a message says about which order (read leniently: a message that does not
-    /// read names nothing).
-    #[derive(serde::Deserialize)]
-    struct About {
-        #[serde(rename = "messageType", default)]
-        kind: Option<String>,
-        #[serde(rename = "messageCode", default)]
-        code: Option<String>,
-        #[serde(rename = "orderNumber", default)]
-        number: Option<String>,
+        messages: Vec<&'a RawValue>,
     }
     let answer = serde_json::from_slice::<Answer>(body).ok()?;
+    let messages = answer
+        .messages
+        .into_iter()
+        .map(|m| serde_json::from_str::<Fields>(m.get()).ok())
+        .collect::<Option<Vec<Fields>>>()?;
     let mut read = ReadOrders {
         orders: HashMap::new(),
         unreadable: HashMap::new(),
@@ -763,84 +762,140 @@ fn read_orders(body: &[u8]) -> Option<ReadOrders> {
             }
         }
     }
-    // An order the answer also reports an error about is not taken as read (`check`
-    // refuses such an answer too).
-    let messages = answer
-        .messages
-        .and_then(|m| serde_json::from_str::<Vec<&RawValue>>(m.get()).ok())
-        .unwrap_or_default();
-    for m in messages {
-        let Ok(About {
-            kind: Some(kind),
-            code,
-            number: Some(n),
-        }) = serde_json::from_str::<About>(m.get())
-        else {
+    // An order the answer also writes anything but an `INFO` about (as `check` reads a
+    // message: any other type, or none) is not taken as read; `check` refuses such an
+    // answer too.
+    for m in &messages {
+        let info = !m.types.is_empty()
+            && m.types.iter().all(|t| {
+                t.as_deref()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("INFO"))
+            });
+        if info {
             continue;
-        };
-        let n = canonical_order_number(&n);
-        if kind.eq_ignore_ascii_case("ERROR") && read.orders.remove(&n).is_some() {
-            let code = code.unwrap_or_default();
-            read.unreadable.insert(
-                n,
-                format!(
-                    "the answer also reports `{}` about it",
-                    code.chars().take(64).collect::<String>().escape_debug()
-                ),
-            );
+        }
+        let code = m.codes.first().cloned().flatten().unwrap_or_default();
+        for n in &m.numbers {
+            if read.orders.remove(n).is_some() {
+                read.unreadable.insert(
+                    n.clone(),
+                    format!(
+                        "the answer also reports `{}` about it",
+                        code.chars().take(64).collect::<String>().escape_debug()
+                    ),
+                );
+            }
         }
     }
     Some(read)
 }
 
-/// The canonical numbers an order entry names: the string values of its top-level keys
-/// spelled `orderNumber` in any case, however often given. Nothing for an entry that is
-/// not a JSON object.
-fn numbers_named(entry: &str) -> Vec<String> {
-    struct Named(Vec<String>);
-    impl<'de> serde::Deserialize<'de> for Named {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = Named;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("an order")
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut map: A,
-                ) -> Result<Named, A::Error> {
-                    let mut out = Vec::new();
-                    while let Some(key) = map.next_key::<String>()? {
-                        if key.eq_ignore_ascii_case("orderNumber") {
-                            if let Value::String(n) = map.next_value::<Value>()? {
-                                out.push(canonical_order_number(&n));
+/// A key as the lenient reads below compare it: compatibility-normalised (NFKC), only its
+/// letters and digits, lower case (`OrderNumber`, `order_number`, `ＯｒｄｅｒＮｕｍｂｅｒ`
+/// all read `ordernumber`).
+fn folded_key(key: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    key.nfkc()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// An object's fields that name an order, a message type or a message code, however
+/// spelled ([`folded_key`]) and however often given: the canonical number of each string
+/// `orderNumber`, and each type and code (`None` where it is not a string).
+#[derive(Default)]
+struct Fields {
+    numbers: Vec<String>,
+    types: Vec<Option<String>>,
+    codes: Vec<Option<String>>,
+}
+
+impl<'de> serde::Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Fields;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Fields, A::Error> {
+                let mut out = Fields::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let text = |v: Value| match v {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    };
+                    match folded_key(&key).as_str() {
+                        "ordernumber" => {
+                            if let Some(n) = text(map.next_value::<Value>()?) {
+                                out.numbers.push(canonical_order_number(&n));
                             }
-                        } else {
+                        }
+                        "messagetype" => out.types.push(text(map.next_value::<Value>()?)),
+                        "messagecode" => out.codes.push(text(map.next_value::<Value>()?)),
+                        _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
-                    Ok(Named(out))
                 }
+                Ok(out)
             }
-            d.deserialize_map(V)
         }
+        d.deserialize_map(V)
     }
-    serde_json::from_str::<Named>(entry)
-        .map(|n| n.0)
+}
+
+/// The canonical numbers an order entry names: the string values of its top-level keys
+/// spelled `orderNumber` in any way ([`folded_key`]), however often given. Nothing for an
+/// entry that is not a JSON object.
+fn numbers_named(entry: &str) -> Vec<String> {
+    serde_json::from_str::<Fields>(entry)
+        .map(|f| f.numbers)
         .unwrap_or_default()
 }
 
-/// Keeps the orders of a relayed `getOrder` answer that read ([`read_orders`]); a snapshot
-/// of an order the answer holds but that does not read is dropped, not kept.
-fn cache_orders(proxy: &Proxy, shop: &str, body: &[u8]) {
-    let Some(read) = read_orders(body) else {
+/// Keeps the orders of a relayed `getOrder` answer that read ([`read_orders`]). Every
+/// snapshot kept before of an order the request asked for (`requested`, canonical) goes:
+/// the answer replaces it, or says it can no longer be trusted (the order does not read,
+/// is missing, or the whole answer does not read). A request whose numbers are unknown
+/// (`None`) answered unreadably drops the shop's every snapshot.
+fn cache_orders(proxy: &Proxy, shop: &str, requested: Option<&[String]>, body: &[u8]) {
+    let read = read_orders(body);
+    match (requested, &read) {
+        (Some(numbers), _) => proxy.cache.forget(shop, numbers),
+        (None, None) => proxy.cache.forget_shop(shop),
+        (None, Some(_)) => {}
+    }
+    let Some(read) = read else {
         return;
     };
     let unreadable: Vec<String> = read.unreadable.into_keys().collect();
     proxy.cache.forget(shop, &unreadable);
     let orders: Vec<Order> = read.orders.into_values().collect();
     proxy.cache.put(shop, &orders);
+}
+
+/// The canonical order numbers a `getOrder` request body asks for (its
+/// `orderNumberList`'s strings); `None` when the body does not say.
+fn requested_numbers(body: &[u8]) -> Option<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Request {
+        #[serde(rename = "orderNumberList")]
+        list: Vec<Value>,
+    }
+    let request = serde_json::from_slice::<Request>(body).ok()?;
+    Some(
+        request
+            .list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(canonical_order_number)
+            .collect(),
+    )
 }
 
 /// The server's limit layers' own refusals (413 over the body limit, 408 past the request
@@ -1657,6 +1712,90 @@ mod tests {
         );
         assert_eq!(read.unreadable.len(), 1, "{:?}", read.unreadable);
         assert_eq!(read.orders.keys().collect::<Vec<_>>(), ["1-3-2"]);
+        // Messages are read however their fields are spelled or repeated, as `check`
+        // reads them: anything but `INFO` about an order (a type given twice, a code
+        // that is a number, `order_number`, a WARNING) makes it unread.
+        let body = r#"{"MessageModelList": [
+            {"messageType": "ERROR", "messageType": "ERROR", "messageCode": 101, "message": "x", "orderNumber": "1-4-1"},
+            {"messageType": " INFO ", "message": "x", "OrderNumber": "1-4-2"},
+            {"messageType": "WARNING", "message": "x", "order_number": "1-4-3"},
+            {"message": "x", "orderNumber": "1-4-4"}
+        ], "OrderModelList": [
+            {"orderNumber": "1-4-1", "orderProgress": 100},
+            {"orderNumber": "1-4-2", "orderProgress": 100},
+            {"orderNumber": "1-4-3", "orderProgress": 100},
+            {"orderNumber": "1-4-4", "orderProgress": 100},
+            {"order_number": "1-4-5", "orderNumber": "1-4-6", "orderProgress": 100},
+            {"orderNumber": "1-4-5", "orderProgress": 100}
+        ]}"#;
+        let read = read_orders(body.as_bytes()).unwrap();
+        let mut unreadable: Vec<&str> = read.unreadable.keys().map(String::as_str).collect();
+        unreadable.sort_unstable();
+        assert_eq!(unreadable, ["1-4-1", "1-4-3", "1-4-4", "1-4-5", "1-4-6"]);
+        assert_eq!(read.orders.keys().collect::<Vec<_>>(), ["1-4-2"]);
+        // Messages that are not a list of objects: the answer does not read at all (as the
+        // guard's own read refuses it).
+        for messages in ["null", "{}", "\"x\"", "[1]", "[{\"a\": 1}, null]"] {
+            let body = format!(
+                r#"{{"MessageModelList": {messages}, "OrderModelList": [{{"orderNumber": "1-5-1", "orderProgress": 100}}]}}"#
+            );
+            assert!(read_orders(body.as_bytes()).is_none(), "{messages}");
+        }
+    }
+
+    /// A relayed read replaces every snapshot kept of the orders it asked for: an answer
+    /// that does not read, or leaves an order out, leaves none of them behind.
+    #[test]
+    fn a_relayed_read_replaces_the_snapshots_of_what_it_asked_for() {
+        let engine = Arc::new(Engine::new(crate::RuleSet::embedded().unwrap()));
+        let upstream = Upstream::new("http://127.0.0.1:9", Duration::from_secs(1)).unwrap();
+        let proxy = Proxy::new(Config::new(
+            upstream,
+            engine,
+            Arc::new(crate::ledger::MemoryLedger::new()),
+        ));
+        let clean = br#"{"OrderModelList": [
+            {"orderNumber": "1-6-1", "orderProgress": 100},
+            {"orderNumber": "1-6-2", "orderProgress": 100},
+            {"orderNumber": "1-6-3", "orderProgress": 100}
+        ]}"#;
+        let request = br#"{"orderNumberList": ["1-6-1", "1-6-2", "1-6-3", 7], "version": 7}"#;
+        let asked = requested_numbers(request).unwrap();
+        assert_eq!(asked, ["1-6-1", "1-6-2", "1-6-3"]);
+        assert_eq!(requested_numbers(b"{\"orderNumberList\": 1}"), None);
+        cache_orders(&proxy, "shop", Some(&asked), clean);
+        cache_orders(&proxy, "other", None, clean);
+        assert_eq!(proxy.cache.len(), 6);
+        // Truncated, and `OrderModelList` given twice: neither reads, so nothing asked for
+        // is kept.
+        cache_orders(
+            &proxy,
+            "shop",
+            Some(&asked[..1]),
+            br#"{"OrderModelList": ["#,
+        );
+        assert!(proxy.cache.get("shop", "1-6-1").is_none());
+        cache_orders(
+            &proxy,
+            "shop",
+            Some(&asked[1..2]),
+            br#"{"OrderModelList": [], "OrderModelList": [{"orderNumber": "1-6-2", "orderProgress": 100}]}"#,
+        );
+        assert!(proxy.cache.get("shop", "1-6-2").is_none());
+        // Left out of a readable answer: dropped too.
+        cache_orders(
+            &proxy,
+            "shop",
+            Some(&asked[2..]),
+            br#"{"OrderModelList": []}"#,
+        );
+        assert!(proxy.cache.get("shop", "1-6-3").is_none());
+        // A request that does not say what it asked for, answered unreadably: none of the
+        // shop's snapshots is kept; another shop's are.
+        cache_orders(&proxy, "other", None, b"not json");
+        assert!(proxy.cache.get("other", "1-6-1").is_none());
+        cache_orders(&proxy, "shop", Some(&asked), clean);
+        assert_eq!(proxy.cache.len(), 3);
     }
 
     #[test]
@@ -1674,15 +1813,20 @@ mod tests {
             {"orderNumber": "1-1-3"},
             {"orderNumber": "1-1-4", "orderProgress": 300}
         ]}"#;
-        cache_orders(&proxy, "shop", body);
+        cache_orders(&proxy, "shop", None, body);
         let cached = |n: &str| proxy.cache.get("shop", n);
         assert_eq!(cached("1-1-1").map(|o| o.postage_price), Some(Some(-9999)));
         assert!(cached("1-1-2").is_none());
         assert!(cached("1-1-3").is_none());
         assert_eq!(cached("1-1-4").map(|o| o.order_progress), Some(300));
         assert_eq!(proxy.cache.len(), 2);
-        cache_orders(&proxy, "shop", b"{\"OrderModelList\": [");
-        cache_orders(&proxy, "other", b"not json");
+        cache_orders(
+            &proxy,
+            "shop",
+            Some(&["1-1-9".to_owned()]),
+            b"{\"OrderModelList\": [",
+        );
+        cache_orders(&proxy, "other", None, b"not json");
         assert_eq!(proxy.cache.len(), 2);
         // An order listed twice, or read again and unreadable now: no snapshot is kept,
         // the one kept before included.
@@ -1692,7 +1836,7 @@ mod tests {
             {"orderNumber": "1-1-1", "orderProgress": 100, "postage_price": -9999},
             {"orderNumber": "1-1-5", "orderProgress": 100}
         ]}"#;
-        cache_orders(&proxy, "shop", body);
+        cache_orders(&proxy, "shop", None, body);
         assert!(cached("1-1-4").is_none());
         assert!(cached("1-1-1").is_none());
         assert!(cached("1-1-5").is_some());
@@ -1712,7 +1856,7 @@ mod tests {
             {"orderNumber": " 1-1-6", "orderProgress": 100},
             {"orderNumber": "１-１-７", "orderProgress": 100}
         ]}"#;
-        cache_orders(&proxy, "shop", body.as_bytes());
+        cache_orders(&proxy, "shop", None, body.as_bytes());
         assert!(cached("1-1-6").is_none() && cached("1-1-7").is_none());
         let read = read_orders(body.as_bytes()).unwrap();
         assert!(read.orders.is_empty());

@@ -158,6 +158,14 @@ impl SnapshotCache {
         }
     }
 
+    /// Forgets every snapshot of `shop` (after an answer that does not say which orders
+    /// it was about).
+    pub fn forget_shop(&self, shop: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.map.retain(|(s, _), _| s != shop);
+        }
+    }
+
     /// Entries held now (fresh or not).
     pub fn len(&self) -> usize {
         self.entries.lock().map(|e| e.map.len()).unwrap_or(0)
