@@ -683,6 +683,7 @@ async fn relay(
 }
 
 /// The orders of a `getOrder` answer, each read from its own bytes, by canonical number.
+#[derive(Default)]
 struct ReadOrders {
     /// Each order that reads as one order, named once in the answer.
     orders: HashMap<String, Order>,
@@ -715,10 +716,7 @@ fn read_orders(body: &[u8]) -> Option<ReadOrders> {
         .into_iter()
         .map(|m| serde_json::from_str::<Fields>(m.get()).ok())
         .collect::<Option<Vec<Fields>>>()?;
-    let mut read = ReadOrders {
-        orders: HashMap::new(),
-        unreadable: HashMap::new(),
-    };
+    let mut read = ReadOrders::default();
     for raw in answer.orders.unwrap_or_default() {
         let (number, order) = match serde_json::from_str::<Order>(raw.get()) {
             Ok(order) => match order.order_number.as_deref() {
@@ -1166,13 +1164,7 @@ async fn take_snapshots(
         let ReadOrders {
             orders: mut found,
             mut unreadable,
-        } = body
-            .as_deref()
-            .and_then(read_orders)
-            .unwrap_or_else(|| ReadOrders {
-                orders: HashMap::new(),
-                unreadable: HashMap::new(),
-            });
+        } = body.as_deref().and_then(read_orders).unwrap_or_default();
         for c in chunk {
             let entry = match found.remove(c) {
                 Some(order) => Ok(Snapshot { order, read_at }),
