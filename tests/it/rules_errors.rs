@@ -217,12 +217,7 @@ fn lint_warnings_for_unreachable_statuses_and_shadowed_rules() {
             "  - id: confirm-once-again\n    source: S1\n    severity: warn\n    actions: [confirm]\n    when: oms.confirm_sent and oms.label == \"processed\"\n    message: { ja: 再送, en: again }\n    remedy:\n      - steps: [{ ja: なし, en: none }]\n\n  # --- the licence key",
             1,
         );
-    let rules = RuleSet::from_yaml("rules.yaml", &text).expect("warnings only");
-    let messages: Vec<&str> = rules
-        .warnings()
-        .iter()
-        .map(|d| d.message.as_str())
-        .collect();
+    let messages = warnings_of(&text);
     assert_eq!(
         messages,
         [
@@ -386,11 +381,12 @@ fn an_entry_matched_by_transport_alone_is_shadowed_only_by_one_naming_it() {
             &format!("{}  - id: qps_limit\n", entry("stalled-again")),
             1,
         );
-    let rules = RuleSet::from_yaml("rules.yaml", &text).expect("warnings only");
-    let messages: Vec<&str> = rules
-        .warnings()
-        .iter()
-        .map(|d| d.message.as_str())
-        .collect();
+    let messages = warnings_of(&text);
     assert_eq!(messages, ["error `stalled-again` is shadowed by `stalled`"]);
+}
+
+/// The messages of the warnings a rules text loads with (it must load).
+fn warnings_of(text: &str) -> Vec<String> {
+    let rules = RuleSet::from_yaml("rules.yaml", text).expect("warnings only");
+    rules.warnings().iter().map(|d| d.message.clone()).collect()
 }
