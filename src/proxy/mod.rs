@@ -56,7 +56,7 @@ use crate::guard::{DeferredMarks, Failure, Guard, Outcome, Tracked};
 use crate::ledger::{Key, Ledger, LedgerError, Scope};
 use crate::model::{canonical_order_number, Action, BatchFacts, OmsState, Order, Request, Shop};
 use crate::rms::wire::{GetOrderRequest, MAX_ORDER_NUMBERS};
-use crate::rms::{function, RateLimiter, RmsApi, Sent, Upstream, UpstreamApi};
+use crate::rms::{function, RateLimiter, RmsApi, RmsError, Sent, Upstream, UpstreamApi};
 use merge::{upstream_messages, Entry};
 pub use metrics::Metrics;
 pub use route::{function_of, Function, NotAFunction, Route};
@@ -772,15 +772,23 @@ fn read_orders(body: &[u8]) -> Option<ReadOrders> {
         if info {
             continue;
         }
-        let code = m.codes.first().cloned().flatten().unwrap_or_default();
+        let shown = |t: &str| {
+            t.chars()
+                .take(64)
+                .collect::<String>()
+                .escape_debug()
+                .to_string()
+        };
+        let what = match (m.codes.first(), m.types.first()) {
+            (Some(code), _) => format!("`{}`", shown(code)),
+            (None, Some(Some(kind))) => format!("a `{}` message without a code", shown(kind)),
+            (None, _) => "a message without a type or code".to_owned(),
+        };
         for n in &m.numbers {
             if read.orders.remove(n).is_some() {
                 read.unreadable.insert(
                     n.clone(),
-                    format!(
-                        "the answer also reports `{}` about it",
-                        code.chars().take(64).collect::<String>().escape_debug()
-                    ),
+                    format!("the answer also reports {what} about it"),
                 );
             }
         }
@@ -801,12 +809,13 @@ fn folded_key(key: &str) -> String {
 
 /// An object's fields that name an order, a message type or a message code, however
 /// spelled ([`folded_key`]) and however often given: the canonical number of each string
-/// `orderNumber`, and each type and code (`None` where it is not a string).
+/// `orderNumber`, each type (`None` where it is not a string) and each code (as JSON where
+/// it is not a string: `101`, `null`).
 #[derive(Default)]
 struct Fields {
     numbers: Vec<String>,
     types: Vec<Option<String>>,
-    codes: Vec<Option<String>>,
+    codes: Vec<String>,
 }
 
 impl<'de> serde::Deserialize<'de> for Fields {
@@ -834,7 +843,10 @@ impl<'de> serde::Deserialize<'de> for Fields {
                             }
                         }
                         "messagetype" => out.types.push(text(map.next_value::<Value>()?)),
-                        "messagecode" => out.codes.push(text(map.next_value::<Value>()?)),
+                        "messagecode" => out.codes.push(match map.next_value::<Value>()? {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        }),
                         _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
@@ -1143,16 +1155,6 @@ async fn take_snapshots(
             })
             .await;
         let read_at = tokio::time::Instant::now();
-        let response = match read {
-            Ok(r) => r,
-            Err(e) => {
-                let f = Failure::from_classification(&e.classify(engine), e.to_string());
-                for c in chunk {
-                    out.insert(c.clone(), Err(f.clone()));
-                }
-                continue;
-            }
-        };
         // The orders as RMS wrote them (the answer's bytes, which the call kept), read as
         // a relayed answer's are.
         let body = guard
@@ -1161,10 +1163,26 @@ async fn take_snapshots(
             .pop()
             .and_then(|s| s.result.ok())
             .map(|r| r.body);
+        let orders_read = body.as_deref().and_then(read_orders);
+        let response = match read {
+            Ok(r) => Some(r),
+            // A 2xx answer the typed reader refused as a whole (a message about one order
+            // with a numeric code or a key given twice, say) is read order by order, as a
+            // relayed read is: the orders it cannot vouch for are held back, the others
+            // are checked. Only an answer that does not read at all fails every order.
+            Err(RmsError::Decode { .. }) if orders_read.is_some() => None,
+            Err(e) => {
+                let f = Failure::from_classification(&e.classify(engine), e.to_string());
+                for c in chunk {
+                    out.insert(c.clone(), Err(f.clone()));
+                }
+                continue;
+            }
+        };
         let ReadOrders {
             orders: mut found,
             mut unreadable,
-        } = body.as_deref().and_then(read_orders).unwrap_or_default();
+        } = orders_read.unwrap_or_default();
         for c in chunk {
             let entry = match found.remove(c) {
                 Some(order) => Ok(Snapshot { order, read_at }),
@@ -1179,13 +1197,16 @@ async fn take_snapshots(
                 }
                 None => {
                     // RMS's own word about the order, if it wrote one; else the fallback.
-                    let said = response.message_model_list.iter().find(|m| {
-                        m.order_number
-                            .as_deref()
-                            .map(canonical_order_number)
-                            .as_ref()
-                            == Some(c)
-                    });
+                    let said = response
+                        .iter()
+                        .flat_map(|r| &r.message_model_list)
+                        .find(|m| {
+                            m.order_number
+                                .as_deref()
+                                .map(canonical_order_number)
+                                .as_ref()
+                                == Some(c)
+                        });
                     let classification = match said {
                         Some(m) => engine.classify_value(
                             Some(200),
@@ -1725,6 +1746,21 @@ mod tests {
         unreadable.sort_unstable();
         assert_eq!(unreadable, ["1-4-1", "1-4-3", "1-4-4", "1-4-5", "1-4-6"]);
         assert_eq!(read.orders.keys().collect::<Vec<_>>(), ["1-4-2"]);
+        // Each says what was reported: a code that is not a string as its JSON, a message
+        // with no code by its type.
+        for (n, why) in [
+            ("1-4-1", "the answer also reports `101` about it"),
+            (
+                "1-4-3",
+                "the answer also reports a `WARNING` message without a code about it",
+            ),
+            (
+                "1-4-4",
+                "the answer also reports a message without a type or code about it",
+            ),
+        ] {
+            assert_eq!(read.unreadable[n], why);
+        }
         // Messages that are not a list of objects: the answer does not read at all (as the
         // guard's own read refuses it).
         for messages in ["null", "{}", "\"x\"", "[1]", "[{\"a\": 1}, null]"] {

@@ -1632,6 +1632,9 @@ struct AmbiguousReads {
     twice_listed: String,
     /// Left out of `OrderModelList`, with no message about it.
     left_out: String,
+    /// Listed as it is, with an ERROR message about it whose code is a number: the typed
+    /// reader refuses the whole answer for it.
+    reported: String,
 }
 
 impl Handler for AmbiguousReads {
@@ -1659,9 +1662,21 @@ impl Handler for AmbiguousReads {
                 orders.push(text);
             }
         }
+        let mut messages = answer["MessageModelList"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if orders.iter().any(|o| o.contains(&self.reported)) {
+            messages.push(json!({
+                "messageType": "ERROR",
+                "messageCode": 101,
+                "message": "注文情報の取得に失敗しました",
+                "orderNumber": self.reported,
+            }));
+        }
         let body = format!(
             r#"{{"MessageModelList":{},"OrderModelList":[{}]}}"#,
-            answer["MessageModelList"],
+            Value::Array(messages),
             orders.join(",")
         );
         HttpResponse {
@@ -1675,25 +1690,29 @@ impl Handler for AmbiguousReads {
 /// An order RMS's `getOrder` answer writes ambiguously — a key given twice, or the order
 /// listed twice — is neither cached from a relayed read nor checked from the proxy's own:
 /// it is answered as unreadable and never sent, whichever copy a reader would keep; the
-/// orders beside it are confirmed as usual. An order the answer leaves out without a word
-/// is answered with an error and never sent either.
+/// orders beside it are confirmed as usual. So is an order the answer lists but also
+/// reports an ERROR about, in a message the typed reader refuses (which once made the
+/// proxy's own read refuse every order of the answer, while a relayed read held back only
+/// that one). An order the answer leaves out without a word is answered with an error and
+/// never sent either.
 #[test]
 fn an_order_read_ambiguously_is_never_sent() {
     let scratch = Scratch::new("proxy-ambiguous-reads");
     let rt = rt();
     rt.block_on(async {
-        let (sim, _) = sim_rms(24, SimConfig::default()).await;
-        let good: Vec<String> = (0..24)
+        let (sim, _) = sim_rms(32, SimConfig::default()).await;
+        let good: Vec<String> = (0..32)
             .filter(|&i| kind(i) == Kind::Good)
             .map(number)
             .collect();
-        assert!(good.len() >= 7, "{good:?}");
+        assert!(good.len() >= 8, "{good:?}");
         let (_upstream, proxy) = proxy_before(
             AmbiguousReads {
                 sim: SimHandler { sim: sim.clone() },
                 twice_a_key: good[0].clone(),
                 twice_listed: good[1].clone(),
                 left_out: good[6].clone(),
+                reported: good[7].clone(),
             },
             &scratch,
             &[],
@@ -1704,6 +1723,7 @@ fn an_order_read_ambiguously_is_never_sent() {
         for (round, numbers) in [&good[..3], &good[3..6]].into_iter().enumerate() {
             let mut numbers = numbers.to_vec();
             numbers.push(good[6].clone());
+            numbers.push(good[7].clone());
             if round == 1 {
                 numbers[0] = good[0].clone();
                 numbers[1] = good[1].clone();
@@ -1748,8 +1768,14 @@ fn an_order_read_ambiguously_is_never_sent() {
                 left_out.to_string().contains("getOrder did not return"),
                 "{body}"
             );
+            assert!(
+                message_of(list, &good[7]).contains("could not be read")
+                    && message_of(list, &good[7]).contains("101"),
+                "{body}"
+            );
             let received = confirms_received(&sim);
             assert_eq!(received.get(&good[6]), None, "sent although never read");
+            assert_eq!(received.get(&good[7]), None, "sent despite RMS's error");
             assert_eq!(
                 received.get(&good[0]),
                 None,
