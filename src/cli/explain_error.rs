@@ -67,10 +67,17 @@ fn text_report(engine: &Engine, o: &ExplainErrorOutput<'_>, lang: Lang) -> Strin
         Lang::Ja => ("対処", "次の操作", "再送", "成功", "注文"),
         Lang::En => ("remedy", "next", "retry", "success", "orders"),
     };
+    // An order the proxy denied is named by its rule (it has no error id).
     let head = |source: &str, error: Option<&str>, message: &str| {
         format!("[{source}] {}: {message}", error.unwrap_or(success_w))
     };
-    let mut s = head(o.source, o.error, o.message) + "\n";
+    let mut s = head(o.source, o.error.or(o.rule), o.message) + "\n";
+    if o.retry.is_none() && !o.remedy.is_empty() {
+        s += &format!("  {remedy_w}:\n");
+        for (i, step) in o.remedy.iter().enumerate() {
+            s += &format!("    {}. {step}\n", i + 1);
+        }
+    }
     if let Some(retry) = o.retry {
         s += &format!("  {retry_w}: {}", retry_name(retry));
         if let Some(w) = &o.wait {
@@ -92,7 +99,7 @@ fn text_report(engine: &Engine, o: &ExplainErrorOutput<'_>, lang: Lang) -> Strin
             s += &format!(
                 "    {}: {}",
                 v.order_number,
-                head(v.source, v.error, v.message)
+                head(v.source, v.error.or(v.rule), v.message)
             );
             if let Some(retry) = v.retry {
                 s += &format!(" ({retry_w}: {})", retry_name(retry));

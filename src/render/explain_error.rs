@@ -8,14 +8,18 @@ use crate::rules::{Lang, Retry};
 
 // The document `explain-error --format json` prints (its doc comment below is the
 // schema's description).
-/// The JSON answer. Every key is always present (`wait` only when the error has one):
-/// a success has `error: null`, `retry: null`, no `next` and no `remedy`.
+/// The JSON answer. Every key is always present (`wait` only when the error has one,
+/// `rule` only for `denied`): a success has `error: null`, `retry: null`, no `next` and no
+/// `remedy`. `denied` is an order the rms-preflight proxy answered itself and never sent
+/// (a `messageCode` `RMS_PREFLIGHT_<seed tag>`): `rule` names the rule, `error` is null.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[schemars(rename = "ExplainErrorOutput")]
 pub struct ExplainErrorOutput<'a> {
-    // `success` or `error`.
+    // `success`, `error` or `denied`.
     pub outcome: &'static str,
     pub error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'a str>,
     pub source: &'a str,
     pub retryable: bool,
     pub retry: Option<Retry>,
@@ -24,7 +28,8 @@ pub struct ExplainErrorOutput<'a> {
     pub next: &'a [String],
     pub message: &'a str,
     pub remedy: Vec<&'a str>,
-    /// `{"code": …}`, `{"text": …}`, `{"http_status": …}`, `{"transport": …}` or
+    /// `{"code": …}`, `{"text": …}`, `{"http_status": …}`, `{"transport": …}`,
+    /// `{"preflight": …}` (the proxy's own code, with the `rule` it names when denied) or
     /// `"fallback"`.
     pub matched_by: serde_json::Value,
     /// One per order the answer's `MessageModelList` names, in its order.
@@ -44,6 +49,8 @@ pub struct OrderOutput<'a> {
     pub order_number: String,
     pub outcome: &'static str,
     pub error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'a str>,
     pub source: &'a str,
     pub retry: Option<Retry>,
     pub message: &'a str,
@@ -71,11 +78,42 @@ pub fn explain_error<'e>(
     if let Some(path) = duplicate_key(text) {
         return Err(DuplicateKey { path });
     }
-    let r = engine.classify_response(status, text);
-    let top = view(&r.outcome, lang);
+    let own = ProxyAnswer::read(engine, text, lang);
+    let r = engine.classify_response(status, own.rms_text.as_deref().unwrap_or(text));
+    // The proxy's own word goes first where RMS's is a success or absent: an order the
+    // proxy held back was never sent, whatever RMS said of the others.
+    let rms_said_error = own.rms_messages_left && !r.outcome.is_success();
+    let top = match own.entries.first() {
+        Some((_, v)) if !rms_said_error => v.clone(),
+        _ => view(&r.outcome, lang),
+    };
+    let mut rms_orders: Vec<Option<_>> = r.orders.into_iter().map(Some).collect();
+    let orders = if own.entries.is_empty() {
+        rms_orders
+            .into_iter()
+            .flatten()
+            .map(|o| order_output(o.order_number, view(&o.outcome, lang)))
+            .collect()
+    } else {
+        // In the order the answer first names each order.
+        own.order
+            .iter()
+            .filter_map(|n| {
+                if let Some((_, v)) = own.entries.iter().find(|(m, _)| m.as_deref() == Some(n)) {
+                    return Some(order_output(n.clone(), v.clone()));
+                }
+                let o = rms_orders
+                    .iter_mut()
+                    .find(|o| o.as_ref().is_some_and(|o| &o.order_number == n))?
+                    .take()?;
+                Some(order_output(o.order_number, view(&o.outcome, lang)))
+            })
+            .collect()
+    };
     Ok(ExplainErrorOutput {
         outcome: top.outcome,
         error: top.error,
+        rule: top.rule,
         source: top.source,
         retryable: top.retry == Some(Retry::AfterReconcile),
         retry: top.retry,
@@ -84,29 +122,178 @@ pub fn explain_error<'e>(
         message: top.message,
         remedy: top.remedy,
         matched_by: top.matched_by,
-        orders: r
-            .orders
-            .into_iter()
-            .map(|o| {
-                let v = view(&o.outcome, lang);
-                OrderOutput {
-                    order_number: o.order_number,
-                    outcome: v.outcome,
-                    error: v.error,
-                    source: v.source,
-                    retry: v.retry,
-                    message: v.message,
-                    remedy: v.remedy,
-                }
-            })
-            .collect(),
+        orders,
     })
 }
 
+fn order_output(order_number: String, v: View<'_>) -> OrderOutput<'_> {
+    OrderOutput {
+        order_number,
+        outcome: v.outcome,
+        error: v.error,
+        rule: v.rule,
+        source: v.source,
+        retry: v.retry,
+        message: v.message,
+        remedy: v.remedy,
+    }
+}
+
+/// What an answer of the rms-preflight proxy says in its own namespace
+/// ([`crate::proxy::answer`]): `RMS_PREFLIGHT_<error id>` for an order whose call failed
+/// (the rules' error entry), `RMS_PREFLIGHT_<seed tag>` for an order a rule denied (the
+/// rule its `preflight.rule` names, else the first of that tag). Each is read back from
+/// the rules file; a code of the namespace this rules file does not know (`BAD_REQUEST`,
+/// `RECONCILED`, …) is left to the error table, as any other code.
+#[derive(Default)]
+struct ProxyAnswer<'e> {
+    /// The proxy's entries, by order number (trimmed), the first per order.
+    entries: Vec<(Option<String>, View<'e>)>,
+    /// Every order number the answer names, once each, in the order it first names them.
+    order: Vec<String>,
+    /// The answer without the proxy's entries, when it had any.
+    rms_text: Option<String>,
+    /// Whether RMS's own messages are left beside them.
+    rms_messages_left: bool,
+}
+
+impl<'e> ProxyAnswer<'e> {
+    fn read(engine: &'e Engine, text: &str, lang: Lang) -> Self {
+        let mut out = ProxyAnswer::default();
+        if !text.contains(crate::proxy::answer::CODE_PREFIX) {
+            return out;
+        }
+        let Ok(serde_json::Value::Object(mut body)) = serde_json::from_str(text) else {
+            return out;
+        };
+        let Some(serde_json::Value::Array(messages)) = body.remove("MessageModelList") else {
+            return out;
+        };
+        let mut left = Vec::with_capacity(messages.len());
+        for m in messages {
+            let number = m
+                .get("orderNumber")
+                .and_then(serde_json::Value::as_str)
+                .map(|n| n.trim().to_owned());
+            if let Some(n) = &number {
+                if !out.order.contains(n) {
+                    out.order.push(n.clone());
+                }
+            }
+            match proxy_view(engine, &m, lang) {
+                Some(v) => {
+                    if number.is_none() || !out.entries.iter().any(|(n, _)| *n == number) {
+                        out.entries.push((number, v));
+                    }
+                }
+                None => left.push(m),
+            }
+        }
+        if out.entries.is_empty() {
+            return ProxyAnswer::default();
+        }
+        out.rms_messages_left = !left.is_empty();
+        body.insert("MessageModelList".into(), serde_json::Value::Array(left));
+        out.rms_text = serde_json::to_string(&body).ok();
+        out
+    }
+}
+
+/// One message in the proxy's namespace, read back from the rules file.
+fn proxy_view<'e>(engine: &'e Engine, message: &serde_json::Value, lang: Lang) -> Option<View<'e>> {
+    use crate::proxy::answer::code;
+    let given = message.get("messageCode")?.as_str()?.trim();
+    if !given.starts_with(crate::proxy::answer::CODE_PREFIX) {
+        return None;
+    }
+    let file = engine.rules().file();
+    let matched_by = |rule: Option<&str>| match rule {
+        Some(rule) => serde_json::json!({ "preflight": given, "rule": rule }),
+        None => serde_json::json!({ "preflight": given }),
+    };
+    if let Some(e) = file.errors.iter().find(|e| code(&e.id) == given) {
+        return Some(View {
+            matched_by: matched_by(None),
+            ..error_view(e, lang)
+        });
+    }
+    let named = message
+        .pointer("/preflight/rule")
+        .and_then(serde_json::Value::as_str);
+    let of_tag = |r: &&crate::rules::Rule| code(&r.source) == given;
+    let rule = named
+        .and_then(|id| file.rules.iter().filter(of_tag).find(|r| r.id == id))
+        .or_else(|| file.rules.iter().find(of_tag))?;
+    Some(View {
+        outcome: "denied",
+        error: None,
+        rule: Some(&rule.id),
+        source: &rule.source,
+        retry: None,
+        wait: None,
+        next: &[],
+        message: rule.message.get(lang),
+        remedy: remedy_shown(rule, message, lang),
+        matched_by: matched_by(Some(&rule.id)),
+    })
+}
+
+/// The steps of a denied order's rule, in the rules file's words: the remedy variants the
+/// proxy's entry showed (which of them apply depends on the request, e.g. the shop's API
+/// option; a variant counts as shown when each of its steps is in `preflight.remedy`), or
+/// every variant when the entry shows none of them.
+fn remedy_shown<'e>(
+    rule: &'e crate::rules::Rule,
+    message: &serde_json::Value,
+    lang: Lang,
+) -> Vec<&'e str> {
+    let shown: Vec<&str> = message
+        .pointer("/preflight/remedy")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|step| [step.get("ja"), step.get("en")])
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let was_shown = |r: &&crate::rules::file::Remedy| {
+        r.steps
+            .iter()
+            .all(|s| shown.contains(&s.ja.as_str()) || shown.contains(&s.en.as_str()))
+    };
+    let mut variants: Vec<&crate::rules::file::Remedy> =
+        rule.remedy.iter().filter(was_shown).collect();
+    if variants.is_empty() {
+        variants = rule.remedy.iter().collect();
+    }
+    variants
+        .into_iter()
+        .flat_map(|r| r.steps.iter().map(|s| s.get(lang)))
+        .collect()
+}
+
+/// The view of an error entry (its `matched_by` is the caller's).
+fn error_view(e: &crate::rules::ErrorEntry, lang: Lang) -> View<'_> {
+    View {
+        outcome: "error",
+        error: Some(&e.id),
+        rule: None,
+        source: &e.source,
+        retry: Some(e.retry),
+        wait: e.wait.map(|w| w.to_string()),
+        next: &e.next,
+        message: e.message.get(lang),
+        remedy: e.remedy.iter().map(|s| s.get(lang)).collect(),
+        matched_by: serde_json::Value::Null,
+    }
+}
+
 /// What the top and the orders share about one outcome.
+#[derive(Clone)]
 struct View<'a> {
     outcome: &'static str,
     error: Option<&'a str>,
+    rule: Option<&'a str>,
     source: &'a str,
     retry: Option<Retry>,
     wait: Option<String>,
@@ -121,6 +308,7 @@ fn view<'a>(o: &ResponseOutcome<'a>, lang: Lang) -> View<'a> {
         ResponseOutcome::Success(s) => View {
             outcome: "success",
             error: None,
+            rule: None,
             source: &s.entry.source,
             retry: None,
             wait: None,
@@ -133,27 +321,17 @@ fn view<'a>(o: &ResponseOutcome<'a>, lang: Lang) -> View<'a> {
                 serde_json::json!({ "code": s.message_code })
             },
         },
-        ResponseOutcome::Error(c) => {
-            let e = c.entry;
-            View {
-                outcome: "error",
-                error: Some(&e.id),
-                source: &e.source,
-                retry: Some(e.retry),
-                wait: e.wait.map(|w| w.to_string()),
-                next: &e.next,
-                message: e.message.get(lang),
-                remedy: e.remedy.iter().map(|s| s.get(lang)).collect(),
-                matched_by: match &c.matched_by {
-                    MatchedBy::Code(code) => serde_json::json!({ "code": code }),
-                    MatchedBy::Text(text) => serde_json::json!({ "text": text }),
-                    MatchedBy::Status(s) => serde_json::json!({ "http_status": s }),
-                    MatchedBy::Transport(t) => serde_json::json!({ "transport": t.to_string() }),
-                    MatchedBy::OrderStatus(s) => serde_json::json!({ "order_status": s }),
-                    MatchedBy::Fallback => serde_json::json!("fallback"),
-                },
-            }
-        }
+        ResponseOutcome::Error(c) => View {
+            matched_by: match &c.matched_by {
+                MatchedBy::Code(code) => serde_json::json!({ "code": code }),
+                MatchedBy::Text(text) => serde_json::json!({ "text": text }),
+                MatchedBy::Status(s) => serde_json::json!({ "http_status": s }),
+                MatchedBy::Transport(t) => serde_json::json!({ "transport": t.to_string() }),
+                MatchedBy::OrderStatus(s) => serde_json::json!({ "order_status": s }),
+                MatchedBy::Fallback => serde_json::json!("fallback"),
+            },
+            ..error_view(c.entry, lang)
+        },
     }
 }
 

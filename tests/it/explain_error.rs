@@ -1,7 +1,8 @@
 //! The `explain-error` corpus: every file of `tests/corpus/explain-error/` through the real
 //! binary. A file is named `NAME[@STATUS].EXPECT.{json,txt}`: the HTTP status passed with
-//! `--status`, and the expected answer, `success` or an error id. The JSON (English) and
-//! text (Japanese) answers are insta snapshots.
+//! `--status`, and the expected answer, `success`, `denied` (an order the rms-preflight
+//! proxy held back, in its own namespace) or an error id. The JSON (English) and text
+//! (Japanese) answers are insta snapshots.
 
 use super::{run, stdout};
 
@@ -37,6 +38,11 @@ fn explain_error_corpus() {
             "success" => {
                 assert_eq!(v["outcome"], "success", "{name}");
                 assert_eq!(v["error"], serde_json::Value::Null, "{name}");
+            }
+            "denied" => {
+                assert_eq!(v["outcome"], "denied", "{name}");
+                assert_eq!(v["error"], serde_json::Value::Null, "{name}");
+                assert!(v["rule"].is_string(), "{name}");
             }
             id => {
                 assert_eq!(v["outcome"], "error", "{name}");
