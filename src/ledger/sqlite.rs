@@ -17,7 +17,7 @@
 //! on a blocking thread from the start: it may read the whole ledger.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -303,6 +303,26 @@ impl Target {
     /// Opens a connection with the ledger's settings (WAL for a file).
     fn connect(&self) -> rusqlite::Result<Connection> {
         let conn = match &self.file {
+            Some(file) if self.untouched(file) => {
+                // `immutable=1`: SQLite reads the file as it is and creates nothing beside
+                // it. Safe only while no process writes it, which a missing `-wal` shows (a
+                // writer in WAL mode keeps one until its last connection closes).
+                let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI;
+                let path = file.to_str().unwrap_or_default();
+                let mut uri = String::from("file:");
+                for c in path.chars() {
+                    match c {
+                        '%' => uri.push_str("%25"),
+                        '?' => uri.push_str("%3f"),
+                        '#' => uri.push_str("%23"),
+                        c => uri.push(c),
+                    }
+                }
+                uri.push_str("?immutable=1");
+                Connection::open_with_flags(uri, flags)?
+            }
             Some(file) => {
                 let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
                 if self.read_only {
@@ -331,8 +351,51 @@ impl Target {
     }
 }
 
+impl Target {
+    /// Whether the file is to be read without touching anything beside it: it exists,
+    /// this process may only read it (`mode=ro`, or a file it cannot open for writing),
+    /// and no process is writing it (no `-wal` beside it). Opened the usual way, SQLite
+    /// would create `-wal` and `-shm` files owned by this process's user, which another
+    /// user's proxy could not then write: `ledger list` run by someone else would stop
+    /// the proxy from starting.
+    fn untouched(&self, file: &Path) -> bool {
+        let mut wal = file.as_os_str().to_owned();
+        wal.push("-wal");
+        file.is_file()
+            && file.to_str().is_some()
+            && !Path::new(&wal).exists()
+            && (self.read_only
+                || std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(file)
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied))
+    }
+}
+
 /// What [`Target::parse`] knows, for its message about an option it does not.
 const OPTIONS: &str = "is not known: expected `synchronous=normal`, `synchronous=full`, `mode=rwc`, `mode=rw`, `mode=ro` or `mode=memory`";
+
+/// A failure while opening a ledger file, said with the file's name: SQLite's own words
+/// (`attempt to write a readonly database`) name none. A file this process can read but
+/// not write — or whose `-wal`/`-shm` beside it another user's process created — is said
+/// so, with where to look.
+fn in_file(e: LedgerError, file: Option<&std::path::Path>) -> LedgerError {
+    let Some(file) = file else { return e };
+    let LedgerError::Query { what, source } = e else {
+        return e;
+    };
+    let mut message = format!("{what}: {source}");
+    if message.contains("readonly database") {
+        message.push_str(
+            " (this process cannot write the file or the `-wal`/`-shm` files beside it: check who owns them)",
+        );
+    }
+    LedgerError::Open {
+        backend: "SQLite",
+        where_: Some(shortened(&file.display().to_string(), 256)),
+        source: shortened(&message, 768).into(),
+    }
+}
 
 /// The background checkpoint of a file ledger: `PRAGMA wal_checkpoint(PASSIVE)` every
 /// [`CHECKPOINT_EVERY`] on a connection of its own, so copying the WAL into the database
@@ -529,14 +592,16 @@ impl SqliteLedger {
                     source: shortened(message, 512).into(),
                 }
             })?;
-            schema::apply_sqlite(&mut conn)?;
-            let writable = cover_sending_rows(&mut conn)?;
+            let file = opening.file.as_deref();
+            schema::apply_sqlite(&mut conn).map_err(|e| in_file(e, file))?;
+            let writable = cover_sending_rows(&mut conn).map_err(|e| in_file(e, file))?;
             let reader = match opening.file {
                 Some(_) => Some(
                     opening
                         .connect()
                         .and_then(|r| r.pragma_update(None, "query_only", true).map(|()| r))
-                        .map_err(LedgerError::query("open the ledger's reader"))?,
+                        .map_err(LedgerError::query("open the ledger's reader"))
+                        .map_err(|e| in_file(e, file))?,
                 ),
                 None => None,
             };
@@ -1472,6 +1537,42 @@ mod tests {
 
     /// `mode=ro` opens the file for reading only: it is listed, but it says it cannot be
     /// written (naming the file), and a claim through it fails without writing anything.
+    /// A failure while opening a file names the file, and a write SQLite refused says
+    /// where to look (a `-wal`/`-shm` another user's `ledger list` created, say); a failure
+    /// without a file, or of another kind, is left as it was.
+    #[test]
+    fn an_open_failure_names_the_file_and_where_to_look() {
+        let refused = || LedgerError::Query {
+            what: "begin the schema update",
+            source: "attempt to write a readonly database".into(),
+        };
+        let file = std::path::Path::new("/srv/ledger.db");
+        assert_eq!(
+            in_file(refused(), Some(file)).to_string(),
+            "cannot open the SQLite ledger `/srv/ledger.db`: begin the schema update: attempt to write a readonly database (this process cannot write the file or the `-wal`/`-shm` files beside it: check who owns them)"
+        );
+        assert_eq!(
+            in_file(
+                LedgerError::Query {
+                    what: "read the schema version",
+                    source: "disk I/O error".into(),
+                },
+                Some(file)
+            )
+            .to_string(),
+            "cannot open the SQLite ledger `/srv/ledger.db`: read the schema version: disk I/O error"
+        );
+        assert_eq!(
+            in_file(refused(), None).to_string(),
+            "ledger query failed (begin the schema update): attempt to write a readonly database"
+        );
+        let schema = LedgerError::Schema("version 9 is newer than this build".into());
+        assert_eq!(
+            in_file(schema, Some(file)).to_string(),
+            "ledger schema: version 9 is newer than this build"
+        );
+    }
+
     #[tokio::test]
     async fn a_ledger_opened_read_only_says_so_and_claims_nothing() {
         let (dir, file) = scratch("mode-ro");

@@ -1815,6 +1815,16 @@ fn a_proxy_refuses_a_ledger_it_may_only_read() {
     let read_only = format!("{url}?mode=ro");
     let (code, out, err) = ledger_cli(&["list", "--ledger", &read_only]);
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    // A file no process writes is read as it is: nothing is created beside it (another
+    // user's `-wal`/`-shm` would keep the proxy's user from opening it).
+    let file = url.trim_start_matches("sqlite:");
+    for beside in ["-wal", "-shm"] {
+        let path = format!("{file}{beside}");
+        assert!(
+            !std::path::Path::new(&path).exists(),
+            "`ledger list` left {path}"
+        );
+    }
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_rms-preflight"))
         .args([
