@@ -1,6 +1,8 @@
 //! `explain-error`: an RMS answer classified — success, or which error and its remedy —
 //! as a whole and per order.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 
 use crate::engine::{Engine, MatchedBy, ResponseOutcome};
@@ -83,30 +85,30 @@ pub fn explain_error<'e>(
     // The proxy's own word goes first where RMS's is a success or absent: an order the
     // proxy held back was never sent, whatever RMS said of the others.
     let rms_said_error = own.rms_messages_left && !r.outcome.is_success();
-    let top = match own.entries.first() {
-        Some((_, v)) if !rms_said_error => v.clone(),
+    let top = match &own.first {
+        Some(v) if !rms_said_error => v.clone(),
         _ => view(&r.outcome, lang),
     };
-    let mut rms_orders: Vec<Option<_>> = r.orders.into_iter().map(Some).collect();
-    let orders = if own.entries.is_empty() {
-        rms_orders
+    let orders = if own.by_order.is_empty() {
+        r.orders
             .into_iter()
-            .flatten()
             .map(|o| order_output(o.order_number, view(&o.outcome, lang)))
             .collect()
     } else {
-        // In the order the answer first names each order.
+        // In the order the answer first names each order; the proxy's entry is the order's
+        // own word where it wrote one.
+        let mut rms: HashMap<String, _> = r
+            .orders
+            .into_iter()
+            .map(|o| (o.order_number.clone(), o))
+            .collect();
         own.order
             .iter()
-            .filter_map(|n| {
-                if let Some((_, v)) = own.entries.iter().find(|(m, _)| m.as_deref() == Some(n)) {
-                    return Some(order_output(n.clone(), v.clone()));
-                }
-                let o = rms_orders
-                    .iter_mut()
-                    .find(|o| o.as_ref().is_some_and(|o| &o.order_number == n))?
-                    .take()?;
-                Some(order_output(o.order_number, view(&o.outcome, lang)))
+            .filter_map(|n| match own.by_order.get(n) {
+                Some(v) => Some(order_output(n.clone(), v.clone())),
+                None => rms
+                    .remove(n)
+                    .map(|o| order_output(o.order_number, view(&o.outcome, lang))),
             })
             .collect()
     };
@@ -147,9 +149,12 @@ fn order_output(order_number: String, v: View<'_>) -> OrderOutput<'_> {
 /// `RECONCILED`, …) is left to the error table, as any other code.
 #[derive(Default)]
 struct ProxyAnswer<'e> {
-    /// The proxy's entries, by order number (trimmed), the first per order.
-    entries: Vec<(Option<String>, View<'e>)>,
-    /// Every order number the answer names, once each, in the order it first names them.
+    /// The first of the proxy's entries (the answer's top when RMS reported no error).
+    first: Option<View<'e>>,
+    /// The proxy's entry of each order it wrote one for (the first per order).
+    by_order: HashMap<String, View<'e>>,
+    /// Every order number the answer names, once each, in the order it first names them
+    /// (named as the error table reads them: a string, trimmed, or a number).
     order: Vec<String>,
     /// The answer without the proxy's entries, when it had any.
     rms_text: Option<String>,
@@ -160,7 +165,9 @@ struct ProxyAnswer<'e> {
 impl<'e> ProxyAnswer<'e> {
     fn read(engine: &'e Engine, text: &str, lang: Lang) -> Self {
         let mut out = ProxyAnswer::default();
-        if !text.contains(crate::proxy::answer::CODE_PREFIX) {
+        // Only an object can hold a `MessageModelList` (its codes may be written with
+        // escapes or in full width, so the text itself is not searched for the prefix).
+        if !text.starts_with('{') {
             return out;
         }
         let Ok(serde_json::Value::Object(mut body)) = serde_json::from_str(text) else {
@@ -169,27 +176,33 @@ impl<'e> ProxyAnswer<'e> {
         let Some(serde_json::Value::Array(messages)) = body.remove("MessageModelList") else {
             return out;
         };
+        let mut named: HashSet<String> = HashSet::with_capacity(messages.len());
         let mut left = Vec::with_capacity(messages.len());
         for m in messages {
-            let number = m
-                .get("orderNumber")
-                .and_then(serde_json::Value::as_str)
-                .map(|n| n.trim().to_owned());
+            let number = match m.get("orderNumber") {
+                Some(serde_json::Value::String(n)) => Some(n.trim().to_owned()),
+                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            }
+            .filter(|n| !n.is_empty());
             if let Some(n) = &number {
-                if !out.order.contains(n) {
+                if named.insert(n.clone()) {
                     out.order.push(n.clone());
                 }
             }
             match proxy_view(engine, &m, lang) {
                 Some(v) => {
-                    if number.is_none() || !out.entries.iter().any(|(n, _)| *n == number) {
-                        out.entries.push((number, v));
+                    if out.first.is_none() {
+                        out.first = Some(v.clone());
+                    }
+                    if let Some(n) = number {
+                        out.by_order.entry(n).or_insert(v);
                     }
                 }
                 None => left.push(m),
             }
         }
-        if out.entries.is_empty() {
+        if out.first.is_none() {
             return ProxyAnswer::default();
         }
         out.rms_messages_left = !left.is_empty();
@@ -202,7 +215,17 @@ impl<'e> ProxyAnswer<'e> {
 /// One message in the proxy's namespace, read back from the rules file.
 fn proxy_view<'e>(engine: &'e Engine, message: &serde_json::Value, lang: Lang) -> Option<View<'e>> {
     use crate::proxy::answer::code;
-    let given = message.get("messageCode")?.as_str()?.trim();
+    use unicode_normalization::UnicodeNormalization;
+    // As the error table reads a code (NFKC, trimmed); the proxy writes its own in upper
+    // case, so any case reads as it.
+    let given: String = message
+        .get("messageCode")?
+        .as_str()?
+        .nfkc()
+        .collect::<String>()
+        .trim()
+        .to_uppercase();
+    let given = given.as_str();
     if !given.starts_with(crate::proxy::answer::CODE_PREFIX) {
         return None;
     }

@@ -522,11 +522,45 @@ async fn explain_error(
             "the body is not UTF-8 text",
         );
     };
-    match crate::render::explain_error(&rules.engine, status, text, lang) {
-        Ok(out) => json_answer(StatusCode::OK, version, to_json(&out)),
-        Err(e) => error_answer(StatusCode::BAD_REQUEST, version, &e.to_string()),
+    if body.len() <= EXPLAIN_INLINE {
+        return match crate::render::explain_error(&rules.engine, status, text, lang) {
+            Ok(out) => json_answer(StatusCode::OK, version, to_json(&out)),
+            Err(e) => error_answer(StatusCode::BAD_REQUEST, version, &e.to_string()),
+        };
+    }
+    // A long answer takes a blocking thread (one of the streams' permits), so the
+    // server's workers keep answering and `--request-timeout` can still answer 408.
+    let Ok(permit) = shared.streams.clone().acquire_owned().await else {
+        return error_answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            version,
+            "the service is stopping",
+        );
+    };
+    let work_rules = rules.clone();
+    let worked = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        // UTF-8 was checked above.
+        let text = std::str::from_utf8(&body).unwrap_or_default();
+        crate::render::explain_error(&work_rules.engine, status, text, lang)
+            .map(|out| to_json(&out))
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match worked {
+        Ok(Ok(json)) => json_answer(StatusCode::OK, version, json),
+        Ok(Err(message)) => error_answer(StatusCode::BAD_REQUEST, version, &message),
+        Err(_) => error_answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            version,
+            "the answer could not be classified",
+        ),
     }
 }
+
+/// Bodies up to this size are classified on the server's worker (most answers are a few
+/// KiB); longer ones on a blocking thread.
+const EXPLAIN_INLINE: usize = 64 * 1024;
 
 async fn rules(State(shared): State<Arc<Shared>>) -> Response {
     let rules = shared.current();

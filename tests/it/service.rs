@@ -181,6 +181,40 @@ async fn answers_equal_the_cli_for_the_whole_corpus_in_both_languages() {
         assert_eq!(code, 200, "{name}");
         assert_eq!(String::from_utf8_lossy(&answer), stdout(&cli), "{name}");
     }
+    // A long answer (over 64 KiB: classified on a blocking thread) is answered as the CLI
+    // answers it too: 2,000 orders the proxy denied, and one RMS confirmed.
+    let entries: Vec<String> = (0..2000)
+        .map(|i| {
+            format!(
+                r#"{{"messageType":"ERROR","messageCode":"RMS_PREFLIGHT_S13","message":"x","orderNumber":"375055-20261130-{i:08}"}}"#
+            )
+        })
+        .chain([r#"{"messageType":"INFO","messageCode":"ORDER_EXT_API_CONFIRM_ORDER_INFO_101","message":"x","orderNumber":"375055-20261130-99999999"}"#.to_owned()])
+        .collect();
+    let long = format!(r#"{{"MessageModelList":[{}]}}"#, entries.join(","));
+    assert!(long.len() > 64 * 1024);
+    let file = std::env::temp_dir().join(format!("rms-preflight-long-{}.json", std::process::id()));
+    std::fs::write(&file, &long).unwrap();
+    let cli = run(
+        &[
+            "explain-error",
+            "--format",
+            "json",
+            "--lang",
+            "en",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    let _ = std::fs::remove_file(&file);
+    let url = format!("{}/v1/explain-error?lang=en", server.url());
+    let (code, _, answer) = post(&client, &url, "text/plain", long.into_bytes()).await;
+    assert_eq!(code, 200);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert_eq!(answer, stdout(&cli));
+    let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(v["outcome"], "denied");
+    assert_eq!(v["orders"].as_array().map(Vec::len), Some(2001));
     server.shutdown().await;
 }
 
