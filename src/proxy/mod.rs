@@ -784,6 +784,15 @@ fn read_orders(body: &[u8]) -> Option<ReadOrders> {
             (None, Some(Some(kind))) => format!("a `{}` message without a code", shown(kind)),
             (None, _) => "a message without a type or code".to_owned(),
         };
+        if m.numbers.is_empty() {
+            // About no order it names as a string (none, `null`, a number, a list): it may
+            // be about any of them, so none is taken as read.
+            let why = format!("the answer also reports {what} without naming an order");
+            for (n, _) in std::mem::take(&mut read.orders) {
+                read.unreadable.insert(n, why.clone());
+            }
+            continue;
+        }
         for n in &m.numbers {
             if read.orders.remove(n).is_some() {
                 read.unreadable.insert(
@@ -1760,6 +1769,31 @@ mod tests {
             ),
         ] {
             assert_eq!(read.unreadable[n], why);
+        }
+        // A message of any type but INFO that names no order as a string (none, `null`, a
+        // number, a list) may be about any of them: none is read.
+        for named in [
+            "",
+            r#", "orderNumber": null"#,
+            r#", "orderNumber": 101"#,
+            r#", "orderNumber": ["1-7-1"]"#,
+        ] {
+            let body = format!(
+                r#"{{"MessageModelList": [
+                    {{"messageType": "INFO", "messageCode": "ORDER_EXT_API_GET_ORDER_INFO_101", "message": "x"}},
+                    {{"messageType": "ERROR", "messageCode": 101, "message": "x"{named}}}
+                ], "OrderModelList": [
+                    {{"orderNumber": "1-7-1", "orderProgress": 100}},
+                    {{"orderNumber": "1-7-2", "orderProgress": 100}}
+                ]}}"#
+            );
+            let read = read_orders(body.as_bytes()).unwrap();
+            assert!(read.orders.is_empty(), "{named}: {:?}", read.orders.keys());
+            assert_eq!(
+                read.unreadable.get("1-7-2").map(String::as_str),
+                Some("the answer also reports `101` without naming an order"),
+                "{named}"
+            );
         }
         // Messages that are not a list of objects: the answer does not read at all (as the
         // guard's own read refuses it).
