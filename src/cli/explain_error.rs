@@ -72,12 +72,6 @@ fn text_report(engine: &Engine, o: &ExplainErrorOutput<'_>, lang: Lang) -> Strin
         format!("[{source}] {}: {message}", error.unwrap_or(success_w))
     };
     let mut s = head(o.source, o.error.or(o.rule), o.message) + "\n";
-    if o.retry.is_none() && !o.remedy.is_empty() {
-        s += &format!("  {remedy_w}:\n");
-        for (i, step) in o.remedy.iter().enumerate() {
-            s += &format!("    {}. {step}\n", i + 1);
-        }
-    }
     if let Some(retry) = o.retry {
         s += &format!("  {retry_w}: {}", retry_name(retry));
         if let Some(w) = &o.wait {
@@ -88,6 +82,9 @@ fn text_report(engine: &Engine, o: &ExplainErrorOutput<'_>, lang: Lang) -> Strin
             "  {next_w}: {}\n",
             o.next.iter().map(step_name).collect::<Vec<_>>().join(" → ")
         );
+    }
+    // An error's remedy, however short; a denied order's (no retry: it was never sent).
+    if o.retry.is_some() || !o.remedy.is_empty() {
         s += &format!("  {remedy_w}:\n");
         for (i, step) in o.remedy.iter().enumerate() {
             s += &format!("    {}. {step}\n", i + 1);

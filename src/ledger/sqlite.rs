@@ -349,9 +349,7 @@ impl Target {
         conn.set_prepared_statement_cache_capacity(32);
         Ok(conn)
     }
-}
 
-impl Target {
     /// Whether the file is to be read without touching anything beside it: it exists,
     /// this process may only read it (`mode=ro`, or a file it cannot open for writing),
     /// and no process is writing it (no `-wal` beside it). Opened the usual way, SQLite
@@ -379,7 +377,7 @@ const OPTIONS: &str = "is not known: expected `synchronous=normal`, `synchronous
 /// (`attempt to write a readonly database`) name none. A file this process can read but
 /// not write — or whose `-wal`/`-shm` beside it another user's process created — is said
 /// so, with where to look.
-fn in_file(e: LedgerError, file: Option<&std::path::Path>) -> LedgerError {
+fn in_file(e: LedgerError, file: Option<&Path>) -> LedgerError {
     let Some(file) = file else { return e };
     let LedgerError::Query { what, source } = e else {
         return e;
@@ -1535,8 +1533,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// `mode=ro` opens the file for reading only: it is listed, but it says it cannot be
-    /// written (naming the file), and a claim through it fails without writing anything.
     /// A failure while opening a file names the file, and a write SQLite refused says
     /// where to look (a `-wal`/`-shm` another user's `ledger list` created, say); a failure
     /// without a file, or of another kind, is left as it was.
@@ -1573,6 +1569,8 @@ mod tests {
         );
     }
 
+    /// `mode=ro` opens the file for reading only: it is listed, but it says it cannot be
+    /// written (naming the file), and a claim through it fails without writing anything.
     #[tokio::test]
     async fn a_ledger_opened_read_only_says_so_and_claims_nothing() {
         let (dir, file) = scratch("mode-ro");
