@@ -818,8 +818,8 @@ fn folded_key(key: &str) -> String {
 
 /// An object's fields that name an order, a message type or a message code, however
 /// spelled ([`folded_key`]) and however often given: the canonical number of each string
-/// `orderNumber`, each type (`None` where it is not a string) and each code (as JSON where
-/// it is not a string: `101`, `null`).
+/// `orderNumber` that is not blank, each type (`None` where it is not a string) and each
+/// code (as JSON where it is not a string: `101`, `null`).
 #[derive(Default)]
 struct Fields {
     numbers: Vec<String>,
@@ -847,8 +847,13 @@ impl<'de> serde::Deserialize<'de> for Fields {
                     };
                     match folded_key(&key).as_str() {
                         "ordernumber" => {
+                            // A blank number (``, spaces, an invisible character) names
+                            // no order.
                             if let Some(n) = text(map.next_value::<Value>()?) {
-                                out.numbers.push(canonical_order_number(&n));
+                                let n = canonical_order_number(&n);
+                                if !n.is_empty() {
+                                    out.numbers.push(n);
+                                }
                             }
                         }
                         "messagetype" => out.types.push(text(map.next_value::<Value>()?)),
@@ -1777,6 +1782,10 @@ mod tests {
             r#", "orderNumber": null"#,
             r#", "orderNumber": 101"#,
             r#", "orderNumber": ["1-7-1"]"#,
+            r#", "orderNumber": {"n": "1-7-1"}"#,
+            r#", "orderNumber": """#,
+            r#", "orderNumber": " \u3000\u200b ""#,
+            r#", "orderNumber": "", "OrderNumber": null"#,
         ] {
             let body = format!(
                 r#"{{"MessageModelList": [
