@@ -37,6 +37,17 @@ pub enum MatchedBy {
     Fallback,
 }
 
+/// The order a `MessageModelList` message names, as answers are grouped by it: its
+/// `orderNumber` string, trimmed, or number; `None` when blank or absent.
+pub fn message_order_number(message: &Value) -> Option<String> {
+    match message.get("orderNumber") {
+        Some(Value::String(s)) => Some(s.trim().to_owned()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+    .filter(|n| !n.is_empty())
+}
+
 /// The error table entry an error belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classification<'e> {
@@ -300,12 +311,7 @@ impl<'e> Tables<'e> {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut unnamed: Vec<&Value> = Vec::new();
         for m in messages {
-            let number = match m.get("orderNumber") {
-                Some(Value::String(s)) => Some(s.trim().to_owned()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            }
-            .filter(|n| !n.is_empty());
+            let number = message_order_number(m);
             match number.as_deref() {
                 Some(n) => {
                     let i = *index.entry(n.to_owned()).or_insert_with(|| {

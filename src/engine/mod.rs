@@ -18,8 +18,8 @@ use std::fmt;
 use serde::Serialize;
 
 pub use classify::{
-    severity, Classification, MatchedBy, OrderOutcome, ResponseClassification, ResponseOutcome,
-    SuccessMatch,
+    message_order_number, severity, Classification, MatchedBy, OrderOutcome,
+    ResponseClassification, ResponseOutcome, SuccessMatch,
 };
 
 use crate::expr::{Env, Trace, Value};

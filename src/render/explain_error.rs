@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::engine::{Engine, MatchedBy, ResponseOutcome};
+use crate::engine::{message_order_number, Engine, MatchedBy, ResponseOutcome};
 use crate::rules::{Lang, Retry};
 
 // The document `explain-error --format json` prints (its doc comment below is the
@@ -80,8 +80,16 @@ pub fn explain_error<'e>(
     if let Some(path) = duplicate_key(text) {
         return Err(DuplicateKey { path });
     }
-    let own = ProxyAnswer::read(engine, text, lang);
-    let r = engine.classify_response(status, own.rms_text.as_deref().unwrap_or(text));
+    // Parsed once: the proxy's entries are taken out of it, and the rest is classified.
+    let mut parsed: Option<serde_json::Value> = serde_json::from_str(text).ok();
+    let own = match &mut parsed {
+        Some(serde_json::Value::Object(body)) => ProxyAnswer::take(engine, body, lang),
+        _ => ProxyAnswer::default(),
+    };
+    let r = match &parsed {
+        Some(body) => engine.classify_response_value(status, body),
+        None => engine.classify_response(status, text),
+    };
     // The proxy's own word goes first where RMS's is a success or absent: an order the
     // proxy held back was never sent, whatever RMS said of the others.
     let rms_said_error = own.rms_messages_left && !r.outcome.is_success();
@@ -154,37 +162,29 @@ struct ProxyAnswer<'e> {
     /// The proxy's entry of each order it wrote one for (the first per order).
     by_order: HashMap<String, View<'e>>,
     /// Every order number the answer names, once each, in the order it first names them
-    /// (named as the error table reads them: a string, trimmed, or a number).
+    /// ([`message_order_number`], as the error table groups them).
     order: Vec<String>,
-    /// The answer without the proxy's entries, when it had any.
-    rms_text: Option<String>,
     /// Whether RMS's own messages are left beside them.
     rms_messages_left: bool,
 }
 
 impl<'e> ProxyAnswer<'e> {
-    fn read(engine: &'e Engine, text: &str, lang: Lang) -> Self {
+    /// Reads the proxy's entries of `body`'s `MessageModelList` and takes them out of it,
+    /// leaving RMS's own messages, in their order, for the error table.
+    fn take(
+        engine: &'e Engine,
+        body: &mut serde_json::Map<String, serde_json::Value>,
+        lang: Lang,
+    ) -> Self {
         let mut out = ProxyAnswer::default();
-        // Only an object can hold a `MessageModelList` (its codes may be written with
-        // escapes or in full width, so the text itself is not searched for the prefix).
-        if !text.starts_with('{') {
-            return out;
-        }
-        let Ok(serde_json::Value::Object(mut body)) = serde_json::from_str(text) else {
+        let Some(serde_json::Value::Array(list)) = body.get_mut("MessageModelList") else {
             return out;
         };
-        let Some(serde_json::Value::Array(messages)) = body.remove("MessageModelList") else {
-            return out;
-        };
+        let messages = std::mem::take(list);
         let mut named: HashSet<String> = HashSet::with_capacity(messages.len());
         let mut left = Vec::with_capacity(messages.len());
         for m in messages {
-            let number = match m.get("orderNumber") {
-                Some(serde_json::Value::String(n)) => Some(n.trim().to_owned()),
-                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            }
-            .filter(|n| !n.is_empty());
+            let number = message_order_number(&m);
             if let Some(n) = &number {
                 if named.insert(n.clone()) {
                     out.order.push(n.clone());
@@ -202,12 +202,8 @@ impl<'e> ProxyAnswer<'e> {
                 None => left.push(m),
             }
         }
-        if out.first.is_none() {
-            return ProxyAnswer::default();
-        }
         out.rms_messages_left = !left.is_empty();
-        body.insert("MessageModelList".into(), serde_json::Value::Array(left));
-        out.rms_text = serde_json::to_string(&body).ok();
+        *list = left;
         out
     }
 }
